@@ -1,0 +1,1 @@
+"""Stores, registries and the live world that implement the core's ports."""

@@ -1,0 +1,123 @@
+"""In-memory Store and Registry: the ports' reference behaviour, for tests and simulations."""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import replace
+
+from mn_deploy_core.discovery import visible
+from mn_deploy_core.errors import ConflictError
+from mn_deploy_core.ports import Role, ServiceInstance
+from mn_deploy_core.records import DeploymentRecord, Event, VersionRecord
+
+
+class MemoryStore:
+    """Keeps snapshots of records; each save checks the revision it was given."""
+
+    def __init__(self) -> None:
+        self._numbers = itertools.count(1)
+        self._version_seq: dict[str, int] = defaultdict(int)
+        self._deployments: dict[str, DeploymentRecord] = {}
+        self._events: dict[str, list[Event]] = defaultdict(list)
+        self._current: dict[str, str] = {}
+        self._versions: dict[str, dict[str, VersionRecord]] = defaultdict(dict)
+
+    def allocate_deployment_number(self, key: str) -> int:
+        return next(self._numbers)
+
+    def allocate_version(self, key: str) -> str:
+        existing = max((int(v) for v in self._versions[key] if v.isdigit()), default=0)
+        self._version_seq[key] = max(self._version_seq[key], existing) + 1
+        return str(self._version_seq[key])
+
+    def save_deployment(self, record: DeploymentRecord, new_events: Sequence[Event]) -> int:
+        stored = self._deployments.get(record.deployment_id)
+        actual = stored.revision if stored else 0
+        if record.revision != actual:
+            raise ConflictError(record.deployment_id, record.revision, actual)
+        snapshot = record.snapshot()
+        snapshot.revision = actual + 1
+        self._deployments[record.deployment_id] = snapshot
+        self._events[record.deployment_id].extend(new_events)
+        current = self._current.get(record.deployment_key)
+        if current is None or _number(current) <= _number(record.deployment_id):
+            self._current[record.deployment_key] = record.deployment_id
+        return snapshot.revision
+
+    def load_deployment(self, deployment_id: str) -> DeploymentRecord | None:
+        stored = self._deployments.get(deployment_id)
+        return stored.snapshot() if stored else None
+
+    def current_deployment_id(self, key: str) -> str | None:
+        return self._current.get(key)
+
+    def list_deployments(self, key: str | None = None, status: str | None = None) -> list[DeploymentRecord]:
+        return [
+            r.snapshot()
+            for _, r in sorted(self._deployments.items())
+            if (key is None or r.deployment_key == key) and (status is None or r.status == status)
+        ]
+
+    def deployment_events(self, deployment_id: str) -> list[Event]:
+        return list(self._events.get(deployment_id, ()))
+
+    def save_version(self, record: VersionRecord) -> None:
+        self._versions[record.deployment_key][record.version] = record
+
+    def load_version(self, key: str, version: str) -> VersionRecord | None:
+        return self._versions.get(key, {}).get(version)
+
+    def list_versions(self, key: str) -> list[VersionRecord]:
+        versions = self._versions.get(key, {})
+        return [versions[v] for v in sorted(versions, key=_version_order)]
+
+
+def _number(deployment_id: str) -> int:
+    """The allocation number at the end of `dep_<safekey>_<n>`: later deployments own `current`."""
+    tail = deployment_id.rsplit("_", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
+
+
+def _version_order(version: str) -> tuple[int, str]:
+    return (int(version) if version.isdigit() else 0, version)
+
+
+class MemoryRegistry:
+    """Service instances by instance id; lookups apply the discovery rule."""
+
+    def __init__(self) -> None:
+        self._services: dict[str, list[ServiceInstance]] = {}
+
+    def register(self, service: ServiceInstance) -> None:
+        self._services.setdefault(service.instance_id, []).append(service)
+
+    def deregister(self, instance_id: str) -> None:
+        self._services.pop(instance_id, None)
+
+    def set_passing(self, instance_id: str, passing: bool) -> None:
+        services = self._services.get(instance_id)
+        if services:
+            self._services[instance_id] = [replace(s, passing=passing) for s in services]
+
+    def promote(self, key: str, version: str) -> None:
+        for instance_id, services in self._services.items():
+            if services[0].deployment_key == key and services[0].deployment_version == version:
+                self._services[instance_id] = [replace(s, deployment_role=Role.PRIMARY) for s in services]
+
+    def lookup(
+        self,
+        name: str,
+        *,
+        include_candidates: bool = False,
+        role: str | None = None,
+        passing_only: bool = True,
+    ) -> list[ServiceInstance]:
+        return [
+            s
+            for services in self._services.values()
+            for s in services
+            if s.name == name
+            and visible(s, include_candidates=include_candidates, role=role, passing_only=passing_only)
+        ]

@@ -1,0 +1,1 @@
+"""The mn-deploy application: command line, settings and the wiring of core and backends."""

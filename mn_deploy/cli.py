@@ -1,0 +1,11 @@
+"""`mn-deploy`: the command line. Each command group lives in its own module and is attached here."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="mn-deploy")
+def main() -> None:
+    """Roll out MirrorNeuron-style deployments, for real or in simulation."""

@@ -1,0 +1,309 @@
+"""MirrorNeuron manifests (R1, R3): validation, key resolution, runtime ids, digests, topology.
+
+`load_manifest` collects every problem (one line each, naming the node or edge) before anything is
+written. The loaded `Manifest` keeps the effective document (key and policy overrides written in), so a
+version record can redeploy exactly what ran.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from mn_deploy_core import policy as update_policy
+from mn_deploy_core.errors import InvalidManifestError
+from mn_deploy_core.policy import ReschedulePolicy, UpdatePolicy
+from mn_deploy_core.ports import RestartPolicy
+
+LONG_RUNNING = frozenset({"service", "system"})
+CHECK_TYPES = ("http", "tcp", "exec")
+_AGENT_FIELDS = ("agent_type", "type", "role", "config", "resources", "constraints", "services")
+_OBJECT_FIELDS = ("config", "resources", "constraints")
+_DIGITS = re.compile(r"(\d+)")
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def digest(value: Any) -> str:
+    return hashlib.sha256(canonical_json(value).encode()).hexdigest()
+
+
+def runtime_order(agent_id: str) -> tuple[Any, ...]:
+    """Natural order of runtime ids, so `worker-2` comes before `worker-10`."""
+    return tuple(int(part) if part.isdigit() else part for part in _DIGITS.split(agent_id))
+
+
+@dataclass(frozen=True, slots=True)
+class AgentSpec:
+    """One agent (runtime id) at one specification."""
+
+    agent_id: str
+    node_id: str
+    node: Mapping[str, Any]
+    digest: str
+    checks: tuple[str, ...]
+    services: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """A validated manifest with everything routing needs precomputed."""
+
+    document: Mapping[str, Any]
+    key: str
+    job_type: str
+    policy: UpdatePolicy
+    restart: RestartPolicy
+    reschedule: ReschedulePolicy
+    agents: Mapping[str, AgentSpec]
+    spec_digest: str
+    topology: str
+
+    @property
+    def long_running(self) -> bool:
+        return self.job_type in LONG_RUNNING
+
+    def agent_ids(self) -> tuple[str, ...]:
+        return tuple(self.agents)
+
+
+def _blank(value: Any) -> bool:
+    return not isinstance(value, str) or not value.strip()
+
+
+def resolve_key(document: Mapping[str, Any], override: str | None = None) -> str | None:
+    """The first non-blank of: override, metadata.deployment_key, deployment.key, policies.deployment_key,
+    job_name, graph_id (reference §2)."""
+
+    def inner(section: str, name: str) -> Any:
+        value = document.get(section)
+        return value.get(name) if isinstance(value, Mapping) else None
+
+    for candidate in (
+        override,
+        inner("metadata", "deployment_key"),
+        inner("deployment", "key"),
+        inner("policies", "deployment_key"),
+        document.get("job_name"),
+        document.get("graph_id"),
+    ):
+        if not _blank(candidate):
+            return str(candidate).strip()
+    return None
+
+
+def _node_label(node: Any, index: int) -> str:
+    if isinstance(node, Mapping) and not _blank(node.get("node_id")):
+        return f'node "{node["node_id"]}"'
+    return f"nodes[{index}]"
+
+
+def _check_problems(label: str, services: Any) -> list[str]:
+    if not isinstance(services, list):
+        return [f"{label}: services must be a list"]
+    problems: list[str] = []
+    for s, service in enumerate(services):
+        where = f"{label}: services[{s}]"
+        if not isinstance(service, Mapping):
+            problems.append(f"{where} must be an object")
+            continue
+        if _blank(service.get("name")):
+            problems.append(f"{where}.name must be a non-blank string")
+        checks = service.get("checks", [])
+        if not isinstance(checks, list):
+            problems.append(f"{where}.checks must be a list")
+            continue
+        for c, check in enumerate(checks):
+            if not isinstance(check, Mapping):
+                problems.append(f"{where}.checks[{c}] must be an object")
+            elif check.get("type") not in CHECK_TYPES:
+                problems.append(f'{where}.checks[{c}].type has unsupported value "{check.get("type")}"')
+    return problems
+
+
+def _node_problems(nodes: Any) -> list[str]:
+    if not isinstance(nodes, list) or not nodes:
+        return ["nodes must be a non-empty list"]
+    problems: list[str] = []
+    seen: set[str] = set()
+    for i, node in enumerate(nodes):
+        label = _node_label(node, i)
+        if not isinstance(node, Mapping):
+            problems.append(f"{label} must be an object")
+            continue
+        node_id = node.get("node_id")
+        if _blank(node_id):
+            problems.append(f"{label}.node_id must be a non-blank string")
+        elif node_id in seen:
+            problems.append(f"{label}: duplicate node_id")
+        else:
+            seen.add(node_id)
+        if _blank(node.get("agent_type")):
+            problems.append(f"{label}: agent_type must be a non-blank string")
+        count = node.get("count", 1)
+        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+            problems.append(f"{label}: count must be a positive integer")
+        for name in _OBJECT_FIELDS:
+            if name in node and not isinstance(node[name], Mapping):
+                problems.append(f"{label}: {name} must be an object")
+        if "services" in node:
+            problems.extend(_check_problems(label, node["services"]))
+    return problems
+
+
+def _node_ids(nodes: Any) -> set[str]:
+    if not isinstance(nodes, list):
+        return set()
+    return {n["node_id"] for n in nodes if isinstance(n, Mapping) and isinstance(n.get("node_id"), str)}
+
+
+def _edge_problems(edges: Any, node_ids: set[str]) -> list[str]:
+    if not isinstance(edges, list):
+        return ["edges must be a list"]
+    problems: list[str] = []
+    for i, edge in enumerate(edges):
+        if not isinstance(edge, Mapping):
+            problems.append(f"edges[{i}] must be an object")
+            continue
+        label = f"edge {i} ({edge.get('from_node')} -> {edge.get('to_node')})"
+        for end in ("from_node", "to_node"):
+            value = edge.get(end)
+            if _blank(value):
+                problems.append(f"{label}: {end} must be a non-blank string")
+            elif value not in node_ids:
+                problems.append(f'{label}: {end} "{value}" is not a node')
+    return problems
+
+
+def _entrypoint_problems(entrypoints: Any, node_ids: set[str]) -> list[str]:
+    if not isinstance(entrypoints, list):
+        return ["entrypoints must be a list"]
+    return [f'entrypoints[{i}]: "{e}" is not a node' for i, e in enumerate(entrypoints) if e not in node_ids]
+
+
+def _section_problems(document: Mapping[str, Any]) -> list[str]:
+    problems: list[str] = []
+    deployment = document.get("deployment", {})
+    if not isinstance(deployment, Mapping):
+        problems.append("deployment must be an object")
+    elif "key" in deployment and _blank(deployment["key"]):
+        problems.append("deployment.key must be a string")
+    policies = document.get("policies", {})
+    if not isinstance(policies, Mapping):
+        problems.append("policies must be an object")
+    elif "update" in policies:
+        problems.extend(update_policy.validate_update(policies["update"]))
+    if "job_type" in document and _blank(document["job_type"]):
+        problems.append("job_type must be a non-blank string")
+    return problems
+
+
+def _agent_checks(node: Mapping[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    names: list[str] = []
+    checks: list[str] = []
+    for service in node.get("services", []):
+        names.append(str(service["name"]))
+        for c, check in enumerate(service.get("checks", [])):
+            checks.append(str(check.get("name") or f"{service['name']}:{c}"))
+    return tuple(checks), tuple(names)
+
+
+def expand_agents(nodes: Sequence[Mapping[str, Any]]) -> dict[str, AgentSpec]:
+    """Runtime ids in natural order: `<node_id>-<i>` for a node with count > 1, the node id otherwise."""
+    agents: list[AgentSpec] = []
+    for node in nodes:
+        node_id = str(node["node_id"])
+        count = int(node.get("count", 1))
+        spec = {name: node.get(name) for name in _AGENT_FIELDS}
+        agent_digest = digest(spec)
+        checks, services = _agent_checks(node)
+        ids = [node_id] if count == 1 else [f"{node_id}-{i}" for i in range(count)]
+        agents.extend(AgentSpec(a, node_id, node, agent_digest, checks, services) for a in ids)
+    agents.sort(key=lambda a: runtime_order(a.agent_id))
+    return {a.agent_id: a for a in agents}
+
+
+def topology_signature(agent_ids: Sequence[str], edges: Sequence[Any], entrypoints: Sequence[Any]) -> str:
+    """Same signature = same agent ids, edges (from, to, message_type, routing_mode) and entrypoints."""
+    edge_keys = sorted(
+        (str(e.get("from_node")), str(e.get("to_node")), str(e.get("message_type")), str(e.get("routing_mode")))
+        for e in edges
+    )
+    return digest([sorted(agent_ids), edge_keys, sorted(map(str, entrypoints))])
+
+
+def load_manifest(
+    document: Any,
+    overrides: Mapping[str, Any] | None = None,
+    key: str | None = None,
+) -> Manifest:
+    """Validate `document` and `overrides` together and build the effective manifest.
+
+    Raises InvalidManifestError listing every problem; nothing has been written at that point.
+    """
+    if not isinstance(document, Mapping):
+        raise InvalidManifestError(["manifest must be a JSON object"])
+    problems = _section_problems(document)
+    if overrides is not None:
+        problems.extend(update_policy.validate_update(overrides))
+    nodes = document.get("nodes")
+    problems.extend(_node_problems(nodes))
+    node_ids = _node_ids(nodes)
+    problems.extend(_edge_problems(document.get("edges", []), node_ids))
+    problems.extend(_entrypoint_problems(document.get("entrypoints", []), node_ids))
+    resolved = resolve_key(document, key)
+    if resolved is None:
+        problems.append("deployment key is missing: set deployment.key, job_name or graph_id")
+    policies = document.get("policies", {})
+    policies = policies if isinstance(policies, Mapping) else {}
+    raw_update = update_policy.merged(policies.get("update"), overrides)
+    effective_policy = update_policy.normalize(raw_update)
+    restart = update_policy.restart_policy(policies, problems)
+    reschedule = update_policy.reschedule_policy(policies, problems)
+    if not problems:
+        problems.extend(update_policy.validate_combined(effective_policy))
+    if problems:
+        raise InvalidManifestError(problems)
+    assert resolved is not None
+    effective = dict(document)
+    deployment = document.get("deployment", {})
+    effective["deployment"] = {**deployment, "key": resolved}
+    effective["policies"] = {**policies, "update": raw_update}
+    return _build(effective, resolved, effective_policy, restart, reschedule)
+
+
+def _build(
+    document: Mapping[str, Any],
+    key: str,
+    policy: UpdatePolicy,
+    restart: RestartPolicy,
+    reschedule: ReschedulePolicy,
+) -> Manifest:
+    nodes = document["nodes"]
+    edges = document.get("edges", [])
+    entrypoints = document.get("entrypoints", [])
+    agents = expand_agents(nodes)
+    job_type = str(document.get("job_type") or "batch").strip().lower()
+    spec = {"job_type": job_type, "nodes": nodes, "edges": edges, "entrypoints": entrypoints}
+    return Manifest(
+        document=document,
+        key=key,
+        job_type=job_type,
+        policy=policy,
+        restart=restart,
+        reschedule=reschedule,
+        agents=agents,
+        spec_digest=digest(spec),
+        topology=topology_signature(list(agents), edges, entrypoints),
+    )
+
+
+def changed_agents(running: Mapping[str, str], target: Manifest) -> tuple[str, ...]:
+    """Agents whose running spec digest differs from the target's, in runtime-id order."""
+    return tuple(a for a, spec in target.agents.items() if running.get(a) != spec.digest)

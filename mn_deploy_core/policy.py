@@ -1,0 +1,178 @@
+"""Update policy (R2): defaults, lenient normalization and validation with the reference's messages.
+
+Normalization never fails (a bad value becomes the default); validation is strict and collects every
+problem. Call overrides are validated exactly like the manifest, then the two cross-field rules run on
+the merged policy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from mn_deploy_core.ports import RestartPolicy
+
+STRATEGIES = ("rolling", "canary", "blue-green")
+HEALTH_CHECKS = ("checks", "agent_states")
+_COUNTS = ("max_parallel", "canary", "min_healthy_ms", "progress_deadline_ms")
+_FLAGS = ("auto_promote", "auto_revert")
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+_PREFIX = "policies.update"
+
+
+@dataclass(frozen=True, slots=True)
+class UpdatePolicy:
+    """A normalized update policy; `extra` keeps unknown keys, which pass through untouched."""
+
+    strategy: str = "rolling"
+    max_parallel: int = 1
+    canary: int = 0
+    min_healthy_ms: int = 10_000
+    healthy_deadline_ms: int = 300_000
+    progress_deadline_ms: int = 600_000
+    health_check: str = "checks"
+    auto_promote: bool = False
+    auto_revert: bool = False
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        extra = data.pop("extra")
+        return {**extra, **data}
+
+
+@dataclass(frozen=True, slots=True)
+class ReschedulePolicy:
+    """Replacement instances the controller may place per agent during one deployment."""
+
+    attempts: int = 1
+
+
+DEFAULT = UpdatePolicy()
+
+
+def _count(value: Any, default: int) -> int:
+    if isinstance(value, bool):
+        return default
+    if isinstance(value, int):
+        return value if value >= 0 else default
+    if isinstance(value, str):
+        try:
+            parsed = int(value.strip(), 10)
+        except ValueError:
+            return default
+        return parsed if parsed >= 0 else default
+    return default
+
+
+def _flag(value: Any, default: bool) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in _TRUE:
+            return True
+        if word in _FALSE:
+            return False
+    return default
+
+
+def _choice(value: Any, allowed: tuple[str, ...], default: str, old: str, new: str) -> str:
+    if not isinstance(value, str):
+        return default
+    word = value.strip().lower().replace(old, new)
+    return word if word in allowed else default
+
+
+def normalize(raw: Mapping[str, Any] | None) -> UpdatePolicy:
+    """The lenient reading of `policies.update`: never fails, bad values fall back to defaults."""
+    raw = raw if isinstance(raw, Mapping) else {}
+    known = {f for f in UpdatePolicy.__dataclass_fields__ if f != "extra"}
+    return UpdatePolicy(
+        strategy=_choice(raw.get("strategy"), STRATEGIES, DEFAULT.strategy, "_", "-"),
+        max_parallel=_count(raw.get("max_parallel"), DEFAULT.max_parallel),
+        canary=_count(raw.get("canary"), DEFAULT.canary),
+        min_healthy_ms=_count(raw.get("min_healthy_ms"), DEFAULT.min_healthy_ms),
+        healthy_deadline_ms=_count(raw.get("healthy_deadline_ms"), DEFAULT.healthy_deadline_ms),
+        progress_deadline_ms=_count(raw.get("progress_deadline_ms"), DEFAULT.progress_deadline_ms),
+        health_check=_choice(raw.get("health_check"), HEALTH_CHECKS, DEFAULT.health_check, "-", "_"),
+        auto_promote=_flag(raw.get("auto_promote"), DEFAULT.auto_promote),
+        auto_revert=_flag(raw.get("auto_revert"), DEFAULT.auto_revert),
+        extra={k: v for k, v in raw.items() if k not in known},
+    )
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def validate_update(raw: Any) -> list[str]:
+    """Problems with one `policies.update` mapping (manifest or override), in field order."""
+    if not isinstance(raw, Mapping):
+        return [f"{_PREFIX} must be an object"]
+    problems: list[str] = []
+    for key, allowed in (("strategy", STRATEGIES), ("health_check", HEALTH_CHECKS)):
+        if key in raw:
+            value = raw[key]
+            word = value.strip().lower() if isinstance(value, str) else value
+            if word not in allowed:
+                problems.append(f'{_PREFIX}.{key} has unsupported value "{value}"')
+    for key in _COUNTS:
+        if key in raw and not _is_count(raw[key]):
+            problems.append(f"{_PREFIX}.{key} must be a non-negative integer")
+    if "healthy_deadline_ms" in raw and not (_is_count(raw["healthy_deadline_ms"]) and raw["healthy_deadline_ms"] > 0):
+        problems.append(f"{_PREFIX}.healthy_deadline_ms must be a positive integer")
+    for key in _FLAGS:
+        if key in raw and not isinstance(raw[key], bool):
+            problems.append(f"{_PREFIX}.{key} must be a boolean")
+    return problems
+
+
+def validate_combined(policy: UpdatePolicy) -> list[str]:
+    """Rules across fields, checked on the merged policy so overrides cannot skip them."""
+    problems: list[str] = []
+    if policy.auto_promote and policy.strategy == "canary" and policy.canary <= 0:
+        problems.append(f"{_PREFIX}.auto_promote requires canary > 0 for canary deployments")
+    if policy.min_healthy_ms >= policy.healthy_deadline_ms:
+        problems.append(f"{_PREFIX}.min_healthy_ms must be less than healthy_deadline_ms")
+    if policy.progress_deadline_ms and policy.healthy_deadline_ms >= policy.progress_deadline_ms:
+        problems.append(f"{_PREFIX}.healthy_deadline_ms must be less than progress_deadline_ms")
+    return problems
+
+
+def merged(raw: Mapping[str, Any] | None, overrides: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The manifest's raw policy with overrides shallow-merged over it."""
+    base = dict(raw) if isinstance(raw, Mapping) else {}
+    return {**base, **(overrides or {})}
+
+
+def _attempt_policy(raw: Any, name: str, defaults: Mapping[str, int], problems: list[str]) -> dict[str, int]:
+    if raw is None:
+        return dict(defaults)
+    if not isinstance(raw, Mapping):
+        problems.append(f"policies.{name} must be an object")
+        return dict(defaults)
+    values = dict(defaults)
+    for key in defaults:
+        if key in raw:
+            if _is_count(raw[key]):
+                values[key] = raw[key]
+            else:
+                problems.append(f"policies.{name}.{key} must be a non-negative integer")
+    return values
+
+
+def restart_policy(policies: Mapping[str, Any], problems: list[str]) -> RestartPolicy:
+    """`policies.restart`: in-place restarts done by the runtime; problems are appended to `problems`."""
+    defaults = {"attempts": RestartPolicy().attempts, "delay_ms": RestartPolicy().delay_ms}
+    return RestartPolicy(**_attempt_policy(policies.get("restart"), "restart", defaults, problems))
+
+
+def reschedule_policy(policies: Mapping[str, Any], problems: list[str]) -> ReschedulePolicy:
+    """`policies.reschedule`: replacements the controller may place during a deployment."""
+    defaults = {"attempts": ReschedulePolicy().attempts}
+    return ReschedulePolicy(**_attempt_policy(policies.get("reschedule"), "reschedule", defaults, problems))

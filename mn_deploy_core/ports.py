@@ -1,0 +1,154 @@
+"""The narrow cut between the rollout core and a world.
+
+The controller places and stops instances through a `Runtime`, persists through a `Store` and publishes
+who may be discovered through a `Registry`. Facts about instances come back through
+`Controller.observe`. Everything crossing this line is a plain value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Protocol
+
+from mn_deploy_core.records import DeploymentRecord, Event, VersionRecord
+
+
+class Role(StrEnum):
+    """How an instance takes part in a deployment; only primaries are discoverable by default."""
+
+    PRIMARY = "primary"
+    CANARY = "canary"
+    CANDIDATE = "candidate"
+
+
+class FactKind(StrEnum):
+    """Raw facts a runtime reports about one instance (R8)."""
+
+    PLACED = "placed"
+    RUNNING = "running"
+    READY = "ready"
+    CHECK_PASSING = "check_passing"
+    CHECK_FAILING = "check_failing"
+    RESTARTED = "restarted"
+    EXITED = "exited"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Fact:
+    """One raw fact; `check` names the check for the two check kinds."""
+
+    instance_id: str
+    kind: FactKind
+    check: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RestartPolicy:
+    """In-place restarts the runtime performs before reporting an instance failed."""
+
+    attempts: int = 2
+    delay_ms: int = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """What a runtime needs to start one instance of one agent."""
+
+    instance_id: str
+    agent_id: str
+    job_id: str
+    deployment_key: str
+    deployment_id: str
+    deployment_version: str
+    role: Role
+    phase: str
+    spec_digest: str
+    node: Mapping[str, Any]
+    checks: tuple[str, ...]
+    restart: RestartPolicy
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceInstance:
+    """One service of one instance as discovery sees it (R14)."""
+
+    name: str
+    instance_id: str
+    agent_id: str
+    job_id: str
+    deployment_id: str
+    deployment_key: str
+    deployment_version: str
+    deployment_role: str
+    passing: bool = False
+
+
+class Runtime(Protocol):
+    """Starts and stops instances. Calls return at once; outcomes come back as facts."""
+
+    def place(self, placement: Placement) -> None: ...
+
+    def stop(self, instance_id: str) -> None: ...
+
+
+class Store(Protocol):
+    """Durable deployment, version and event records."""
+
+    def allocate_deployment_number(self, key: str) -> int:
+        """A number never handed out before, for the id `dep_<safekey>_<n>`."""
+        ...
+
+    def allocate_version(self, key: str) -> str:
+        """The next version of `key`: above every version it ever had, never reused (R1)."""
+        ...
+
+    def save_deployment(self, record: DeploymentRecord, new_events: Sequence[Event]) -> int:
+        """Write `record` if its `revision` is the stored one; return the new revision.
+
+        Raises ConflictError when another writer saved first. Appends `new_events` to the full history.
+        """
+        ...
+
+    def load_deployment(self, deployment_id: str) -> DeploymentRecord | None: ...
+
+    def current_deployment_id(self, key: str) -> str | None: ...
+
+    def list_deployments(
+        self, key: str | None = None, status: str | None = None
+    ) -> list[DeploymentRecord]: ...
+
+    def deployment_events(self, deployment_id: str) -> list[Event]: ...
+
+    def save_version(self, record: VersionRecord) -> None: ...
+
+    def load_version(self, key: str, version: str) -> VersionRecord | None: ...
+
+    def list_versions(self, key: str) -> list[VersionRecord]:
+        """All versions of `key`, sorted by their integer value."""
+        ...
+
+
+class Registry(Protocol):
+    """Service instances with their deployment fields, and the lookup rule of R14."""
+
+    def register(self, service: ServiceInstance) -> None: ...
+
+    def deregister(self, instance_id: str) -> None: ...
+
+    def set_passing(self, instance_id: str, passing: bool) -> None: ...
+
+    def promote(self, key: str, version: str) -> None:
+        """Every instance of `key` at `version` becomes primary, in one call."""
+        ...
+
+    def lookup(
+        self,
+        name: str,
+        *,
+        include_candidates: bool = False,
+        role: str | None = None,
+        passing_only: bool = True,
+    ) -> list[ServiceInstance]: ...

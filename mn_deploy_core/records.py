@@ -1,0 +1,229 @@
+"""Deployment, version and event records and their JSON form (R12, R13).
+
+Records hold only immutable values (tuples, frozen dataclasses, mappings nobody mutates), so a store may
+keep a shallow copy: a save costs the same for a 10-agent and a 10,000-agent deployment.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
+from datetime import UTC, datetime
+from typing import Any, overload
+
+EVENTS_KEPT = 100
+
+ACTIVE_STATUSES = frozenset({"running", "awaiting_promotion", "paused"})
+TERMINAL_STATUSES = frozenset({"successful", "failed", "cancelled", "version_recorded"})
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def safe_key(key: str) -> str:
+    """The key as it appears inside a deployment id: runs of unsafe characters become `-`."""
+    return _UNSAFE.sub("-", key).strip("-")
+
+
+def deployment_id(key: str, number: int) -> str:
+    return f"dep_{safe_key(key)}_{number}"
+
+
+def iso_timestamp(t_ms: float) -> str:
+    """ISO-8601 UTC with milliseconds for a time in ms since the epoch of the driver's clock."""
+    moment = datetime.fromtimestamp(t_ms / 1000.0, tz=UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One thing that happened to a deployment; `fields` holds the type-specific data."""
+
+    type: str
+    t_ms: float
+    timestamp: str
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": self.type, "timestamp": self.timestamp, "t_ms": self.t_ms, **self.fields}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Event:
+        extra = {k: v for k, v in data.items() if k not in ("type", "timestamp", "t_ms")}
+        return cls(type=str(data["type"]), t_ms=float(data["t_ms"]), timestamp=str(data["timestamp"]), fields=extra)
+
+
+@dataclass(frozen=True, slots=True)
+class Counters:
+    """Nomad-style deployment counters: a first verdict counts once; healthy->unhealthy moves one."""
+
+    desired_total: int = 0
+    desired_canaries: int = 0
+    placed: int = 0
+    healthy: int = 0
+    unhealthy: int = 0
+
+    def to_json(self) -> dict[str, int]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+class AgentQueue(Sequence[str]):
+    """Agents still to start: an immutable view (front replacements + a suffix of the changed ids).
+
+    Taking one from the front is O(1) and never copies the changed-agent list.
+    """
+
+    __slots__ = ("_front", "_ids", "_start")
+
+    def __init__(self, ids: tuple[str, ...], start: int = 0, front: tuple[str, ...] = ()) -> None:
+        self._ids = ids
+        self._start = start
+        self._front = front
+
+    def __len__(self) -> int:
+        return len(self._front) + len(self._ids) - self._start
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[str]: ...
+    def __getitem__(self, index: int | slice) -> str | Sequence[str]:
+        return list(self)[index] if isinstance(index, slice) else self._item(index)
+
+    def _item(self, index: int) -> str:
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        if index < len(self._front):
+            return self._front[index]
+        return self._ids[self._start + index - len(self._front)]
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._front
+        for i in range(self._start, len(self._ids)):
+            yield self._ids[i]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+    def __repr__(self) -> str:
+        return f"AgentQueue({list(self)!r})"
+
+    def popleft(self) -> tuple[str, AgentQueue]:
+        """The first agent and the queue without it."""
+        if self._front:
+            return self._front[0], AgentQueue(self._ids, self._start, self._front[1:])
+        return self._ids[self._start], AgentQueue(self._ids, self._start + 1)
+
+    def pushleft(self, agent_id: str) -> AgentQueue:
+        return AgentQueue(self._ids, self._start, (agent_id, *self._front))
+
+
+@dataclass(slots=True)
+class DeploymentRecord:
+    """The reference's deployment record plus SEMANTICS.md §12. Replaced field by field, never mutated deep."""
+
+    deployment_id: str
+    deployment_key: str
+    status: str
+    description: str
+    strategy: str
+    mode: str
+    policy: Mapping[str, Any]
+    target_manifest: Mapping[str, Any]
+    created_at: str
+    updated_at: str
+    current_job_id: str | None = None
+    stable_job_id: str | None = None
+    source_job_id: str | None = None
+    target_job_id: str | None = None
+    current_version: str | None = None
+    stable_version: str | None = None
+    target_version: str | None = None
+    health: Mapping[str, Any] = field(default_factory=dict)
+    target_scheduler: Mapping[str, Any] | None = None
+    changed_agent_ids: tuple[str, ...] = ()
+    remaining_agent_ids: Sequence[str] = ()
+    canary_agent_ids: tuple[str, ...] = ()
+    previous_status: str | None = None
+    require_progress_by_ms: float | None = None
+    counters: Counters = field(default_factory=Counters)
+    rollback: Mapping[str, Any] | None = None
+    reverted_to_version: str | None = None
+    events: tuple[Event, ...] = ()
+    revision: int = 0
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+    def with_event(self, event: Event) -> None:
+        """Keep the newest EVENTS_KEPT events on the record (the store keeps them all)."""
+        kept = self.events if len(self.events) < EVENTS_KEPT else self.events[1 - EVENTS_KEPT :]
+        self.events = (*kept, event)
+
+    def snapshot(self) -> DeploymentRecord:
+        """A copy safe to keep: every field value is immutable, so a shallow copy is enough."""
+        return replace(self)
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "events":
+                value = [e.to_json() for e in value]
+            elif f.name == "counters":
+                value = value.to_json()
+            elif isinstance(value, (tuple, AgentQueue)):
+                value = list(value)
+            elif isinstance(value, Mapping):
+                value = dict(value)
+            data[f.name] = value
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> DeploymentRecord:
+        known = {f.name for f in fields(cls)}
+        values: dict[str, Any] = {k: v for k, v in data.items() if k in known}
+        values["events"] = tuple(Event.from_json(e) for e in data.get("events", ()))
+        values["counters"] = Counters(**data.get("counters", {}))
+        for name in ("changed_agent_ids", "remaining_agent_ids", "canary_agent_ids"):
+            values[name] = tuple(data.get(name) or ())
+        return cls(**values)
+
+
+@dataclass(frozen=True, slots=True)
+class VersionRecord:
+    """One version of a key: what was deployed, by whom, and whether it proved stable."""
+
+    deployment_key: str
+    version: str
+    deployment_id: str
+    job_id: str | None
+    manifest: Mapping[str, Any]
+    spec_digest: str
+    created_at: str
+    updated_at: str
+    stable: bool = False
+    created_by: str = "deploy"
+    rollback: Mapping[str, Any] | None = None
+    manifest_ref: Mapping[str, Any] = field(default_factory=dict)
+    scheduler: Mapping[str, Any] | None = None
+    submitted_at: str | None = None
+    tag: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            data[f.name] = dict(value) if isinstance(value, Mapping) else value
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> VersionRecord:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
