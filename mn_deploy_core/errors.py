@@ -48,8 +48,7 @@ class ConflictError(DeploymentError):
 
     def __init__(self, deployment_id: str, expected: int, actual: int) -> None:
         super().__init__(
-            f"deployment {deployment_id} was changed by another writer "
-            f"(expected revision {expected}, found {actual})"
+            f"deployment {deployment_id} was changed by another writer (expected revision {expected}, found {actual})"
         )
         self.deployment_id = deployment_id
         self.expected = expected

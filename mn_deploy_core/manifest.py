@@ -16,7 +16,7 @@ from typing import Any
 
 from mn_deploy_core import policy as update_policy
 from mn_deploy_core.errors import InvalidManifestError
-from mn_deploy_core.policy import ReschedulePolicy, UpdatePolicy
+from mn_deploy_core.policy import ReschedulePolicy, UpdatePolicy, display_value
 from mn_deploy_core.ports import RestartPolicy
 
 LONG_RUNNING = frozenset({"service", "system"})
@@ -31,12 +31,14 @@ def canonical_json(value: Any) -> str:
 
 
 def digest(value: Any) -> str:
-    return hashlib.sha256(canonical_json(value).encode()).hexdigest()
+    # surrogatepass: JSON may carry lone surrogates ("\ud800"), which strict UTF-8 refuses to encode
+    return hashlib.sha256(canonical_json(value).encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def runtime_order(agent_id: str) -> tuple[Any, ...]:
     """Natural order of runtime ids, so `worker-2` comes before `worker-10`."""
-    return tuple(int(part) if part.isdigit() else part for part in _DIGITS.split(agent_id))
+    # split() with a group alternates text and digit runs, so odd positions are always the numbers
+    return tuple(int(part) if i % 2 else part for i, part in enumerate(_DIGITS.split(agent_id)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +102,7 @@ def resolve_key(document: Mapping[str, Any], override: str | None = None) -> str
 
 def _node_label(node: Any, index: int) -> str:
     if isinstance(node, Mapping) and not _blank(node.get("node_id")):
-        return f'node "{node["node_id"]}"'
+        return f'node "{display_value(node["node_id"])}"'
     return f"nodes[{index}]"
 
 
@@ -123,7 +125,8 @@ def _check_problems(label: str, services: Any) -> list[str]:
             if not isinstance(check, Mapping):
                 problems.append(f"{where}.checks[{c}] must be an object")
             elif check.get("type") not in CHECK_TYPES:
-                problems.append(f'{where}.checks[{c}].type has unsupported value "{check.get("type")}"')
+                kind = display_value(check.get("type"))
+                problems.append(f'{where}.checks[{c}].type has unsupported value "{kind}"')
     return problems
 
 
@@ -132,23 +135,32 @@ def _node_problems(nodes: Any) -> list[str]:
         return ["nodes must be a non-empty list"]
     problems: list[str] = []
     seen: set[str] = set()
+    runtime_ids: set[str] = set()
     for i, node in enumerate(nodes):
         label = _node_label(node, i)
         if not isinstance(node, Mapping):
             problems.append(f"{label} must be an object")
             continue
         node_id = node.get("node_id")
-        if _blank(node_id):
+        fresh = False
+        if not isinstance(node_id, str) or not node_id.strip():
             problems.append(f"{label}.node_id must be a non-blank string")
         elif node_id in seen:
             problems.append(f"{label}: duplicate node_id")
         else:
             seen.add(node_id)
+            fresh = True
         if _blank(node.get("agent_type")):
             problems.append(f"{label}: agent_type must be a non-blank string")
         count = node.get("count", 1)
         if not isinstance(count, int) or isinstance(count, bool) or count < 1:
             problems.append(f"{label}: count must be a positive integer")
+        elif fresh:
+            ids = _runtime_ids(str(node_id), count)
+            clash = next((a for a in ids if a in runtime_ids), None)
+            if clash is not None:
+                problems.append(f'{label}: runtime id "{display_value(clash)}" is already used')
+            runtime_ids.update(ids)
         for name in _OBJECT_FIELDS:
             if name in node and not isinstance(node[name], Mapping):
                 problems.append(f"{label}: {name} must be an object")
@@ -171,20 +183,24 @@ def _edge_problems(edges: Any, node_ids: set[str]) -> list[str]:
         if not isinstance(edge, Mapping):
             problems.append(f"edges[{i}] must be an object")
             continue
-        label = f"edge {i} ({edge.get('from_node')} -> {edge.get('to_node')})"
+        label = f"edge {i} ({display_value(edge.get('from_node'))} -> {display_value(edge.get('to_node'))})"
         for end in ("from_node", "to_node"):
             value = edge.get(end)
             if _blank(value):
                 problems.append(f"{label}: {end} must be a non-blank string")
             elif value not in node_ids:
-                problems.append(f'{label}: {end} "{value}" is not a node')
+                problems.append(f'{label}: {end} "{display_value(value)}" is not a node')
     return problems
 
 
 def _entrypoint_problems(entrypoints: Any, node_ids: set[str]) -> list[str]:
     if not isinstance(entrypoints, list):
         return ["entrypoints must be a list"]
-    return [f'entrypoints[{i}]: "{e}" is not a node' for i, e in enumerate(entrypoints) if e not in node_ids]
+    return [
+        f'entrypoints[{i}]: "{display_value(e)}" is not a node'
+        for i, e in enumerate(entrypoints)
+        if not (isinstance(e, str) and e in node_ids)  # an unhashable entry must not reach the set
+    ]
 
 
 def _section_problems(document: Mapping[str, Any]) -> list[str]:
@@ -194,13 +210,21 @@ def _section_problems(document: Mapping[str, Any]) -> list[str]:
         problems.append("deployment must be an object")
     elif "key" in deployment and _blank(deployment["key"]):
         problems.append("deployment.key must be a string")
+    if "job_type" in document and _blank(document["job_type"]):
+        problems.append("job_type must be a non-blank string")
+    return problems
+
+
+def _policy_problems(document: Mapping[str, Any], overrides: Mapping[str, Any] | None) -> list[str]:
+    """Field problems of `policies.update` and of the overrides (validated alike, SEMANTICS §2)."""
+    problems: list[str] = []
     policies = document.get("policies", {})
     if not isinstance(policies, Mapping):
         problems.append("policies must be an object")
     elif "update" in policies:
         problems.extend(update_policy.validate_update(policies["update"]))
-    if "job_type" in document and _blank(document["job_type"]):
-        problems.append("job_type must be a non-blank string")
+    if overrides is not None:
+        problems.extend(update_policy.validate_update(overrides))
     return problems
 
 
@@ -214,6 +238,10 @@ def _agent_checks(node: Mapping[str, Any]) -> tuple[tuple[str, ...], tuple[str, 
     return tuple(checks), tuple(names)
 
 
+def _runtime_ids(node_id: str, count: int) -> list[str]:
+    return [node_id] if count == 1 else [f"{node_id}-{i}" for i in range(count)]
+
+
 def expand_agents(nodes: Sequence[Mapping[str, Any]]) -> dict[str, AgentSpec]:
     """Runtime ids in natural order: `<node_id>-<i>` for a node with count > 1, the node id otherwise."""
     agents: list[AgentSpec] = []
@@ -223,18 +251,15 @@ def expand_agents(nodes: Sequence[Mapping[str, Any]]) -> dict[str, AgentSpec]:
         spec = {name: node.get(name) for name in _AGENT_FIELDS}
         agent_digest = digest(spec)
         checks, services = _agent_checks(node)
-        ids = [node_id] if count == 1 else [f"{node_id}-{i}" for i in range(count)]
-        agents.extend(AgentSpec(a, node_id, node, agent_digest, checks, services) for a in ids)
+        agents.extend(AgentSpec(a, node_id, node, agent_digest, checks, services) for a in _runtime_ids(node_id, count))
     agents.sort(key=lambda a: runtime_order(a.agent_id))
     return {a.agent_id: a for a in agents}
 
 
 def topology_signature(agent_ids: Sequence[str], edges: Sequence[Any], entrypoints: Sequence[Any]) -> str:
     """Same signature = same agent ids, edges (from, to, message_type, routing_mode) and entrypoints."""
-    edge_keys = sorted(
-        (str(e.get("from_node")), str(e.get("to_node")), str(e.get("message_type")), str(e.get("routing_mode")))
-        for e in edges
-    )
+    fields = ("from_node", "to_node", "message_type", "routing_mode")
+    edge_keys = sorted(tuple(str(e.get(f)) for f in fields) for e in edges)
     return digest([sorted(agent_ids), edge_keys, sorted(map(str, entrypoints))])
 
 
@@ -250,8 +275,8 @@ def load_manifest(
     if not isinstance(document, Mapping):
         raise InvalidManifestError(["manifest must be a JSON object"])
     problems = _section_problems(document)
-    if overrides is not None:
-        problems.extend(update_policy.validate_update(overrides))
+    policy_problems = _policy_problems(document, overrides)
+    problems.extend(policy_problems)
     nodes = document.get("nodes")
     problems.extend(_node_problems(nodes))
     node_ids = _node_ids(nodes)
@@ -266,7 +291,8 @@ def load_manifest(
     effective_policy = update_policy.normalize(raw_update)
     restart = update_policy.restart_policy(policies, problems)
     reschedule = update_policy.reschedule_policy(policies, problems)
-    if not problems:
+    if not policy_problems:
+        # cross-field rules need valid fields, but are collected alongside any other problem
         problems.extend(update_policy.validate_combined(effective_policy))
     if problems:
         raise InvalidManifestError(problems)

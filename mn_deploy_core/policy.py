@@ -7,6 +7,7 @@ the merged policy.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -20,6 +21,7 @@ _FLAGS = ("auto_promote", "auto_revert")
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 _PREFIX = "policies.update"
+_INT = re.compile(r"[+-]?[0-9]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,15 +55,26 @@ class ReschedulePolicy:
 DEFAULT = UpdatePolicy()
 
 
+def display_value(value: Any) -> str:
+    """`value` as shown inside a one-line message: non-printable characters (line breaks included) escaped."""
+    text = value if isinstance(value, str) else str(value)
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
+
+
 def _count(value: Any, default: int) -> int:
     if isinstance(value, bool):
         return default
     if isinstance(value, int):
         return value if value >= 0 else default
     if isinstance(value, str):
+        text = value.strip()
+        if not _INT.fullmatch(text):  # int() alone would also take "1_000" and non-ASCII digits
+            return default
         try:
-            parsed = int(value.strip(), 10)
-        except ValueError:
+            parsed = int(text, 10)
+        except ValueError:  # more digits than int() converts
             return default
         return parsed if parsed >= 0 else default
     return default
@@ -120,11 +133,12 @@ def validate_update(raw: Any) -> list[str]:
             value = raw[key]
             word = value.strip().lower() if isinstance(value, str) else value
             if word not in allowed:
-                problems.append(f'{_PREFIX}.{key} has unsupported value "{value}"')
+                problems.append(f'{_PREFIX}.{key} has unsupported value "{display_value(value)}"')
     for key in _COUNTS:
         if key in raw and not _is_count(raw[key]):
             problems.append(f"{_PREFIX}.{key} must be a non-negative integer")
-    if "healthy_deadline_ms" in raw and not (_is_count(raw["healthy_deadline_ms"]) and raw["healthy_deadline_ms"] > 0):
+    deadline: Any = raw.get("healthy_deadline_ms")
+    if "healthy_deadline_ms" in raw and not (_is_count(deadline) and deadline > 0):
         problems.append(f"{_PREFIX}.healthy_deadline_ms must be a positive integer")
     for key in _FLAGS:
         if key in raw and not isinstance(raw[key], bool):
@@ -147,7 +161,7 @@ def validate_combined(policy: UpdatePolicy) -> list[str]:
 def merged(raw: Mapping[str, Any] | None, overrides: Mapping[str, Any] | None) -> dict[str, Any]:
     """The manifest's raw policy with overrides shallow-merged over it."""
     base = dict(raw) if isinstance(raw, Mapping) else {}
-    return {**base, **(overrides or {})}
+    return {**base, **(overrides if isinstance(overrides, Mapping) else {})}
 
 
 def _attempt_policy(raw: Any, name: str, defaults: Mapping[str, int], problems: list[str]) -> dict[str, int]:

@@ -1,0 +1,78 @@
+"""Key names: MirrorNeuron's layout (reference §13) under one namespace, plus the keys only we add.
+
+Every name is `<namespace>:<path>`. Lua scripts that must reach a key they only learn while running (the old
+key of a moved deployment, an instance found in an index) get `prefix` and build the same names.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+DEFAULT_NAMESPACE = "mirror_neuron"
+
+
+def namespace_from_env() -> str:
+    """The namespace a MirrorNeuron installation uses (`MN_REDIS_NAMESPACE`), so both read the same keys."""
+    return os.environ.get("MN_REDIS_NAMESPACE") or DEFAULT_NAMESPACE
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    namespace: str
+
+    @property
+    def prefix(self) -> str:
+        return f"{self.namespace}:"
+
+    # MirrorNeuron's keys.
+    def deployment(self, deployment_id: str) -> str:
+        return f"{self.prefix}deployment:{deployment_id}"
+
+    @property
+    def deployments(self) -> str:
+        return f"{self.prefix}deployments"
+
+    def current(self, key: str) -> str:
+        return f"{self.prefix}deployment:key:{key}:current"
+
+    def key_deployments(self, key: str) -> str:
+        return f"{self.prefix}deployment:key:{key}:deployments"
+
+    def version(self, key: str, version: str) -> str:
+        return f"{self.version_prefix(key)}{version}"
+
+    def version_prefix(self, key: str) -> str:
+        return f"{self.prefix}deployment:key:{key}:version:"
+
+    def versions(self, key: str) -> str:
+        return f"{self.prefix}deployment:key:{key}:versions"
+
+    @property
+    def status_stream(self) -> str:
+        return f"{self.prefix}runtime:cluster:status:events"
+
+    # Ours: counters, the full event history, the service registry.
+    @property
+    def last_number(self) -> str:
+        return f"{self.prefix}deployments:last_number"
+
+    def last_version(self, key: str) -> str:
+        return f"{self.prefix}deployment:key:{key}:last_version"
+
+    def events(self, deployment_id: str) -> str:
+        return f"{self.prefix}deployment:{deployment_id}:events"
+
+    def instance(self, instance_id: str) -> str:
+        return f"{self.prefix}registry:instance:{instance_id}"
+
+    def service(self, name: str) -> str:
+        return f"{self.prefix}registry:service:{name}"
+
+    def service_key(self, key: str) -> str:
+        return f"{self.prefix}registry:key:{key}"
+
+    # Patterns the retention sweep scans with.
+    @property
+    def key_prefix(self) -> str:
+        return f"{self.prefix}deployment:key:"

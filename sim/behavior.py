@@ -1,0 +1,117 @@
+"""How simulated instances behave: the scenario's `behaviors` block and the draws of one instance.
+
+A behavior is looked up by the manifest an instance's spec came from and its agent id, merged in the
+order default < default.agents[id] < manifest < manifest.agents[id]. All random draws of an instance are
+made once, at placement (`Behavior.fate`), in a fixed number per instance, so a policy change that
+reorders what happens when does not change which instance gets which draw.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sim.distributions import Const, Distribution, parse_distribution
+from sim.schema import ScenarioError, child, closed_object, object_of, probability
+from sim.streams import RandomStreams
+
+DEFAULT = "default"
+_TIMES = ("start_ms", "ready_ms", "check_ms", "crash_after_ms")
+_PROBABILITIES = ("start_failure", "check_failure")
+_FIELDS = (*_TIMES, *_PROBABILITIES)
+NEVER = math.inf
+
+
+@dataclass(frozen=True, slots=True)
+class Fate:
+    """Everything random about one instance; list entries are per run (the first start and each restart)."""
+
+    start_ms: list[float]
+    ready_ms: list[float]
+    check_ms: list[float]
+    start_fails: list[bool]
+    crash_after_ms: list[float]
+    checks_fail: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Behavior:
+    """Resolved behavior; all times are distributions in ms, `crash_after_ms=None` never crashes."""
+
+    start_ms: Distribution = Const(0.0)
+    ready_ms: Distribution = Const(0.0)
+    check_ms: Distribution = Const(0.0)
+    start_failure: float = 0.0
+    crash_after_ms: Distribution | None = None
+    check_failure: float = 0.0
+
+    def fate(self, streams: RandomStreams, runs: int) -> Fate:
+        """Draw `runs` runs' worth of latencies and failures. The failure coins are drawn even at
+        probability 0, so changing a probability moves no other instance's draws."""
+        latency = streams.latency
+        coins = streams.failure.random(runs + 1).tolist()
+        crashes = self.crash_after_ms.sample(streams.failure, runs) if self.crash_after_ms else [NEVER] * runs
+        return Fate(
+            start_ms=self.start_ms.sample(latency, runs),
+            ready_ms=self.ready_ms.sample(latency, runs),
+            check_ms=self.check_ms.sample(latency, runs),
+            start_fails=[c < self.start_failure for c in coins[:runs]],
+            crash_after_ms=crashes,
+            checks_fail=coins[runs] < self.check_failure,
+        )
+
+
+def _fields(block: Mapping[str, Any], path: str) -> dict[str, Any]:
+    parsed: dict[str, Any] = {}
+    for name in _TIMES:
+        if name in block:
+            parsed[name] = parse_distribution(block[name], child(path, name))
+    for name in _PROBABILITIES:
+        if name in block:
+            parsed[name] = probability(block[name], child(path, name))
+    return parsed
+
+
+@dataclass(frozen=True, slots=True)
+class _Block:
+    fields: dict[str, Any]
+    agents: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def _block(value: Any, path: str, agent_ids: Collection[str]) -> _Block:
+    body = closed_object(value, path, (*_FIELDS, "agents"))
+    agents: dict[str, dict[str, Any]] = {}
+    agents_path = child(path, "agents")
+    for agent_id, agent_block in object_of(body.get("agents", {}), agents_path).items():
+        agent_path = child(agents_path, agent_id)
+        if agent_id not in agent_ids:
+            raise ScenarioError(agent_path, "unknown agent")
+        agents[agent_id] = _fields(closed_object(agent_block, agent_path, _FIELDS), agent_path)
+    return _Block(_fields(body, path), agents)
+
+
+class BehaviorTable:
+    """The parsed `behaviors` block; `resolve` is cached per (manifest, agent) with overrides, else per manifest."""
+
+    def __init__(self, value: Any, agents_by_manifest: Mapping[str, Collection[str]], path: str = "behaviors"):
+        every_agent = {a for agents in agents_by_manifest.values() for a in agents}
+        self._blocks: dict[str, _Block] = {}
+        for name, block in object_of(value, path).items():
+            if name != DEFAULT and name not in agents_by_manifest:
+                raise ScenarioError(child(path, name), "unknown manifest (expected default or a manifest name)")
+            agent_ids = every_agent if name == DEFAULT else agents_by_manifest[name]
+            self._blocks[name] = _block(block, child(path, name), agent_ids)
+        self._cache: dict[tuple[str | None, str | None], Behavior] = {}
+
+    def resolve(self, manifest_name: str | None, agent_id: str) -> Behavior:
+        default = self._blocks.get(DEFAULT, _Block({}))
+        own = self._blocks.get(manifest_name or DEFAULT, _Block({}))
+        specific = agent_id in default.agents or agent_id in own.agents
+        key = (manifest_name, agent_id if specific else None)
+        behavior = self._cache.get(key)
+        if behavior is None:
+            merged = {**default.fields, **default.agents.get(agent_id, {}), **own.fields, **own.agents.get(agent_id, {})}
+            behavior = self._cache[key] = Behavior(**merged)
+        return behavior

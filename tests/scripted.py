@@ -1,0 +1,145 @@
+"""A scripted world for driving the core by hand: a runtime that only records, and a manual clock.
+
+Like httpx's MockTransport, the runtime is the narrowest possible backend: tests decide which facts each
+instance reports and when, then `advance` fires every timer up to a time, as a driver would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from backends.memory import MemoryRegistry, MemoryStore
+from mn_deploy_core.controller import Controller
+from mn_deploy_core.ports import Fact, FactKind, Placement
+from mn_deploy_core.records import DeploymentRecord
+
+
+class ManualClock:
+    """The time operator calls see; tests move it."""
+
+    def __init__(self, now: float = 0.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class ScriptedRuntime:
+    """Records placements and stops; reports nothing by itself."""
+
+    def __init__(self) -> None:
+        self.placements: dict[str, Placement] = {}
+        self.order: list[str] = []
+        self.stopped: list[str] = []
+
+    def place(self, placement: Placement) -> None:
+        self.placements[placement.instance_id] = placement
+        self.order.append(placement.instance_id)
+
+    def stop(self, instance_id: str) -> None:
+        self.stopped.append(instance_id)
+
+    @property
+    def live(self) -> list[str]:
+        stopped = set(self.stopped)
+        return [i for i in self.order if i not in stopped]
+
+
+class World:
+    """A controller wired to a scripted runtime, memory store and registry, with helpers for facts."""
+
+    def __init__(self) -> None:
+        self.clock = ManualClock()
+        self.runtime = ScriptedRuntime()
+        self.store = MemoryStore()
+        self.registry = MemoryRegistry()
+        self.controller = Controller(self.store, self.runtime, self.registry, self.clock)
+
+    # -- time ----------------------------------------------------------------------------------
+
+    def advance(self, until: float) -> None:
+        """Fire every timer due up to `until`, each at its own time, then set the clock to `until`."""
+        while (wake := self.controller.next_wakeup()) is not None and wake <= until:
+            self.clock.now = max(self.clock.now, wake)
+            self.controller.tick(wake)
+        self.clock.now = max(self.clock.now, until)
+
+    # -- facts ---------------------------------------------------------------------------------
+
+    def report(self, instance_id: str, kind: FactKind, check: str = "") -> None:
+        self.controller.observe(Fact(instance_id, kind, check), self.clock.now)
+
+    def bring_up(self, instance_ids: Iterable[str] | None = None) -> list[str]:
+        """Each instance (default: every live one without facts yet) reports running, ready, checks passing."""
+        ids = list(self.fresh() if instance_ids is None else instance_ids)
+        for instance_id in ids:
+            self.report(instance_id, FactKind.RUNNING)
+            self.report(instance_id, FactKind.READY)
+            for check in self.runtime.placements[instance_id].checks:
+                self.report(instance_id, FactKind.CHECK_PASSING, check)
+        self._reported.update(ids)
+        return ids
+
+    def fresh(self) -> list[str]:
+        """Live instances that have not been brought up yet."""
+        return [i for i in self.runtime.live if i not in self._reported]
+
+    @property
+    def _reported(self) -> set[str]:
+        if not hasattr(self, "_reported_ids"):
+            self._reported_ids: set[str] = set()
+        return self._reported_ids
+
+    def converge(self, step_ms: float, limit: int = 10_000) -> None:
+        """Bring up every new instance and let time pass until nothing is pending."""
+        for _ in range(limit):
+            self.bring_up()
+            wake = self.controller.next_wakeup()
+            if wake is None:
+                return
+            self.advance(max(wake, self.clock.now + step_ms) if wake > self.clock.now else wake)
+        raise AssertionError("the world did not settle")
+
+    # -- shortcuts -----------------------------------------------------------------------------
+
+    def deploy(self, manifest: Mapping[str, Any], **kwargs: Any) -> DeploymentRecord:
+        return self.controller.deploy(manifest, **kwargs)
+
+    def record(self, id_or_key: str) -> DeploymentRecord:
+        return self.controller.get(id_or_key)
+
+    def event_types(self, id_or_key: str) -> list[str]:
+        return [e.type for e in self.store.deployment_events(self.record(id_or_key).deployment_id)]
+
+
+def service_manifest(
+    image: str = "agent:1",
+    *,
+    key: str = "agent-api",
+    count: int = 3,
+    checks: int = 1,
+    update: Mapping[str, Any] | None = None,
+    extra_nodes: Iterable[Mapping[str, Any]] = (),
+    job_type: str = "service",
+    **top: Any,
+) -> dict[str, Any]:
+    """A MirrorNeuron service manifest with one counted node serving `api` behind `checks` http checks."""
+    services = [{"name": "api", "checks": [{"type": "http", "path": f"/health/{i}"} for i in range(checks)]}]
+    node = {
+        "node_id": "worker",
+        "agent_type": "executor",
+        "count": count,
+        "config": {"image": image},
+        "services": services,
+    }
+    return {
+        "manifest_version": "1",
+        "graph_id": key,
+        "job_type": job_type,
+        "deployment": {"key": key},
+        "nodes": [node, *extra_nodes],
+        "edges": [],
+        "policies": {"update": {"min_healthy_ms": 1000, **(update or {})}},
+        **top,
+    }
