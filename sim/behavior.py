@@ -22,6 +22,7 @@ _TIMES = ("start_ms", "ready_ms", "check_ms", "crash_after_ms")
 _PROBABILITIES = ("start_failure", "check_failure")
 _FIELDS = (*_TIMES, *_PROBABILITIES)
 NEVER = math.inf
+INSTANT = Const(0.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,9 +41,9 @@ class Fate:
 class Behavior:
     """Resolved behavior; all times are distributions in ms, `crash_after_ms=None` never crashes."""
 
-    start_ms: Distribution = Const(0.0)
-    ready_ms: Distribution = Const(0.0)
-    check_ms: Distribution = Const(0.0)
+    start_ms: Distribution = INSTANT
+    ready_ms: Distribution = INSTANT
+    check_ms: Distribution = INSTANT
     start_failure: float = 0.0
     crash_after_ms: Distribution | None = None
     check_failure: float = 0.0
@@ -112,6 +113,6 @@ class BehaviorTable:
         key = (manifest_name, agent_id if specific else None)
         behavior = self._cache.get(key)
         if behavior is None:
-            merged = {**default.fields, **default.agents.get(agent_id, {}), **own.fields, **own.agents.get(agent_id, {})}
-            behavior = self._cache[key] = Behavior(**merged)
+            layers = (default.fields, default.agents.get(agent_id, {}), own.fields, own.agents.get(agent_id, {}))
+            behavior = self._cache[key] = Behavior(**{k: v for layer in layers for k, v in layer.items()})
         return behavior

@@ -55,6 +55,7 @@ class World:
         self.store = MemoryStore()
         self.registry = MemoryRegistry()
         self.controller = Controller(self.store, self.runtime, self.registry, self.clock)
+        self.reported: set[str] = set()
 
     # -- time ----------------------------------------------------------------------------------
 
@@ -78,27 +79,21 @@ class World:
             self.report(instance_id, FactKind.READY)
             for check in self.runtime.placements[instance_id].checks:
                 self.report(instance_id, FactKind.CHECK_PASSING, check)
-        self._reported.update(ids)
+        self.reported.update(ids)
         return ids
 
     def fresh(self) -> list[str]:
         """Live instances that have not been brought up yet."""
-        return [i for i in self.runtime.live if i not in self._reported]
+        return [i for i in self.runtime.live if i not in self.reported]
 
-    @property
-    def _reported(self) -> set[str]:
-        if not hasattr(self, "_reported_ids"):
-            self._reported_ids: set[str] = set()
-        return self._reported_ids
-
-    def converge(self, step_ms: float, limit: int = 10_000) -> None:
-        """Bring up every new instance and let time pass until nothing is pending."""
+    def converge(self, limit: int = 100_000) -> None:
+        """Bring up every new instance as soon as it is placed and let time pass until nothing is pending."""
         for _ in range(limit):
             self.bring_up()
             wake = self.controller.next_wakeup()
             if wake is None:
                 return
-            self.advance(max(wake, self.clock.now + step_ms) if wake > self.clock.now else wake)
+            self.advance(wake)
         raise AssertionError("the world did not settle")
 
     # -- shortcuts -----------------------------------------------------------------------------
