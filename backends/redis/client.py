@@ -40,3 +40,9 @@ def connect(
         **overrides,
     }
     return redis.Redis.from_url(url, **options)
+
+
+def require_decoded(client: redis.Redis) -> None:
+    """Stores and registries read replies as str; a bytes client would fail far from the cause."""
+    if not client.get_connection_kwargs().get("decode_responses"):
+        raise ValueError("the client must decode replies (decode_responses=True); make it with client.connect")

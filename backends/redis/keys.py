@@ -27,7 +27,11 @@ class Keys:
 
     # MirrorNeuron's keys.
     def deployment(self, deployment_id: str) -> str:
-        return f"{self.prefix}deployment:{deployment_id}"
+        return f"{self.deployment_prefix}{deployment_id}"
+
+    @property
+    def deployment_prefix(self) -> str:
+        return f"{self.prefix}deployment:"
 
     @property
     def deployments(self) -> str:

@@ -1,0 +1,232 @@
+"""The core's Store on Redis, in MirrorNeuron's key layout (reference §13; keys.py, docs/redis-layout.md).
+
+Fixes to the reference: a save names the revision it read and fails with ConflictError when another writer
+saved first; saving an older deployment does not take over `current`; versions are allocated atomically.
+Every record write is one round trip (save_deployment.lua). Reads heal the indexes as the reference does,
+and a corrupt record is logged by id and skipped by lists instead of failing them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import socket
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import cast
+
+import redis
+
+from backends.redis import scripts
+from backends.redis.client import require_decoded
+from backends.redis.codec import (
+    CorruptRecordError,
+    decode_deployment,
+    decode_event,
+    decode_version,
+    encode_deployment,
+    encode_event,
+    encode_version,
+)
+from backends.redis.keys import Keys, namespace_from_env
+from mn_deploy_core.errors import ConflictError
+from mn_deploy_core.records import DeploymentRecord, Event, VersionRecord
+
+log = logging.getLogger(__name__)
+
+_SCAN_COUNT = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class SweepReport:
+    """What a retention sweep purged (entries without a record) and found but kept (corrupt records)."""
+
+    stale_deployments: tuple[str, ...]
+    stale_versions: tuple[str, ...]
+    corrupt_deployments: tuple[str, ...]
+    corrupt_versions: tuple[str, ...]
+
+
+class RedisStore:
+    """Deployment, version and event records on Redis; safe to share one database with MirrorNeuron."""
+
+    def __init__(self, client: redis.Redis, *, namespace: str | None = None, node: str | None = None) -> None:
+        require_decoded(client)
+        self._client = client
+        self._keys = Keys(namespace or namespace_from_env())
+        self._node = node or socket.gethostname()
+        self._save = scripts.bind(client, "save_deployment")
+        self._allocate_number = scripts.bind(client, "allocate_number")
+        self._allocate_version = scripts.bind(client, "allocate_version")
+        self._current = scripts.bind(client, "current")
+        self._read_set = scripts.bind(client, "read_set")
+        self._forget = scripts.bind(client, "forget")
+
+    def allocate_deployment_number(self, key: str) -> int:
+        k = self._keys
+        return int(scripts.call(self._allocate_number, [k.last_number, k.key_deployments(key)], []))
+
+    def allocate_version(self, key: str) -> str:
+        k = self._keys
+        return str(scripts.call(self._allocate_version, [k.last_version(key), k.versions(key)], []))
+
+    def save_deployment(self, record: DeploymentRecord, new_events: Sequence[Event]) -> int:
+        k, deployment_id, expected = self._keys, record.deployment_id, record.revision
+        raw = encode_deployment(record, expected + 1)
+        status, value = scripts.call(
+            self._save,
+            [
+                k.deployment(deployment_id),
+                k.deployments,
+                k.current(record.deployment_key),
+                k.key_deployments(record.deployment_key),
+                k.events(deployment_id),
+                k.status_stream,
+            ],
+            [
+                deployment_id,
+                record.deployment_key,
+                expected,
+                raw,
+                hashlib.sha256(raw.encode()).hexdigest(),
+                self._node,
+                k.prefix,
+                *(encode_event(e) for e in new_events),
+            ],
+        )
+        if status == 1:
+            return int(value)
+        if status == 0:
+            raise ConflictError(deployment_id, expected, int(value))
+        raise CorruptRecordError("deployment", deployment_id, "invalid existing deployment; not overwritten")
+
+    def load_deployment(self, deployment_id: str) -> DeploymentRecord | None:
+        """None when there is no record; CorruptRecordError when there is one that does not decode."""
+        raw = self._client.get(self._keys.deployment(deployment_id))
+        return None if raw is None else decode_deployment(deployment_id, str(raw))
+
+    def current_deployment_id(self, key: str) -> str | None:
+        k = self._keys
+        found = scripts.call(self._current, [k.current(key), k.key_deployments(key), k.deployments], [k.prefix, key])
+        return str(found[0]) if found else None
+
+    def list_deployments(self, key: str | None = None, status: str | None = None) -> list[DeploymentRecord]:
+        """Sorted by id. Ids without a record are purged; corrupt records are logged and skipped."""
+        k = self._keys
+        index = k.deployments if key is None else k.key_deployments(key)
+        records = []
+        for deployment_id, raw in self._members_with_records(index, k.deployment_prefix):
+            if raw is None:
+                self._forget_deployment(deployment_id, [] if key is None else [key])
+                continue
+            try:
+                record = decode_deployment(deployment_id, raw)
+            except CorruptRecordError as exc:
+                log.warning("skipping %s", exc.message)
+                continue
+            if (key is None or record.deployment_key == key) and (status is None or record.status == status):
+                records.append(record)
+        return sorted(records, key=lambda r: r.deployment_id)
+
+    def deployment_events(self, deployment_id: str) -> list[Event]:
+        """The whole history in one XRANGE; the record itself keeps only the newest 100."""
+        events = []
+        entries = cast(list[tuple[str, dict[str, str]]], self._client.xrange(self._keys.events(deployment_id)))
+        for _, fields in entries:
+            try:
+                events.append(decode_event(deployment_id, fields["event"]))
+            except CorruptRecordError as exc:
+                log.warning("skipping %s", exc.message)
+        return events
+
+    def save_version(self, record: VersionRecord) -> None:
+        k = self._keys
+        with self._client.pipeline(transaction=True) as tx:
+            tx.set(k.version(record.deployment_key, record.version), encode_version(record))
+            tx.sadd(k.versions(record.deployment_key), record.version)
+            tx.execute()
+
+    def load_version(self, key: str, version: str) -> VersionRecord | None:
+        raw = self._client.get(self._keys.version(key, version))
+        return None if raw is None else decode_version(key, version, str(raw))
+
+    def list_versions(self, key: str) -> list[VersionRecord]:
+        """Sorted by integer. Versions without a record are purged; corrupt ones are logged and skipped."""
+        good, _, _ = self._check_versions(key)
+        return sorted(good, key=lambda v: _version_order(v.version))
+
+    def sweep(self) -> SweepReport:
+        """Retention (reference §13): purge index entries that have no record, keep and report corrupt ones."""
+        k = self._keys
+        sets = {key: self._members(k.key_deployments(key)) for key in self._scan_keys(":deployments")}
+        pointers = {key: self._client.get(k.current(key)) for key in self._scan_keys(":current")}
+        ids = self._members(k.deployments).union(*sets.values())
+        ids.update(str(p) for p in pointers.values() if p)
+        stale, corrupt = [], []
+        for deployment_id, raw in self._records(sorted(ids)):
+            if raw is None:
+                keys = [key for key, members in sets.items() if deployment_id in members]
+                keys += [key for key, pointer in pointers.items() if pointer == deployment_id]
+                if self._forget_deployment(deployment_id, keys):
+                    stale.append(deployment_id)
+                continue
+            try:
+                decode_deployment(deployment_id, raw)
+            except CorruptRecordError:
+                corrupt.append(deployment_id)
+        stale_versions, corrupt_versions = [], []
+        for key in self._scan_keys(":versions"):
+            _, gone, bad = self._check_versions(key)
+            stale_versions += [f"{key}@{v}" for v in gone]
+            corrupt_versions += [f"{key}@{v}" for v in bad]
+        return SweepReport(tuple(stale), tuple(sorted(stale_versions)), tuple(corrupt), tuple(sorted(corrupt_versions)))
+
+    def _check_versions(self, key: str) -> tuple[list[VersionRecord], list[str], list[str]]:
+        """The key's versions that decode, those purged for having no record, and those that are corrupt."""
+        k = self._keys
+        good, gone, bad = [], [], []
+        for version, raw in self._members_with_records(k.versions(key), k.version_prefix(key)):
+            if raw is None:
+                if scripts.call(self._forget, [k.version(key, version), k.versions(key)], [version]):
+                    gone.append(version)
+                continue
+            try:
+                good.append(decode_version(key, version, raw))
+            except CorruptRecordError as exc:
+                log.warning("skipping %s", exc.message)
+                bad.append(version)
+        return good, gone, bad
+
+    def _records(self, ids: list[str]) -> Iterator[tuple[str, str | None]]:
+        """Each id with its record JSON, read in batches so a large installation is not one huge reply."""
+        for start in range(0, len(ids), _SCAN_COUNT):
+            batch = ids[start : start + _SCAN_COUNT]
+            yield from zip(batch, self._client.mget([self._keys.deployment(i) for i in batch]), strict=True)
+
+    def _members(self, index: str) -> set[str]:
+        return {str(member) for member in self._client.smembers(index)}
+
+    def _members_with_records(self, index: str, prefix: str) -> Iterator[tuple[str, str | None]]:
+        flat = scripts.call(self._read_set, [index], [prefix])
+        return zip(flat[::2], flat[1::2], strict=True)
+
+    def _forget_deployment(self, deployment_id: str, keys: Sequence[str]) -> bool:
+        """Drop an id whose record is gone from `deployments`, its event stream and these keys' indexes."""
+        k = self._keys
+        index_keys = [name for key in keys for name in (k.key_deployments(key), k.current(key))]
+        forgotten = scripts.call(
+            self._forget,
+            [k.deployment(deployment_id), k.deployments, k.events(deployment_id), *index_keys],
+            [deployment_id],
+        )
+        return bool(forgotten)
+
+    def _scan_keys(self, suffix: str) -> list[str]:
+        """Deployment keys that have a `deployment:key:<k><suffix>` entry."""
+        start = self._keys.key_prefix
+        names = self._client.scan_iter(match=f"{start}*{suffix}", count=_SCAN_COUNT)
+        return sorted({str(name)[len(start) : -len(suffix)] for name in names})
+
+
+def _version_order(version: str) -> tuple[int, str]:
+    return (int(version) if version.isdigit() else 0, version)
