@@ -40,6 +40,9 @@ class MemoryStore:
         snapshot = record.snapshot()
         snapshot.revision = actual + 1
         self._deployments[record.deployment_id] = snapshot
+        if stored and stored.deployment_key != record.deployment_key:
+            if self._current.get(stored.deployment_key) == record.deployment_id:
+                del self._current[stored.deployment_key]
         self._events[record.deployment_id].extend(new_events)
         current = self._current.get(record.deployment_key)
         if current is None or _number(current) <= _number(record.deployment_id):
@@ -91,7 +94,9 @@ class MemoryRegistry:
         self._services: dict[str, list[ServiceInstance]] = {}
 
     def register(self, service: ServiceInstance) -> None:
-        self._services.setdefault(service.instance_id, []).append(service)
+        """Add a service to its instance, replacing an earlier registration of the same name."""
+        others = [s for s in self._services.get(service.instance_id, ()) if s.name != service.name]
+        self._services[service.instance_id] = [*others, service]
 
     def deregister(self, instance_id: str) -> None:
         self._services.pop(instance_id, None)

@@ -1,4 +1,4 @@
-"""Shape checks for scenario JSON: every problem names the JSON path where it is.
+"""Shape checks for scenario JSON: every problem names the JSONPath (`$.actions[2].deploy`) where it is.
 
 A typo in a scenario must fail loudly rather than silently change a what-if answer, so objects are
 closed (unknown keys are errors) and numbers are checked before anything runs.
@@ -12,19 +12,18 @@ from typing import Any
 
 
 class ScenarioError(ValueError):
-    """A scenario that cannot run; `str()` is one line: `<path>: <problem>`."""
+    """A scenario that cannot run; `str()` is one line: `<JSONPath>: <problem>`, or just the problem when
+    the file itself is at fault (unreadable, not JSON)."""
 
     def __init__(self, path: str, problem: str) -> None:
-        super().__init__(f"{path or '$'}: {problem}")
+        super().__init__(f"{path}: {problem}" if path else problem)
         self.path = path
         self.problem = problem
 
 
 def child(path: str, key: str | int) -> str:
-    """The path of `key` inside `path`: `a.b`, `a[3]`."""
-    if isinstance(key, int):
-        return f"{path}[{key}]"
-    return f"{path}.{key}" if path else key
+    """The path of `key` inside `path`: `$.a.b`, `$.a[3]`."""
+    return f"{path}[{key}]" if isinstance(key, int) else f"{path}.{key}"
 
 
 def closed_object(value: Any, path: str, allowed: Collection[str], required: Collection[str] = ()) -> Mapping[str, Any]:

@@ -11,6 +11,7 @@ from typing import Any
 
 from backends.memory import MemoryRegistry, MemoryStore
 from mn_deploy_core.controller import Controller
+from mn_deploy_core.fleet import InstanceView
 from mn_deploy_core.ports import Fact, FactKind, Placement
 from mn_deploy_core.records import DeploymentRecord
 
@@ -106,6 +107,14 @@ class World:
 
     def event_types(self, id_or_key: str) -> list[str]:
         return [e.type for e in self.store.deployment_events(self.record(id_or_key).deployment_id)]
+
+    def instances_of(self, deployment_id: str) -> list[InstanceView]:
+        """Live instances placed by one deployment, in placement order of the fleet."""
+        return [v for v in self.controller.instances() if v.deployment_id == deployment_id]
+
+    def in_flight(self, deployment_id: str) -> list[str]:
+        """Agents of one deployment with a live instance that has no verdict yet (R5)."""
+        return [v.agent_id for v in self.instances_of(deployment_id) if v.healthy is None]
 
 
 def service_manifest(

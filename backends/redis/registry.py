@@ -22,9 +22,7 @@ DEFAULT_TTL_MS = 30_000
 class RedisRegistry:
     """Discovery state shared by the controller, agent workers and the API server."""
 
-    def __init__(
-        self, client: redis.Redis, *, namespace: str | None = None, ttl_ms: int = DEFAULT_TTL_MS
-    ) -> None:
+    def __init__(self, client: redis.Redis, *, namespace: str | None = None, ttl_ms: int = DEFAULT_TTL_MS) -> None:
         if ttl_ms <= 0:
             raise ValueError("ttl_ms must be positive")
         require_decoded(client)

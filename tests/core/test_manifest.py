@@ -425,7 +425,17 @@ def test_r3_runtime_ids_in_natural_order() -> None:
 
 def test_r3_runtime_order() -> None:
     names = ["worker-10", "worker-2", "worker-1", "a", "worker", "b3c10", "b3c9", "2", "10"]
-    assert sorted(names, key=runtime_order) == ["2", "10", "a", "b3c9", "b3c10", "worker", "worker-1", "worker-2", "worker-10"]
+    assert sorted(names, key=runtime_order) == [
+        "2",
+        "10",
+        "a",
+        "b3c9",
+        "b3c10",
+        "worker",
+        "worker-1",
+        "worker-2",
+        "worker-10",
+    ]
 
 
 def test_r3_runtime_order_with_non_decimal_digits() -> None:

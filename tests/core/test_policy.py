@@ -458,17 +458,13 @@ def test_r2_override_fields_validated(override: dict[str, Any], message: str) ->
 
 
 def test_r2_override_cross_field_rules_checked() -> None:
-    assert problems_of(doc({"healthy_deadline_ms": 60_000}), overrides={"min_healthy_ms": 60_000}) == (
-        MIN_VS_HEALTHY,
-    )
+    assert problems_of(doc({"healthy_deadline_ms": 60_000}), overrides={"min_healthy_ms": 60_000}) == (MIN_VS_HEALTHY,)
     assert problems_of(doc(), overrides={"healthy_deadline_ms": 600_000}) == (HEALTHY_VS_PROGRESS,)
 
 
 def test_r2_override_can_repair_the_merged_policy() -> None:
     # the rule is checked on the merged policy, so an override that fixes the combination is accepted
-    policy = load_manifest(
-        doc({"healthy_deadline_ms": 900_000}), overrides={"progress_deadline_ms": 1_200_000}
-    ).policy
+    policy = load_manifest(doc({"healthy_deadline_ms": 900_000}), overrides={"progress_deadline_ms": 1_200_000}).policy
     assert (policy.healthy_deadline_ms, policy.progress_deadline_ms) == (900_000, 1_200_000)
 
 

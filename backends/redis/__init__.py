@@ -1,0 +1,12 @@
+"""Store and Registry on Redis in MirrorNeuron's key layout (docs/redis-layout.md).
+
+Make a client with `connect(url)`, then `RedisStore(client)` and `RedisRegistry(client)`.
+"""
+
+from backends.redis.client import connect
+from backends.redis.codec import CorruptRecordError
+from backends.redis.keys import Keys
+from backends.redis.registry import RedisRegistry
+from backends.redis.store import RedisStore, SweepReport
+
+__all__ = ["CorruptRecordError", "Keys", "RedisRegistry", "RedisStore", "SweepReport", "connect"]

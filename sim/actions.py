@@ -1,0 +1,146 @@
+"""What the operator (or a fault) does when: the scenario's `actions`, parsed and then performed.
+
+An action the controller refuses is not a scenario error: it is recorded with its message and the run
+goes on, because "what if someone promotes too early" is a fair question to ask a simulation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from mn_deploy_core.errors import DeploymentError
+from mn_deploy_core.records import DeploymentRecord
+from sim.schema import ScenarioError, child, closed_object, number, object_of, text
+from sim.world import Driver, Steps
+
+_OPTIONS: dict[str, tuple[str, ...]] = {
+    "deploy": ("overrides", "key"),
+    "promote": (),
+    "rollback": ("version", "reason"),
+    "pause": ("reason",),
+    "resume": ("reason",),
+    "fail": ("reason",),
+    "crash": (),
+}
+VERBS = tuple(_OPTIONS)
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """One scheduled action; `target` is a manifest name (deploy), an agent id (crash) or an id or key."""
+
+    at_ms: float
+    verb: str
+    target: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+    source: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Operated(Protocol):
+    """The controller's operator API, as the simulator calls it."""
+
+    def deploy(
+        self, manifest: Mapping[str, Any], overrides: Mapping[str, Any] | None = None, key: str | None = None
+    ) -> DeploymentRecord: ...
+
+    def promote(self, id_or_key: str) -> DeploymentRecord: ...
+
+    def rollback(self, id_or_key: str, version: str | None = None, reason: str | None = None) -> DeploymentRecord: ...
+
+    def pause(self, id_or_key: str, reason: str | None = None) -> DeploymentRecord: ...
+
+    def resume(self, id_or_key: str, reason: str | None = None) -> DeploymentRecord: ...
+
+    def fail(self, id_or_key: str, reason: str | None = None) -> DeploymentRecord: ...
+
+
+def parse_action(value: Any, path: str, manifest_names: Collection[str], agent_ids: Collection[str]) -> Action:
+    """One entry of `actions`: `at_ms`, exactly one verb, and that verb's options."""
+    body = object_of(value, path)
+    verbs = [v for v in VERBS if v in body]
+    if len(verbs) != 1:
+        raise ScenarioError(path, f"must have exactly one of: {', '.join(VERBS)}")
+    (verb,) = verbs
+    closed_object(body, path, ("at_ms", verb, *_OPTIONS[verb]), ("at_ms",))
+    at_ms = number(body["at_ms"], child(path, "at_ms"))
+    verb_path = child(path, verb)
+    if verb == "crash":
+        crash = closed_object(body[verb], verb_path, ("agent",), ("agent",))
+        target = text(crash["agent"], child(verb_path, "agent"))
+        if target not in agent_ids:
+            raise ScenarioError(child(verb_path, "agent"), f'unknown agent "{target}"')
+    else:
+        target = text(body[verb], verb_path)
+    if verb == "deploy" and target not in manifest_names:
+        raise ScenarioError(verb_path, f'unknown manifest "{target}"')
+    options = {name: body[name] for name in _OPTIONS[verb] if name in body}
+    for name, option in options.items():
+        if name == "overrides":
+            object_of(option, child(path, name))
+        else:
+            text(option, child(path, name))
+    return Action(at_ms=at_ms, verb=verb, target=target, options=options, source=body)
+
+
+def perform(
+    action: Action,
+    controller: Operated,
+    manifests: Mapping[str, Mapping[str, Any]],
+    crash: Callable[[str], int],
+) -> DeploymentRecord | None:
+    """Carry out `action`; the controller's record is returned for a deploy. Raises DeploymentError."""
+    options = action.options
+    match action.verb:
+        case "deploy":
+            return controller.deploy(manifests[action.target], options.get("overrides"), options.get("key"))
+        case "promote":
+            controller.promote(action.target)
+        case "rollback":
+            controller.rollback(action.target, options.get("version"), options.get("reason"))
+        case "pause":
+            controller.pause(action.target, options.get("reason"))
+        case "resume":
+            controller.resume(action.target, options.get("reason"))
+        case "fail":
+            controller.fail(action.target, options.get("reason"))
+        case "crash":
+            crash(action.target)
+    return None
+
+
+class Operator:
+    """A SimPy process performing the actions at their times; the run stays open until the last one."""
+
+    def __init__(
+        self,
+        driver: Driver,
+        controller: Operated,
+        manifests: Mapping[str, Mapping[str, Any]],
+        on_deploy: Callable[[Action, DeploymentRecord], None],
+    ) -> None:
+        self._driver = driver
+        self._controller = controller
+        self._manifests = manifests
+        self._on_deploy = on_deploy
+        self.errors: list[dict[str, Any]] = []
+
+    def start(self, actions: Sequence[Action], crash: Callable[[str], int]) -> None:
+        self._driver.hold()
+        self._driver.env.process(self._run(actions, crash))
+
+    def _run(self, actions: Sequence[Action], crash: Callable[[str], int]) -> Steps:
+        env = self._driver.env
+        for action in actions:
+            if action.at_ms > env.now:
+                yield env.timeout(action.at_ms - env.now)
+            try:
+                record = perform(action, self._controller, self._manifests, crash)
+            except DeploymentError as error:
+                self.errors.append({"t_ms": env.now, "action": dict(action.source), "message": error.message})
+            else:
+                if record is not None:
+                    self._on_deploy(action, record)
+            self._driver.after_call()
+        self._driver.release()

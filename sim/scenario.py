@@ -1,0 +1,127 @@
+"""A scenario file (SCENARIOS.md): loaded and validated whole, then run with a seed into a `Result`.
+
+The run wires the real `Controller` to a memory store and registry and to the simulated world; the
+simulator adds no rollout rule of its own. Everything random comes from the seed, so the same file and
+seed give the same result, byte for byte.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import simpy
+
+from backends.memory import MemoryRegistry, MemoryStore
+from mn_deploy_core.controller import Controller
+from mn_deploy_core.errors import InvalidManifestError
+from mn_deploy_core.manifest import Manifest, load_manifest
+from mn_deploy_core.records import DeploymentRecord
+from sim.actions import Action, Operator, parse_action
+from sim.behavior import DEFAULT, BehaviorTable
+from sim.provenance import Provenance
+from sim.result import Result, collect
+from sim.schema import ScenarioError, child, closed_object, list_of, natural, number, object_of, text
+from sim.streams import RandomStreams
+from sim.world import Driver, SimRuntime
+
+_KEYS = ("name", "description", "seed", "until_ms", "manifests", "behaviors", "actions")
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """A validated scenario; `documents` are the manifests as written, `manifests` as the core loads them."""
+
+    name: str
+    description: str | None
+    seed: int
+    until_ms: float | None
+    documents: Mapping[str, Mapping[str, Any]]
+    manifests: Mapping[str, Manifest]
+    behaviors: BehaviorTable
+    actions: tuple[Action, ...]
+
+
+def _manifest(document: Any, path: str, overrides: Mapping[str, Any] | None = None, key: str | None = None) -> Manifest:
+    try:
+        return load_manifest(document, overrides, key)
+    except InvalidManifestError as error:
+        raise ScenarioError(path, error.message) from None
+
+
+def _manifests(value: Any) -> dict[str, Manifest]:
+    path = "$.manifests"
+    documents = object_of(value, path)
+    if not documents:
+        raise ScenarioError(path, "must name at least one manifest")
+    if DEFAULT in documents:
+        raise ScenarioError(child(path, DEFAULT), f'"{DEFAULT}" is reserved for behaviors')
+    return {name: _manifest(doc, child(path, name)) for name, doc in documents.items()}
+
+
+def _actions(value: Any, documents: Mapping[str, Any], manifests: Mapping[str, Manifest]) -> tuple[Action, ...]:
+    path = "$.actions"
+    agent_ids = {a for m in manifests.values() for a in m.agents}
+    actions = []
+    for i, raw in enumerate(list_of(value, path)):
+        action = parse_action(raw, child(path, i), manifests, agent_ids)
+        if action.verb == "deploy" and action.options:
+            overrides, key = action.options.get("overrides"), action.options.get("key")
+            _manifest(documents[action.target], child(child(path, i), "overrides" if overrides else "key"), overrides, key)
+        actions.append(action)
+    return tuple(sorted(actions, key=lambda a: a.at_ms))
+
+
+def load_scenario(document: Any) -> Scenario:
+    """Validate a parsed scenario; raises ScenarioError naming the JSONPath of the first problem."""
+    body = closed_object(document, "$", _KEYS, ("name", "manifests", "actions"))
+    manifests = _manifests(body["manifests"])
+    documents = {name: body["manifests"][name] for name in manifests}
+    until = body.get("until_ms")
+    return Scenario(
+        name=text(body["name"], "$.name"),
+        description=text(body["description"], "$.description") if "description" in body else None,
+        seed=natural(body.get("seed", 0), "$.seed"),
+        until_ms=None if until is None else number(until, "$.until_ms"),
+        documents=documents,
+        manifests=manifests,
+        behaviors=BehaviorTable(body.get("behaviors", {}), {n: tuple(m.agents) for n, m in manifests.items()}),
+        actions=_actions(body["actions"], documents, manifests),
+    )
+
+
+def read_scenario(path: str | Path) -> Scenario:
+    """Load a scenario file; unreadable files and bad JSON are ScenarioErrors too."""
+    try:
+        text_ = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ScenarioError("", f"cannot read the file: {getattr(error, 'strerror', None) or error}") from None
+    try:
+        document = json.loads(text_)
+    except json.JSONDecodeError as error:
+        raise ScenarioError("", f"not valid JSON: {error.msg} (line {error.lineno}, column {error.colno})") from None
+    return load_scenario(document)
+
+
+def run_scenario(scenario: Scenario, seed: int | None = None, until_ms: float | None = None) -> Result:
+    """Run `scenario` to its end; `seed` and `until_ms` override the file's."""
+    seed = scenario.seed if seed is None else seed
+    horizon = scenario.until_ms if until_ms is None else until_ms
+    env = simpy.Environment(initial_time=0.0)
+    provenance = Provenance(scenario.manifests)
+    runtime = SimRuntime(env, RandomStreams.from_seed(seed), provenance.of_placement, scenario.behaviors.resolve)
+    store, registry = MemoryStore(), MemoryRegistry()
+    controller = Controller(store, runtime, registry, clock=lambda: env.now)
+    driver = Driver(env, controller, runtime)
+
+    def deployed(action: Action, record: DeploymentRecord) -> None:
+        provenance.deployed(record.deployment_key, record.target_version or "", action.target)
+
+    operator = Operator(driver, controller, scenario.documents, deployed)
+    operator.start(scenario.actions, runtime.crash)
+    end = driver.finished if horizon is None else env.any_of([driver.finished, env.timeout(horizon)])
+    env.run(until=end)
+    return collect(scenario.name, seed, env.now, store, controller, runtime, provenance, operator.errors)
