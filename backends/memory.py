@@ -40,9 +40,8 @@ class MemoryStore:
         snapshot = record.snapshot()
         snapshot.revision = actual + 1
         self._deployments[record.deployment_id] = snapshot
-        if stored and stored.deployment_key != record.deployment_key:
-            if self._current.get(stored.deployment_key) == record.deployment_id:
-                del self._current[stored.deployment_key]
+        if stored and self._current.get(stored.deployment_key) == record.deployment_id:
+            del self._current[stored.deployment_key]  # retaken below unless the record moved to another key
         self._events[record.deployment_id].extend(new_events)
         current = self._current.get(record.deployment_key)
         if current is None or _number(current) <= _number(record.deployment_id):

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import click
 
+from mn_deploy.sim_cli import sim
+
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="mn-deploy")
 def main() -> None:
     """Roll out MirrorNeuron-style deployments, for real or in simulation."""
+
+
+main.add_command(sim)

@@ -151,6 +151,13 @@ class HealthTracker:
             health.timer_at = due
             if due is not None:
                 heapq.heappush(self._timers, (due, next(self._seq), instance_id))
+                if len(self._timers) > 2 * len(self._instances) + 64:
+                    self._compact()
+
+    def _compact(self) -> None:
+        """Rebuild the heap from the live timers only: flapping facts must not grow it (amortized O(1))."""
+        self._timers = [(h.timer_at, next(self._seq), i) for i, h in self._instances.items() if h.timer_at is not None]
+        heapq.heapify(self._timers)
 
     def _drop_stale(self) -> None:
         timers = self._timers

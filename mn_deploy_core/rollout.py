@@ -284,8 +284,10 @@ class Rollout(Journal):
         if agent_id in self.trial:
             del self.trial[agent_id]
             self.trial_pending.append(agent_id)
-        else:
+        elif self.paused:
             self.queue = self.queue.pushleft(agent_id)
+        else:  # R5: placed at once, outside the budget, and it counts as in flight
+            self._place(agent_id, Role.PRIMARY, now)
         self._advance(now)
 
     def _extend_deadline(self, at: float) -> None:

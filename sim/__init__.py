@@ -1,7 +1,7 @@
 """The simulated world: run a scenario file against the real rollout controller on SimPy time.
 
-    from sim import read_scenario, run_scenario
-    result = run_scenario(read_scenario("examples/scenarios/rolling-success.json"), seed=3)
+from sim import read_scenario, run_scenario
+result = run_scenario(read_scenario("examples/scenarios/rolling-success.json"), seed=3)
 """
 
 from sim.result import Result

@@ -47,7 +47,9 @@ def _first(events: Iterable[Mapping[str, Any]], types: Iterable[str]) -> dict[st
 
 
 def serving_intervals(
-    deployments: Sequence[Mapping[str, Any]], instances: Sequence[Mapping[str, Any]], events: Sequence[Mapping[str, Any]]
+    deployments: Sequence[Mapping[str, Any]],
+    instances: Sequence[Mapping[str, Any]],
+    events: Sequence[Mapping[str, Any]],
 ) -> list[Serving]:
     key_of = {d["deployment_id"]: d["deployment_key"] for d in deployments}
     placed_by = {e["instance_id"]: e["deployment_id"] for e in events if e["type"] == "deployment_instance_placed"}
@@ -80,7 +82,9 @@ def serving_intervals(
     return intervals
 
 
-def serving_steps(intervals: Iterable[Serving], group: Callable[[Serving], Hashable]) -> dict[Hashable, list[tuple[float, int]]]:
+def serving_steps(
+    intervals: Iterable[Serving], group: Callable[[Serving], Hashable]
+) -> dict[Hashable, list[tuple[float, int]]]:
     """Per group, (time, serving count from then on) at every time the count may change."""
     deltas: dict[Hashable, dict[float, int]] = defaultdict(lambda: defaultdict(int))
     for interval in intervals:
@@ -108,14 +112,18 @@ def _lowest_after(steps: Sequence[tuple[float, int]], since: float) -> int:
     return at_since if lowest is None else min(lowest, at_since)
 
 
-def min_serving(intervals: Sequence[Serving], deployments: Sequence[Mapping[str, Any]], events: Sequence[JSON]) -> int | None:
+def min_serving(
+    intervals: Sequence[Serving], deployments: Sequence[Mapping[str, Any]], events: Sequence[JSON]
+) -> int | None:
     """The fewest serving primaries of any key at any time after that key's first successful deployment."""
     succeeded = _first(events, ("deployment_successful",))
     first_success: dict[str, float] = {}
     for d in deployments:
         if d["deployment_id"] in succeeded:
             key = d["deployment_key"]
-            first_success[key] = min(first_success.get(key, succeeded[d["deployment_id"]]), succeeded[d["deployment_id"]])
+            first_success[key] = min(
+                first_success.get(key, succeeded[d["deployment_id"]]), succeeded[d["deployment_id"]]
+            )
     steps = serving_steps(intervals, lambda s: s.key)
     lows = [_lowest_after(steps.get(key, []), since) for key, since in first_success.items()]
     return min(lows) if lows else None
@@ -129,13 +137,21 @@ def per_deployment(deployments: Sequence[Mapping[str, Any]]) -> list[JSON]:
         ended = next((e["t_ms"] for e in events if e["type"] in TERMINAL_EVENTS), None)
         duration = None if ended is None or not events else ended - events[0]["t_ms"]
         rows.append(
-            {"deployment_id": d["deployment_id"], "version": d["target_version"], "outcome": d["status"], "duration_ms": duration}
+            {
+                "deployment_id": d["deployment_id"],
+                "version": d["target_version"],
+                "outcome": d["status"],
+                "duration_ms": duration,
+            }
         )
     return rows
 
 
 def compute_metrics(
-    deployments: Sequence[Mapping[str, Any]], instances: Sequence[Mapping[str, Any]], events: Sequence[JSON], end_ms: float
+    deployments: Sequence[Mapping[str, Any]],
+    instances: Sequence[Mapping[str, Any]],
+    events: Sequence[JSON],
+    end_ms: float,
 ) -> JSON:
     intervals = serving_intervals(deployments, instances, events)
     exposure = sum((s.end if s.end is not None else end_ms) - s.start for s in intervals if s.proved_unhealthy)

@@ -70,7 +70,9 @@ def _actions(value: Any, documents: Mapping[str, Any], manifests: Mapping[str, M
         action = parse_action(raw, child(path, i), manifests, agent_ids)
         if action.verb == "deploy" and action.options:
             overrides, key = action.options.get("overrides"), action.options.get("key")
-            _manifest(documents[action.target], child(child(path, i), "overrides" if overrides else "key"), overrides, key)
+            _manifest(
+                documents[action.target], child(child(path, i), "overrides" if overrides else "key"), overrides, key
+            )
         actions.append(action)
     return tuple(sorted(actions, key=lambda a: a.at_ms))
 

@@ -47,8 +47,7 @@ class RedisRegistry:
             "deployment_role": service.deployment_role,
             "passing": "1" if service.passing else "0",
         }
-        scripts.call(
-            self._register,
+        self._register(
             [k.instance(service.instance_id), k.service(service.name), k.service_key(service.deployment_key)],
             [service.instance_id, self._ttl_ms, k.prefix, service.name, *(x for f in fields.items() for x in f)],
         )
@@ -58,14 +57,14 @@ class RedisRegistry:
         return bool(self._client.pexpire(self._keys.instance(instance_id), self._ttl_ms))
 
     def deregister(self, instance_id: str) -> None:
-        scripts.call(self._deregister, [self._keys.instance(instance_id)], [instance_id, self._keys.prefix])
+        self._deregister([self._keys.instance(instance_id)], [instance_id, self._keys.prefix])
 
     def set_passing(self, instance_id: str, passing: bool) -> None:
-        scripts.call(self._set_passing, [self._keys.instance(instance_id)], ["1" if passing else "0"])
+        self._set_passing([self._keys.instance(instance_id)], ["1" if passing else "0"])
 
     def promote(self, key: str, version: str) -> None:
         """Every instance of `key` at `version` becomes primary, in one script."""
-        scripts.call(self._promote, [self._keys.service_key(key)], [self._keys.prefix, key, version])
+        self._promote([self._keys.service_key(key)], [self._keys.prefix, key, version])
 
     def lookup(
         self,
@@ -76,7 +75,7 @@ class RedisRegistry:
         passing_only: bool = True,
     ) -> list[ServiceInstance]:
         """Instances serving `name` that the discovery rule lets through, by instance id."""
-        flat = scripts.call(self._lookup, [self._keys.service(name)], [self._keys.prefix, name])
+        flat = self._lookup([self._keys.service(name)], [self._keys.prefix, name])
         found = []
         for instance_id, pairs in zip(flat[::2], flat[1::2], strict=True):
             fields = dict(zip(pairs[::2], pairs[1::2], strict=True))

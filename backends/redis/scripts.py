@@ -6,7 +6,6 @@ Each script is sent once by SHA (EVALSHA); redis-py reloads it if the server los
 from __future__ import annotations
 
 from importlib.resources import files
-from typing import Any
 
 import redis
 from redis.commands.core import Script
@@ -15,8 +14,3 @@ from redis.commands.core import Script
 def bind(client: redis.Redis, name: str) -> Script:
     """The script `lua/<name>.lua` registered on `client`."""
     return client.register_script(files(__package__).joinpath("lua", f"{name}.lua").read_text())
-
-
-def call(script: Script, keys: list[str], args: list[Any]) -> Any:
-    """Run a script; typed in one place because redis-py types the reply as sync-or-async."""
-    return script(keys=keys, args=args)

@@ -34,7 +34,7 @@ from mn_deploy_core.records import DeploymentRecord, Event, VersionRecord
 
 log = logging.getLogger(__name__)
 
-_SCAN_COUNT = 1000
+_BATCH = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,17 +64,16 @@ class RedisStore:
 
     def allocate_deployment_number(self, key: str) -> int:
         k = self._keys
-        return int(scripts.call(self._allocate_number, [k.last_number, k.key_deployments(key)], []))
+        return int(self._allocate_number([k.last_number, k.key_deployments(key)], []))
 
     def allocate_version(self, key: str) -> str:
         k = self._keys
-        return str(scripts.call(self._allocate_version, [k.last_version(key), k.versions(key)], []))
+        return str(self._allocate_version([k.last_version(key), k.versions(key)], []))
 
     def save_deployment(self, record: DeploymentRecord, new_events: Sequence[Event]) -> int:
         k, deployment_id, expected = self._keys, record.deployment_id, record.revision
         raw = encode_deployment(record, expected + 1)
-        status, value = scripts.call(
-            self._save,
+        status, value = self._save(
             [
                 k.deployment(deployment_id),
                 k.deployments,
@@ -107,7 +106,7 @@ class RedisStore:
 
     def current_deployment_id(self, key: str) -> str | None:
         k = self._keys
-        found = scripts.call(self._current, [k.current(key), k.key_deployments(key), k.deployments], [k.prefix, key])
+        found = self._current([k.current(key), k.key_deployments(key), k.deployments], [k.prefix, key])
         return str(found[0]) if found else None
 
     def list_deployments(self, key: str | None = None, status: str | None = None) -> list[DeploymentRecord]:
@@ -159,7 +158,8 @@ class RedisStore:
         """Retention (reference §13): purge index entries that have no record, keep and report corrupt ones."""
         k = self._keys
         sets = {key: self._members(k.key_deployments(key)) for key in self._scan_keys(":deployments")}
-        pointers = {key: self._client.get(k.current(key)) for key in self._scan_keys(":current")}
+        pointed = self._scan_keys(":current")
+        pointers = dict(zip(pointed, self._client.mget([k.current(key) for key in pointed]), strict=True))
         ids = self._members(k.deployments).union(*sets.values())
         ids.update(str(p) for p in pointers.values() if p)
         stale, corrupt = [], []
@@ -187,7 +187,7 @@ class RedisStore:
         good, gone, bad = [], [], []
         for version, raw in self._members_with_records(k.versions(key), k.version_prefix(key)):
             if raw is None:
-                if scripts.call(self._forget, [k.version(key, version), k.versions(key)], [version]):
+                if self._forget([k.version(key, version), k.versions(key)], [version]):
                     gone.append(version)
                 continue
             try:
@@ -199,23 +199,22 @@ class RedisStore:
 
     def _records(self, ids: list[str]) -> Iterator[tuple[str, str | None]]:
         """Each id with its record JSON, read in batches so a large installation is not one huge reply."""
-        for start in range(0, len(ids), _SCAN_COUNT):
-            batch = ids[start : start + _SCAN_COUNT]
+        for start in range(0, len(ids), _BATCH):
+            batch = ids[start : start + _BATCH]
             yield from zip(batch, self._client.mget([self._keys.deployment(i) for i in batch]), strict=True)
 
     def _members(self, index: str) -> set[str]:
         return {str(member) for member in self._client.smembers(index)}
 
     def _members_with_records(self, index: str, prefix: str) -> Iterator[tuple[str, str | None]]:
-        flat = scripts.call(self._read_set, [index], [prefix])
+        flat = self._read_set([index], [prefix])
         return zip(flat[::2], flat[1::2], strict=True)
 
     def _forget_deployment(self, deployment_id: str, keys: Sequence[str]) -> bool:
         """Drop an id whose record is gone from `deployments`, its event stream and these keys' indexes."""
         k = self._keys
         index_keys = [name for key in keys for name in (k.key_deployments(key), k.current(key))]
-        forgotten = scripts.call(
-            self._forget,
+        forgotten = self._forget(
             [k.deployment(deployment_id), k.deployments, k.events(deployment_id), *index_keys],
             [deployment_id],
         )
@@ -224,7 +223,7 @@ class RedisStore:
     def _scan_keys(self, suffix: str) -> list[str]:
         """Deployment keys that have a `deployment:key:<k><suffix>` entry."""
         start = self._keys.key_prefix
-        names = self._client.scan_iter(match=f"{start}*{suffix}", count=_SCAN_COUNT)
+        names = self._client.scan_iter(match=f"{start}*{suffix}", count=_BATCH)
         return sorted({str(name)[len(start) : -len(suffix)] for name in names})
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mn_deploy_core.ports import Role, ServiceInstance
 from mn_deploy_core.records import DeploymentRecord, Event, VersionRecord, deployment_id, iso_timestamp
 
 
@@ -38,4 +39,26 @@ def version(key: str, number: str, *, deployment: str = "", stable: bool = False
         created_at=iso_timestamp(0),
         updated_at=iso_timestamp(0),
         stable=stable,
+    )
+
+
+def service(
+    instance_id: str,
+    *,
+    name: str = "api",
+    version: str = "1",
+    role: str = Role.PRIMARY,
+    passing: bool = True,
+    key: str = "agent-api",
+) -> ServiceInstance:
+    return ServiceInstance(
+        name=name,
+        instance_id=instance_id,
+        agent_id=instance_id.split("#")[0],
+        job_id=f"job-{version}",
+        deployment_id=f"dep_{key}_{version}",
+        deployment_key=key,
+        deployment_version=version,
+        deployment_role=role,
+        passing=passing,
     )

@@ -3,28 +3,7 @@
 from __future__ import annotations
 
 from mn_deploy_core.ports import Registry, Role, ServiceInstance
-
-
-def service(
-    instance_id: str,
-    *,
-    name: str = "api",
-    version: str = "1",
-    role: str = Role.PRIMARY,
-    passing: bool = True,
-    key: str = "agent-api",
-) -> ServiceInstance:
-    return ServiceInstance(
-        name=name,
-        instance_id=instance_id,
-        agent_id=instance_id.split("#")[0],
-        job_id=f"job-{version}",
-        deployment_id=f"dep_{key}_{version}",
-        deployment_key=key,
-        deployment_version=version,
-        deployment_role=role,
-        passing=passing,
-    )
+from tests.backends.samples import service
 
 
 def ids(found: list[ServiceInstance]) -> list[str]:

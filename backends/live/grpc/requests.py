@@ -1,0 +1,63 @@
+"""Request fields -> the values the controller takes. Blank strings mean "not given", as in MirrorNeuron.
+
+Where MirrorNeuron reads bad JSON as `{}` (reference §14) we refuse it: an override that silently vanished
+would deploy something the caller did not ask for.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from mn_deploy_core.errors import DeploymentError
+
+# The SDK wraps every update policy in this envelope field; it is not a policy field.
+_POLICY_ENVELOPE = "version"
+
+
+class InvalidRequestError(DeploymentError):
+    """A request field that is not what the API accepts (answered INVALID_ARGUMENT)."""
+
+
+def optional(text: str) -> str | None:
+    return text.strip() or None
+
+
+def manifest(text: str) -> Any:
+    """The decoded manifest; whether it is a valid one is the core's call."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise InvalidRequestError(f"manifest_json is not valid JSON: {error}") from error
+
+
+def update_policy(text: str) -> dict[str, Any] | None:
+    """The policy override without the SDK's envelope; None when nothing is overridden."""
+    overrides = _json_object(text, "update_policy_json")
+    overrides.pop(_POLICY_ENVELOPE, None)
+    return overrides or None
+
+
+def list_filters(text: str) -> tuple[str | None, str | None]:
+    """(deployment_key, status) from `query_json`; both match exactly."""
+    query = _json_object(text, "query_json")
+    return _filter(query, "deployment_key"), _filter(query, "status")
+
+
+def _filter(query: dict[str, Any], name: str) -> str | None:
+    value = query.get(name)
+    if value is not None and not isinstance(value, str):
+        raise InvalidRequestError(f"query_json.{name} must be a string")
+    return optional(value or "")
+
+
+def _json_object(text: str, field: str) -> dict[str, Any]:
+    if not text.strip():
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        value = None
+    if not isinstance(value, dict):
+        raise InvalidRequestError(f"{field} must be a JSON object")
+    return value

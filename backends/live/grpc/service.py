@@ -1,0 +1,134 @@
+"""MirrorNeuron's `JobService` over our Controller: the nine deployment RPCs; the job methods stay UNIMPLEMENTED.
+
+Every controller call runs under one lock that the real-time driver thread also holds while it feeds facts
+and ticks, so an RPC never sees a half-applied decision. A bundle is uploaded before the lock is taken (it is
+content-addressed, so a refused deploy leaves nothing a later one would trip over) and bound to the new
+version under it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import grpc
+
+from backends.live.bundles import BundleStore, check_payload_paths, resolve_fingerprint
+from backends.live.grpc import job_pb2, job_pb2_grpc, requests, results
+from mn_deploy_core.controller import Controller
+from mn_deploy_core.errors import ConflictError, DeploymentError, NoRollbackTargetError, NotFoundError
+from mn_deploy_core.records import DeploymentRecord
+
+
+def status_code(error: DeploymentError) -> grpc.StatusCode:
+    """NOT_FOUND for unknown ids and keys, ABORTED for a lost write race, INVALID_ARGUMENT for the rest
+    (bad input and refused actions), as MirrorNeuron answers (reference §14)."""
+    if isinstance(error, NotFoundError):
+        return grpc.StatusCode.NOT_FOUND
+    if isinstance(error, ConflictError):
+        return grpc.StatusCode.ABORTED
+    return grpc.StatusCode.INVALID_ARGUMENT
+
+
+class JobService(job_pb2_grpc.JobServiceServicer):
+    """One controller behind MirrorNeuron's wire API, so the official `mn` CLI and SDK work unchanged."""
+
+    def __init__(self, controller: Controller, lock: threading.Lock, bundles: BundleStore) -> None:
+        self._controller = controller
+        self._lock = lock
+        self._bundles = bundles
+
+    # ---- the nine deployment RPCs ------------------------------------------------------------
+
+    def DeployJob(self, request: Any, context: grpc.ServicerContext) -> job_pb2.DeploymentResponse:
+        """A new key is deployed; an existing key is updated (routed by the core, R3)."""
+        return self._deploy(request, context)
+
+    def UpdateDeployment(self, request: Any, context: grpc.ServicerContext) -> job_pb2.DeploymentResponse:
+        return self._deploy(request, context)
+
+    def GetDeployment(self, request: Any, context: grpc.ServicerContext) -> job_pb2.DeploymentResponse:
+        return self._answer(context, lambda: self._with_versions(self._controller.get(request.id_or_key)))
+
+    def ListDeployments(self, request: Any, context: grpc.ServicerContext) -> job_pb2.DeploymentResponse:
+        def call() -> Mapping[str, Any]:
+            key, status = requests.list_filters(request.query_json)
+            return results.listing(self._controller.list(key, status))
+
+        return self._answer(context, call)
+
+    def PromoteDeployment(self, request: Any, context: grpc.ServicerContext) -> job_pb2.DeploymentResponse:
+        return self._answer(context, lambda: self._started(self._controller.promote(request.id_or_key)))
+
+    def RollbackDeployment(self, request: Any, context: grpc.ServicerContext) -> job_pb2.DeploymentResponse:
+        def call() -> Mapping[str, Any]:
+            version = requests.optional(request.version)
+            tag = requests.optional(request.tag)
+            if tag is not None:
+                version = self._tagged_version(request.id_or_key, tag, version)
+            reason = requests.optional(request.reason)
+            return self._started(self._controller.rollback(request.id_or_key, version, reason))
+
+        return self._answer(context, call)
+
+    def PauseDeployment(self, request: Any, context: grpc.ServicerContext) -> job_pb2.DeploymentResponse:
+        return self._action(request, context, self._controller.pause)
+
+    def ResumeDeployment(self, request: Any, context: grpc.ServicerContext) -> job_pb2.DeploymentResponse:
+        return self._action(request, context, self._controller.resume)
+
+    def FailDeployment(self, request: Any, context: grpc.ServicerContext) -> job_pb2.DeploymentResponse:
+        return self._action(request, context, self._controller.fail)
+
+    # ---- mapping -------------------------------------------------------------------------------
+
+    def _deploy(self, request: Any, context: grpc.ServicerContext) -> job_pb2.DeploymentResponse:
+        """`wait` is ignored: the controller never waits, the status says how far the rollout got."""
+        try:
+            manifest = requests.manifest(request.manifest_json)
+            overrides = requests.update_policy(request.update_policy_json)
+            check_payload_paths(request.payloads)
+            fingerprint = self._bundles.put(dict(request.payloads)) if request.payloads else None
+        except DeploymentError as error:
+            context.abort(status_code(error), error.message)  # raises
+
+        def call() -> Mapping[str, Any]:
+            record = self._controller.deploy(manifest, overrides, requests.optional(request.deployment_key))
+            if fingerprint is not None and record.target_version is not None:
+                self._bundles.bind(record.deployment_key, record.target_version, fingerprint)
+            return self._started(record)
+
+        return self._answer(context, call)
+
+    def _action(
+        self, request: Any, context: grpc.ServicerContext, verb: Callable[[str, str | None], DeploymentRecord]
+    ) -> job_pb2.DeploymentResponse:
+        """Pause, resume, fail: the record. A blank reason keeps the default text (quirk §16.11, fixed)."""
+        return self._answer(context, lambda: verb(request.id_or_key, requests.optional(request.reason)).to_json())
+
+    def _answer(self, context: grpc.ServicerContext, call: Callable[[], Mapping[str, Any]]) -> Any:
+        try:
+            with self._lock:
+                result = call()
+        except DeploymentError as error:
+            context.abort(status_code(error), error.message)  # raises
+        return job_pb2.DeploymentResponse(result_json=results.encode(result), version=results.INTERFACE_VERSION)
+
+    def _started(self, record: DeploymentRecord) -> dict[str, Any]:
+        versions = self._controller.versions(record.deployment_key)
+        version = next(v for v in versions if v.version == record.target_version)
+        return results.started(record, version, resolve_fingerprint(self._bundles, versions, version.version))
+
+    def _with_versions(self, record: DeploymentRecord) -> dict[str, Any]:
+        versions = self._controller.versions(record.deployment_key)
+        fingerprints = {v.version: resolve_fingerprint(self._bundles, versions, v.version) for v in versions}
+        return results.with_versions(record, versions, fingerprints)
+
+    def _tagged_version(self, id_or_key: str, tag: str, version: str | None) -> str:
+        """The version carrying `tag` (and equal to `version` when both are given; quirk §16.6, fixed)."""
+        key = self._controller.get(id_or_key).deployment_key
+        for candidate in reversed(self._controller.versions(key)):
+            if candidate.tag == tag and version in (None, candidate.version):
+                return candidate.version
+        raise NoRollbackTargetError(key)

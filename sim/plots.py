@@ -1,0 +1,202 @@
+"""Pictures of a run, drawn from the result alone: who ran what when, and how much capacity served.
+
+Both functions take `ax=None` (a new figure) and return the Axes; neither calls `show`, so they work in
+notebooks, scripts and headless tests alike. Times are drawn in seconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
+from matplotlib.collections import PolyCollection
+from matplotlib.colors import Colormap
+
+from mn_deploy_core.manifest import runtime_order
+from sim.metrics import TERMINAL_EVENTS, serving_intervals, serving_steps
+from sim.result import Result
+
+HATCH = {"primary": "", "canary": "//", "candidate": "xx"}
+MARKS = {"placed": ("|", "black"), "healthy": ("o", "tab:green"), "unhealthy": ("X", "tab:red")}
+STATUS_COLORS = {"running": "tab:blue", "awaiting_promotion": "tab:orange", "paused": "tab:gray"}
+_INSTANCE_EVENT = "deployment_instance_"
+_ROW_HEIGHT = 0.8
+_MAX_TICK_LABELS = 60
+
+
+def _axes(ax: Axes | None) -> Axes:
+    return plt.subplots(figsize=(11, 6))[1] if ax is None else ax
+
+
+def _manifest_colors(result: Result) -> dict[str | None, Any]:
+    """One colour per manifest name, in order of first appearance, stable across both plots."""
+    palette: Colormap = plt.get_cmap("tab10")
+    names = dict.fromkeys(row["manifest_name"] for row in result.instances)
+    return {name: palette(i % palette.N) for i, name in enumerate(names)}
+
+
+def _seconds(t_ms: float) -> float:
+    return t_ms / 1000.0
+
+
+def _right_edge(result: Result) -> float:
+    """A little past the end, so what holds at the end (often the state right after it settled) shows."""
+    return max(_seconds(result.end_ms) * 1.05, 1.0)
+
+
+def _lane(row: Mapping[str, Any], rows: Mapping[str, int]) -> tuple[float, float]:
+    """(low, high) of an instance's bar: primaries fill the row; canaries and candidates, which run beside
+    a primary of the same agent, take its lower half so both stay visible."""
+    y = rows[row["agent_id"]]
+    if row["role"] == "primary":
+        return y - _ROW_HEIGHT / 2, y + _ROW_HEIGHT / 2
+    return y, y + _ROW_HEIGHT / 2
+
+
+def _bars(ax: Axes, result: Result, rows: Mapping[str, int], colors: Mapping[str | None, Any], end: float) -> None:
+    """One PolyCollection per (manifest, role): an instance is a bar from placement to stop (or the end)."""
+    groups: dict[tuple[str | None, str], list[list[tuple[float, float]]]] = {}
+    for row in result.instances:
+        start = _seconds(row["placed_ms"])
+        stop = _seconds(row["stopped_ms"]) if row["stopped_ms"] is not None else end
+        low, high = _lane(row, rows)
+        groups.setdefault((row["manifest_name"], row["role"]), []).append(
+            [(start, low), (stop, low), (stop, high), (start, high)]
+        )
+    for (name, role), verts in groups.items():
+        bars = PolyCollection(verts, facecolors=colors[name], edgecolors="white", hatch=HATCH.get(role, ""), alpha=0.85)
+        bars.set_label(f"{name} ({role})")
+        ax.add_collection(bars)
+
+
+def _marks(ax: Axes, result: Result, rows: Mapping[str, int]) -> None:
+    for mark, (marker, color) in MARKS.items():
+        points = [
+            (row[f"{mark}_ms"], sum(_lane(row, rows)) / 2) for row in result.instances if row[f"{mark}_ms"] is not None
+        ]
+        ax.plot(
+            [_seconds(t) for t, _ in points],
+            [y for _, y in points],
+            linestyle="none",
+            marker=marker,
+            color=color,
+            markersize=5,
+            label=mark,
+        )
+
+
+def _deployment_lines(ax: Axes, result: Result) -> None:
+    """A vertical line at every deployment-level event (operator actions and status changes)."""
+    events = [e for e in result.events if not e["type"].startswith(_INSTANCE_EVENT)]
+    kinds = list(dict.fromkeys(e["type"] for e in events))
+    palette = plt.get_cmap("Dark2")
+    for i, kind in enumerate(kinds):
+        for n, event in enumerate(e for e in events if e["type"] == kind):
+            ax.axvline(
+                _seconds(event["t_ms"]),
+                color=palette(i % palette.N),
+                linestyle="--",
+                linewidth=1,
+                label=kind.removeprefix("deployment_") if n == 0 else None,
+            )
+    for n, error in enumerate(result.errors):
+        ax.axvline(
+            _seconds(error["t_ms"]),
+            color="black",
+            linestyle=":",
+            linewidth=1,
+            label="refused action" if n == 0 else None,
+        )
+
+
+def timeline(result: Result, ax: Axes | None = None) -> Axes:
+    """One row per agent; a bar per instance coloured by manifest and hatched by role; marks at placed,
+    healthy and unhealthy; dashed lines at deployment events, dotted at refused actions."""
+    ax = _axes(ax)
+    agents = sorted({row["agent_id"] for row in result.instances}, key=runtime_order)
+    rows = {agent: i for i, agent in enumerate(agents)}
+    edge = _right_edge(result)
+    _bars(ax, result, rows, _manifest_colors(result), edge)
+    _marks(ax, result, rows)
+    _deployment_lines(ax, result)
+    ax.set_xlim(0, edge)
+    ax.set_ylim(len(agents) - 0.5, -0.5)
+    if len(agents) <= _MAX_TICK_LABELS:
+        ax.set_yticks(range(len(agents)), agents)
+    ax.set_xlabel("simulated time (s)")
+    ax.set_ylabel("agent")
+    ax.set_title(f"{result.scenario} (seed {result.seed})")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
+    return ax
+
+
+def status_spans(deployment: Mapping[str, Any], end_ms: float) -> list[tuple[str, float, float]]:
+    """(status, from, to) of one deployment's active statuses, replayed from its events."""
+    spans: list[tuple[str, float, float]] = []
+    status: str | None = None
+    since = 0.0
+    before_pause: str | None = None
+    for event in deployment["events"]:
+        kind, t = event["type"], event["t_ms"]
+        new = status
+        if kind in ("deployment_created", "deployment_started", "deployment_promoted"):
+            new = "running"
+        elif kind == "deployment_canary_ready":
+            new = "awaiting_promotion"
+        elif kind == "deployment_paused":
+            before_pause, new = status, "paused"
+        elif kind == "deployment_running":
+            new = before_pause or "running"
+        elif kind == "deployment_instance_unhealthy" and status == "awaiting_promotion":
+            new = "running"
+        elif kind in TERMINAL_EVENTS:
+            new = None
+        if new != status:
+            if status is not None and t > since:
+                spans.append((status, since, t))
+            status, since = new, t
+    if status is not None and end_ms > since:
+        spans.append((status, since, end_ms))
+    return spans
+
+
+def _steps_to(steps: Sequence[tuple[float, int]], edge: float) -> tuple[list[float], list[int]]:
+    times = [0.0, *(_seconds(t) for t, _ in steps), edge]
+    counts = [0, *(c for _, c in steps)]
+    return times, [*counts, counts[-1]]
+
+
+def _bands(ax: Axes, result: Result) -> None:
+    labelled: set[str] = set()
+    for deployment in result.deployments:
+        for status, start, end in status_spans(deployment, result.end_ms):
+            ax.axvspan(
+                _seconds(start),
+                _seconds(end),
+                color=STATUS_COLORS[status],
+                alpha=0.12,
+                label=status if status not in labelled else None,
+            )
+            labelled.add(status)
+
+
+def capacity(result: Result, ax: Axes | None = None) -> Axes:
+    """Serving primaries over time per manifest, over bands showing when a deployment was running,
+    awaiting promotion or paused."""
+    ax = _axes(ax)
+    _bands(ax, result)
+    colors = _manifest_colors(result)
+    edge = _right_edge(result)
+    intervals = serving_intervals(result.deployments, result.instances, result.events)
+    for name, steps in serving_steps(intervals, lambda s: s.manifest_name).items():
+        times, counts = _steps_to(steps, edge)
+        ax.step(times, counts, where="post", color=colors.get(name), linewidth=2, label=f"{name} serving")
+    ax.set_xlim(0, edge)
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("simulated time (s)")
+    ax.set_ylabel("serving primaries")
+    ax.set_title(f"{result.scenario} (seed {result.seed}): capacity")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
+    return ax
