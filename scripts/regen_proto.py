@@ -1,4 +1,4 @@
-"""Regenerate backends/live/grpc/job_pb2.py and job_pb2_grpc.py from job.proto (needs grpcio-tools).
+"""Regenerate backends/live/grpc/job_pb2.py(i) and job_pb2_grpc.py from job.proto (needs grpcio-tools).
 
 Run from anywhere: `.venv/bin/python scripts/regen_proto.py`. The generated files are committed.
 
@@ -22,7 +22,8 @@ PRIVATE_POOL = "_descriptor_pool.DescriptorPool().AddSerializedFile("
 
 
 def main() -> int:
-    args = ["protoc", f"-I{ROOT}", f"--python_out={ROOT}", f"--grpc_python_out={ROOT}", str(ROOT / PROTO)]
+    outputs = [f"--{kind}_out={ROOT}" for kind in ("python", "pyi", "grpc_python")]
+    args = ["protoc", f"-I{ROOT}", *outputs, str(ROOT / PROTO)]
     if protoc.main(args) != 0:
         print("protoc failed", file=sys.stderr)
         return 1
@@ -32,7 +33,7 @@ def main() -> int:
         print(f"{generated}: expected one {DEFAULT_POOL!r}; the generator changed", file=sys.stderr)
         return 1
     generated.write_text(text.replace(DEFAULT_POOL, PRIVATE_POOL))
-    print(f"wrote {generated.relative_to(ROOT)} and {generated.with_name('job_pb2_grpc.py').relative_to(ROOT)}")
+    print(f"regenerated {PROTO.parent}/job_pb2.py, job_pb2.pyi and job_pb2_grpc.py")
     return 0
 
 

@@ -42,14 +42,20 @@ class RedisRegistry:
             "agent_id": service.agent_id,
             "job_id": service.job_id,
             "deployment_id": service.deployment_id,
-            "deployment_key": service.deployment_key,
             "deployment_version": service.deployment_version,
             "deployment_role": service.deployment_role,
             "passing": "1" if service.passing else "0",
         }
         self._register(
             [k.instance(service.instance_id), k.service(service.name), k.service_key(service.deployment_key)],
-            [service.instance_id, self._ttl_ms, k.prefix, service.name, *(x for f in fields.items() for x in f)],
+            [
+                service.instance_id,
+                self._ttl_ms,
+                k.prefix,
+                service.name,
+                service.deployment_key,
+                *(x for pair in fields.items() for x in pair),
+            ],
         )
 
     def heartbeat(self, instance_id: str) -> bool:

@@ -231,6 +231,7 @@ def test_the_sweep_purges_what_has_no_record_and_keeps_corrupt_records(
 
 def test_the_namespace_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     client = fakeredis.FakeRedis(decode_responses=True)
+    monkeypatch.delenv("MN_REDIS_NAMESPACE", raising=False)
     RedisStore(client).allocate_version("a")
     monkeypatch.setenv("MN_REDIS_NAMESPACE", "other")
     RedisStore(client).allocate_version("a")

@@ -290,6 +290,7 @@ def test_r9_unhealthy_with_reschedule_left_places_a_replacement() -> None:
     record = world.record(record.deployment_id)
     assert record.status == "running"
     assert first in world.runtime.stopped
+    assert second in world.runtime.live
     replacement = f"{record.deployment_id}.worker-0.1"
     assert replacement in world.runtime.live
     assert world.runtime.placements[replacement].agent_id == "worker-0"

@@ -16,20 +16,22 @@ from mn_deploy_core.records import Counters
 from tests.scripted import World, service_manifest
 
 KEY = "agent-api"
-I = "inst"
+INST = "inst"
 
 
-def tracked(min_healthy_ms: float = 1000, deadline_ms: float = 30_000, checks: int = 2, placed: float = 0) -> HealthTracker:
+def tracked(
+    min_healthy_ms: float = 1000, deadline_ms: float = 30_000, checks: int = 2, placed: float = 0
+) -> HealthTracker:
     tracker = HealthTracker()
-    tracker.track(I, placed, min_healthy_ms, deadline_ms, checks)
+    tracker.track(INST, placed, min_healthy_ms, deadline_ms, checks)
     return tracker
 
 
-def fact(kind: FactKind, check: str = "", instance_id: str = I) -> Fact:
+def fact(kind: FactKind, check: str = "", instance_id: str = INST) -> Fact:
     return Fact(instance_id, kind, check)
 
 
-def up(tracker: HealthTracker, now: float, checks: int = 2, instance_id: str = I) -> Verdict | None:
+def up(tracker: HealthTracker, now: float, checks: int = 2, instance_id: str = INST) -> Verdict | None:
     """Ready plus every check passing at `now`; the last verdict the facts gave."""
     verdict = tracker.observe(fact(FactKind.READY, instance_id=instance_id), now)
     for c in range(checks):
@@ -59,9 +61,9 @@ def test_r8_checks_mode_healthy_after_min_healthy_of_ready_and_all_checks() -> N
     # the window starts when the last condition holds (ready at 100, both checks at 500)
     assert tracker.next_wakeup() == 1500
     assert fire(tracker, 1499) == []
-    assert fire(tracker, 1500) == [(1500, I, Verdict.HEALTHY)]
-    assert tracker.verdict(I) is Verdict.HEALTHY
-    assert tracker.serving(I)
+    assert fire(tracker, 1500) == [(1500, INST, Verdict.HEALTHY)]
+    assert tracker.verdict(INST) is Verdict.HEALTHY
+    assert tracker.serving(INST)
     assert tracker.next_wakeup() is None
 
 
@@ -71,7 +73,7 @@ def test_r8_checks_mode_needs_ready_as_well_as_checks() -> None:
     assert tracker.next_wakeup() == 30_000
     tracker.observe(fact(FactKind.READY), 2000)
     assert tracker.next_wakeup() == 3000
-    assert fire(tracker, 3000) == [(3000, I, Verdict.HEALTHY)]
+    assert fire(tracker, 3000) == [(3000, INST, Verdict.HEALTHY)]
 
 
 def test_r8_agent_states_mode_ignores_checks() -> None:
@@ -83,34 +85,34 @@ def test_r8_agent_states_mode_ignores_checks() -> None:
     tracker.observe(fact(FactKind.CHECK_PASSING, "c0"), 700)
     tracker.observe(fact(FactKind.CHECK_FAILING, "c0"), 800)
     assert tracker.next_wakeup() == 1100
-    assert fire(tracker, 1100) == [(1100, I, Verdict.HEALTHY)]
-    assert tracker.serving(I)
+    assert fire(tracker, 1100) == [(1100, INST, Verdict.HEALTHY)]
+    assert tracker.serving(INST)
 
 
 def test_r8_failing_check_restarts_min_healthy_clock_and_is_no_verdict() -> None:
     tracker = tracked(checks=2)
     up(tracker, 0)
     assert tracker.observe(fact(FactKind.CHECK_FAILING, "c1"), 900) is None
-    assert tracker.verdict(I) is None
+    assert tracker.verdict(INST) is None
     assert fire(tracker, 1000) == []
     assert tracker.next_wakeup() == 30_000
     assert tracker.observe(fact(FactKind.CHECK_PASSING, "c1"), 1200) is None
     assert tracker.next_wakeup() == 2200
-    assert fire(tracker, 2200) == [(2200, I, Verdict.HEALTHY)]
+    assert fire(tracker, 2200) == [(2200, INST, Verdict.HEALTHY)]
 
 
 def test_r8_restart_restarts_min_healthy_clock_and_is_no_verdict() -> None:
     tracker = tracked(checks=1)
     up(tracker, 0, checks=1)
     assert tracker.observe(fact(FactKind.RESTARTED), 600) is None
-    assert tracker.verdict(I) is None
+    assert tracker.verdict(INST) is None
     assert fire(tracker, 1000) == []
     # a restart clears readiness and checks: both must come back, then a full window
     tracker.observe(fact(FactKind.READY), 700)
     assert tracker.next_wakeup() == 30_000
     tracker.observe(fact(FactKind.CHECK_PASSING, "c0"), 800)
     assert tracker.next_wakeup() == 1800
-    assert fire(tracker, 1800) == [(1800, I, Verdict.HEALTHY)]
+    assert fire(tracker, 1800) == [(1800, INST, Verdict.HEALTHY)]
 
 
 def test_r8_exit_restarts_min_healthy_clock_and_is_no_verdict() -> None:
@@ -119,7 +121,7 @@ def test_r8_exit_restarts_min_healthy_clock_and_is_no_verdict() -> None:
     assert tracker.observe(fact(FactKind.EXITED), 500) is None
     assert tracker.next_wakeup() == 30_000
     tracker.observe(fact(FactKind.READY), 600)
-    assert fire(tracker, 1600) == [(1600, I, Verdict.HEALTHY)]
+    assert fire(tracker, 1600) == [(1600, INST, Verdict.HEALTHY)]
 
 
 def test_r8_not_healthy_by_placement_plus_healthy_deadline_is_unhealthy() -> None:
@@ -127,12 +129,12 @@ def test_r8_not_healthy_by_placement_plus_healthy_deadline_is_unhealthy() -> Non
     tracker.observe(fact(FactKind.READY), 10_100)
     assert tracker.next_wakeup() == 15_000
     assert fire(tracker, 14_999) == []
-    assert fire(tracker, 15_000) == [(15_000, I, Verdict.UNHEALTHY)]
-    assert not tracker.serving(I)
+    assert fire(tracker, 15_000) == [(15_000, INST, Verdict.UNHEALTHY)]
+    assert not tracker.serving(INST)
     assert tracker.next_wakeup() is None
     # a late fact changes nothing: the verdict is given
     assert up(tracker, 15_500, checks=1) is None
-    assert tracker.verdict(I) is Verdict.UNHEALTHY
+    assert tracker.verdict(INST) is Verdict.UNHEALTHY
 
 
 def test_r8_window_ending_after_the_healthy_deadline_is_unhealthy() -> None:
@@ -140,21 +142,21 @@ def test_r8_window_ending_after_the_healthy_deadline_is_unhealthy() -> None:
     up(tracker, 4500, checks=1)
     # healthy would fall at 5500, after the deadline: the deadline wins
     assert tracker.next_wakeup() == 5000
-    assert fire(tracker, 10_000) == [(5000, I, Verdict.UNHEALTHY)]
+    assert fire(tracker, 10_000) == [(5000, INST, Verdict.UNHEALTHY)]
 
 
 def test_r8_window_ending_exactly_at_the_healthy_deadline_is_healthy() -> None:
     tracker = tracked(deadline_ms=5000, checks=1)
     up(tracker, 4000, checks=1)
     assert tracker.next_wakeup() == 5000
-    assert fire(tracker, 5000) == [(5000, I, Verdict.HEALTHY)]
+    assert fire(tracker, 5000) == [(5000, INST, Verdict.HEALTHY)]
 
 
 def test_r8_failed_is_unhealthy_at_once() -> None:
     tracker = tracked(checks=1)
     tracker.observe(fact(FactKind.READY), 0)
     assert tracker.observe(fact(FactKind.FAILED), 300) is Verdict.UNHEALTHY
-    assert tracker.verdict(I) is Verdict.UNHEALTHY
+    assert tracker.verdict(INST) is Verdict.UNHEALTHY
     assert tracker.next_wakeup() is None
     # reported twice, it is still one verdict
     assert tracker.observe(fact(FactKind.FAILED), 400) is None
@@ -164,8 +166,8 @@ def test_r8_failed_after_healthy_is_a_new_unhealthy_verdict() -> None:
     tracker = tracked(min_healthy_ms=0, checks=1)
     assert up(tracker, 100, checks=1) is Verdict.HEALTHY
     assert tracker.observe(fact(FactKind.FAILED), 200) is Verdict.UNHEALTHY
-    assert tracker.verdict(I) is Verdict.UNHEALTHY
-    assert not tracker.serving(I)
+    assert tracker.verdict(INST) is Verdict.UNHEALTHY
+    assert not tracker.serving(INST)
 
 
 def test_r8_min_healthy_zero_gives_the_verdict_at_the_fact() -> None:
@@ -180,10 +182,10 @@ def test_r8_check_flap_after_healthy_stops_serving_without_a_verdict() -> None:
     tracker = tracked(min_healthy_ms=0, checks=1)
     up(tracker, 0, checks=1)
     assert tracker.observe(fact(FactKind.CHECK_FAILING, "c0"), 100) is None
-    assert tracker.verdict(I) is Verdict.HEALTHY
-    assert not tracker.serving(I)
+    assert tracker.verdict(INST) is Verdict.HEALTHY
+    assert not tracker.serving(INST)
     assert tracker.observe(fact(FactKind.CHECK_PASSING, "c0"), 200) is None
-    assert tracker.serving(I)
+    assert tracker.serving(INST)
 
 
 def test_r8_next_wakeup_is_the_earliest_timer_of_all_instances() -> None:
@@ -240,7 +242,7 @@ def test_r8_repeated_facts_keep_the_timer_heap_small() -> None:
     tracker.observe(fact(FactKind.CHECK_PASSING, "c0"), 30_000)
     assert tracker.next_wakeup() == 31_000
     assert len(tracker._timers) <= 100
-    assert fire(tracker, 1_000_000) == [(31_000, I, Verdict.HEALTHY)]
+    assert fire(tracker, 1_000_000) == [(31_000, INST, Verdict.HEALTHY)]
     assert tracker.next_wakeup() is None
 
 
@@ -284,7 +286,7 @@ def test_r8_next_wakeup_matches_the_instance_after_any_facts(
             break
         fire(tracker, now)
         tracker.observe(fact(kind, "c0"), now)
-        health = tracker._instances[I]
+        health = tracker._instances[INST]
         assert tracker.next_wakeup() == health.due_at()
         assert len(tracker._timers) <= 70  # bounded, not one entry per fact
 

@@ -20,6 +20,9 @@ from mn_deploy_core.controller import Controller
 from mn_deploy_core.errors import ConflictError, DeploymentError, NoRollbackTargetError, NotFoundError
 from mn_deploy_core.records import DeploymentRecord
 
+Context = grpc.ServicerContext
+Response = job_pb2.DeploymentResponse
+
 
 def status_code(error: DeploymentError) -> grpc.StatusCode:
     """NOT_FOUND for unknown ids and keys, ABORTED for a lost write race, INVALID_ARGUMENT for the rest
@@ -41,27 +44,27 @@ class JobService(job_pb2_grpc.JobServiceServicer):
 
     # ---- the nine deployment RPCs ------------------------------------------------------------
 
-    def DeployJob(self, request: Any, context: grpc.ServicerContext) -> job_pb2.DeploymentResponse:
+    def DeployJob(self, request: job_pb2.DeployJobRequest, context: Context) -> Response:
         """A new key is deployed; an existing key is updated (routed by the core, R3)."""
         return self._deploy(request, context)
 
-    def UpdateDeployment(self, request: Any, context: grpc.ServicerContext) -> job_pb2.DeploymentResponse:
+    def UpdateDeployment(self, request: job_pb2.UpdateDeploymentRequest, context: Context) -> Response:
         return self._deploy(request, context)
 
-    def GetDeployment(self, request: Any, context: grpc.ServicerContext) -> job_pb2.DeploymentResponse:
+    def GetDeployment(self, request: job_pb2.GetDeploymentRequest, context: Context) -> Response:
         return self._answer(context, lambda: self._with_versions(self._controller.get(request.id_or_key)))
 
-    def ListDeployments(self, request: Any, context: grpc.ServicerContext) -> job_pb2.DeploymentResponse:
+    def ListDeployments(self, request: job_pb2.ListDeploymentsRequest, context: Context) -> Response:
         def call() -> Mapping[str, Any]:
             key, status = requests.list_filters(request.query_json)
             return results.listing(self._controller.list(key, status))
 
         return self._answer(context, call)
 
-    def PromoteDeployment(self, request: Any, context: grpc.ServicerContext) -> job_pb2.DeploymentResponse:
+    def PromoteDeployment(self, request: job_pb2.PromoteDeploymentRequest, context: Context) -> Response:
         return self._answer(context, lambda: self._started(self._controller.promote(request.id_or_key)))
 
-    def RollbackDeployment(self, request: Any, context: grpc.ServicerContext) -> job_pb2.DeploymentResponse:
+    def RollbackDeployment(self, request: job_pb2.RollbackDeploymentRequest, context: Context) -> Response:
         def call() -> Mapping[str, Any]:
             version = requests.optional(request.version)
             tag = requests.optional(request.tag)
@@ -72,18 +75,20 @@ class JobService(job_pb2_grpc.JobServiceServicer):
 
         return self._answer(context, call)
 
-    def PauseDeployment(self, request: Any, context: grpc.ServicerContext) -> job_pb2.DeploymentResponse:
+    def PauseDeployment(self, request: job_pb2.DeploymentActionRequest, context: Context) -> Response:
         return self._action(request, context, self._controller.pause)
 
-    def ResumeDeployment(self, request: Any, context: grpc.ServicerContext) -> job_pb2.DeploymentResponse:
+    def ResumeDeployment(self, request: job_pb2.DeploymentActionRequest, context: Context) -> Response:
         return self._action(request, context, self._controller.resume)
 
-    def FailDeployment(self, request: Any, context: grpc.ServicerContext) -> job_pb2.DeploymentResponse:
+    def FailDeployment(self, request: job_pb2.DeploymentActionRequest, context: Context) -> Response:
         return self._action(request, context, self._controller.fail)
 
     # ---- mapping -------------------------------------------------------------------------------
 
-    def _deploy(self, request: Any, context: grpc.ServicerContext) -> job_pb2.DeploymentResponse:
+    def _deploy(
+        self, request: job_pb2.DeployJobRequest | job_pb2.UpdateDeploymentRequest, context: Context
+    ) -> Response:
         """`wait` is ignored: the controller never waits, the status says how far the rollout got."""
         try:
             manifest = requests.manifest(request.manifest_json)
@@ -102,12 +107,15 @@ class JobService(job_pb2_grpc.JobServiceServicer):
         return self._answer(context, call)
 
     def _action(
-        self, request: Any, context: grpc.ServicerContext, verb: Callable[[str, str | None], DeploymentRecord]
-    ) -> job_pb2.DeploymentResponse:
+        self,
+        request: job_pb2.DeploymentActionRequest,
+        context: Context,
+        verb: Callable[[str, str | None], DeploymentRecord],
+    ) -> Response:
         """Pause, resume, fail: the record. A blank reason keeps the default text (quirk §16.11, fixed)."""
         return self._answer(context, lambda: verb(request.id_or_key, requests.optional(request.reason)).to_json())
 
-    def _answer(self, context: grpc.ServicerContext, call: Callable[[], Mapping[str, Any]]) -> Any:
+    def _answer(self, context: Context, call: Callable[[], Mapping[str, Any]]) -> Response:
         try:
             with self._lock:
                 result = call()

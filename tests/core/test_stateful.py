@@ -1,0 +1,262 @@
+"""R1, R4-R14 together: random operator actions, runtime facts and time against the invariants of SEMANTICS.md.
+
+A hypothesis state machine deploys a few manifests of one key (same or different image, rolling, canary or
+blue-green, with or without a topology change, auto_revert / auto_promote, small max_parallel), promotes,
+pauses, resumes, fails and rolls back, feeds facts about random live instances and lets time pass. Refused
+actions raise DeploymentError and change nothing. The invariants are checked after every step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+
+from mn_deploy_core.errors import DeploymentError
+from mn_deploy_core.ports import FactKind
+from mn_deploy_core.records import TERMINAL_STATUSES
+from mn_deploy_core.rollout import FAILED_DEADLINE
+from tests.scripted import World, service_manifest
+
+KEY = "agent-api"
+SIDECAR = {"node_id": "sidecar", "agent_type": "executor", "config": {"image": "sidecar:1"}}
+
+
+@st.composite
+def manifests(draw: st.DrawFn) -> dict[str, Any]:
+    strategy = draw(st.sampled_from(["rolling", "canary", "blue-green"]))
+    canary = draw(st.integers(min_value=0, max_value=2))
+    auto_promote = draw(st.booleans())
+    if auto_promote and strategy == "canary" and canary == 0:
+        canary = 1  # the only invalid combination (R2)
+    update = {
+        "strategy": strategy,
+        "canary": canary,
+        "auto_promote": auto_promote,
+        "auto_revert": draw(st.booleans()),
+        "max_parallel": draw(st.integers(min_value=1, max_value=2)),
+        "min_healthy_ms": 1000,
+        "healthy_deadline_ms": 5000,
+        "progress_deadline_ms": draw(st.sampled_from([20_000, 20_000, 0])),
+    }
+    document = service_manifest(
+        draw(st.sampled_from(["agent:1", "agent:2", "agent:3"])),
+        count=draw(st.integers(min_value=2, max_value=3)),
+        extra_nodes=[SIDECAR] if draw(st.booleans()) else [],
+        update=update,
+    )
+    document["policies"]["reschedule"] = {"attempts": draw(st.integers(min_value=0, max_value=2))}
+    return document
+
+
+@dataclass
+class Up:
+    """What the facts we sent say of one instance: ready, which checks pass, failed."""
+
+    ready: bool = False
+    passing: set[str] = field(default_factory=set)
+    failed: bool = False
+
+
+class Rollouts(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.world = World()
+        self.facts: dict[str, Up] = {}
+        self.frozen: dict[str, tuple[dict[str, Any], int]] = {}
+        self.versions: list[str] = []
+        self.paused: set[str] = set()
+
+    # ---- helpers ---------------------------------------------------------------------------------
+
+    def pick(self, index: int) -> str | None:
+        live = self.world.runtime.live
+        return live[index % len(live)] if live else None
+
+    def act(self, action: Any, *args: Any, **kwargs: Any) -> None:
+        try:
+            action(*args, **kwargs)
+        except DeploymentError:
+            pass
+
+    def up(self, instance_id: str) -> Up:
+        return self.facts.setdefault(instance_id, Up())
+
+    def serving(self, instance_id: str) -> bool:
+        up = self.facts.get(instance_id)
+        checks = set(self.world.runtime.placements[instance_id].checks)
+        return up is not None and up.ready and checks <= up.passing and not up.failed
+
+    # ---- operator --------------------------------------------------------------------------------
+
+    @initialize(document=manifests())
+    def first_deploy(self, document: dict[str, Any]) -> None:
+        self.world.deploy(document)
+
+    @rule(document=manifests())
+    def deploy(self, document: dict[str, Any]) -> None:
+        self.world.deploy(document)
+
+    @rule()
+    def promote(self) -> None:
+        self.act(self.world.controller.promote, KEY)
+
+    @rule(reason=st.sampled_from([None, "hold on"]))
+    def pause(self, reason: str | None) -> None:
+        self.act(self.world.controller.pause, KEY, reason)
+
+    @rule()
+    def resume(self) -> None:
+        self.act(self.world.controller.resume, KEY)
+
+    @rule()
+    def fail(self) -> None:
+        self.act(self.world.controller.fail, KEY)
+
+    @rule(version=st.none() | st.integers(min_value=1, max_value=8).map(str))
+    def rollback(self, version: str | None) -> None:
+        self.act(self.world.controller.rollback, KEY, version)
+
+    # ---- facts -----------------------------------------------------------------------------------
+
+    @rule(index=st.integers(min_value=0, max_value=63))
+    def bring_up_one(self, index: int) -> None:
+        instance_id = self.pick(index)
+        if instance_id is not None:
+            self.world.bring_up([instance_id])
+            up = self.up(instance_id)
+            up.ready = True
+            up.passing |= set(self.world.runtime.placements[instance_id].checks)
+
+    @rule()
+    def bring_up_fresh(self) -> None:
+        for instance_id in self.world.fresh():
+            self.bring_up_one(self.world.runtime.live.index(instance_id))
+
+    @rule(index=st.integers(min_value=0, max_value=63))
+    def fail_one(self, index: int) -> None:
+        instance_id = self.pick(index)
+        if instance_id is not None:
+            self.world.report(instance_id, FactKind.FAILED)
+            self.up(instance_id).failed = True
+
+    @rule(index=st.integers(min_value=0, max_value=63), passing=st.booleans())
+    def flap_check(self, index: int, passing: bool) -> None:
+        instance_id = self.pick(index)
+        if instance_id is None:
+            return
+        for check in self.world.runtime.placements[instance_id].checks:
+            if passing:
+                self.world.report(instance_id, FactKind.CHECK_PASSING, check)
+                self.up(instance_id).passing.add(check)
+            else:
+                self.world.report(instance_id, FactKind.CHECK_FAILING, check)
+                self.up(instance_id).passing.discard(check)
+
+    @rule(index=st.integers(min_value=0, max_value=63))
+    def restart_one(self, index: int) -> None:
+        instance_id = self.pick(index)
+        if instance_id is not None:
+            self.world.report(instance_id, FactKind.RESTARTED)
+            up = self.up(instance_id)
+            up.ready = False
+            up.passing.clear()
+
+    # ---- time ------------------------------------------------------------------------------------
+
+    @rule()
+    def tick_to_next_wakeup(self) -> None:
+        wake = self.world.controller.next_wakeup()
+        if wake is not None:
+            self.world.advance(wake)
+
+    @rule(ms=st.integers(min_value=1, max_value=30_000))
+    def tick_by(self, ms: int) -> None:
+        self.world.advance(self.world.clock.now + ms)
+
+    # ---- invariants ------------------------------------------------------------------------------
+
+    @invariant()
+    def fleet_matches_the_runtime(self) -> None:
+        assert set(self.world.runtime.live) == {v.instance_id for v in self.world.controller.instances()}
+
+    @invariant()
+    def at_most_one_active_deployment_per_key(self) -> None:
+        active = [r for r in self.world.controller.list(KEY) if r.active]
+        assert len(active) <= 1, [r.deployment_id for r in active]
+
+    @invariant()
+    def rolling_in_flight_within_max_parallel(self) -> None:
+        for record in self.world.controller.list(KEY):
+            if not record.active or record.mode != "agent_level":
+                continue
+            in_flight = [
+                v.instance_id
+                for v in self.world.instances_of(record.deployment_id)
+                if v.role == "primary" and v.healthy is None
+            ]
+            # a replacement for an unhealthy instance is placed at once, outside the budget (R5): `.<n>` for n > 0
+            first_placements = [i for i in in_flight if i.endswith(".0")]
+            assert len(first_placements) <= record.policy["max_parallel"], in_flight
+
+    @invariant()
+    def canaries_and_candidates_only_for_the_active_trial(self) -> None:
+        active = {r.deployment_id: r for r in self.world.controller.list(KEY) if r.active}
+        for role, mode in (("canary", "agent_level"), ("candidate", "blue_green")):
+            trial = [v for v in self.world.controller.instances(KEY) if v.role == role]
+            for view in trial:
+                owner = active.get(view.deployment_id)
+                assert owner is not None and owner.mode == mode, view
+            if role == "canary":
+                for dep_id, record in active.items():
+                    live = [v for v in trial if v.deployment_id == dep_id]
+                    assert len(live) <= record.counters.desired_canaries
+
+    @invariant()
+    def versions_strictly_increase_and_are_never_reused(self) -> None:
+        now = [v.version for v in self.world.controller.versions(KEY)]
+        assert now[: len(self.versions)] == self.versions
+        numbers = [int(v) for v in now]
+        assert numbers == sorted(set(numbers))
+        targets = [r.target_version for r in self.world.controller.list(KEY)]
+        assert len(targets) == len(set(targets))
+        assert set(targets) == set(now)
+        self.versions = now
+
+    @invariant()
+    def terminal_records_never_change(self) -> None:
+        for record in self.world.controller.list(KEY):
+            events = len(self.world.store.deployment_events(record.deployment_id))
+            if record.deployment_id in self.frozen:
+                assert (record.to_json(), events) == self.frozen[record.deployment_id]
+            elif record.status in TERMINAL_STATUSES:
+                self.frozen[record.deployment_id] = (record.to_json(), events)
+
+    @invariant()
+    def normal_lookup_returns_serving_primaries_only(self) -> None:
+        views = {v.instance_id: v for v in self.world.controller.instances()}
+        for service in self.world.registry.lookup("api"):
+            view = views.get(service.instance_id)
+            assert view is not None, service
+            assert service.deployment_role == "primary" and view.role == "primary", service
+            assert view.healthy is True, service
+            assert self.serving(service.instance_id), service
+
+    @invariant()
+    def no_deadline_failure_while_paused(self) -> None:
+        for record in self.world.controller.list(KEY):
+            if record.deployment_id in self.paused and record.status == "failed":
+                assert not record.description.startswith(FAILED_DEADLINE), record.deployment_id
+        self.paused = {r.deployment_id for r in self.world.controller.list(KEY) if r.status == "paused"}
+
+
+Rollouts.TestCase.settings = settings(
+    max_examples=60,
+    stateful_step_count=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+test_stateful = Rollouts.TestCase

@@ -1,0 +1,61 @@
+"""A JobService on a loopback port over the scripted world, and the official SDK client pointed at it."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from backends.live.bundles import MemoryBundleStore
+from backends.live.grpc import serve
+from tests.scripted import World
+
+
+@pytest.fixture(scope="session")
+def mn_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The SDK and CLI read config from and write logs to MN_HOME (default ~/.mn); keep them in a temp dir."""
+    home = tmp_path_factory.mktemp("mn_home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MN_HOME", str(home))
+        patch.delenv("MN_GRPC_TARGET", raising=False)
+        yield home
+
+
+@dataclass
+class Api:
+    """The server's world, the lock it shares with the test (standing in for the driver) and a client."""
+
+    world: World
+    lock: threading.Lock
+    bundles: MemoryBundleStore
+    target: str
+    client: Any
+
+    def settle(self) -> None:
+        """As a driver would: every placed instance comes up healthy and time runs until nothing is pending."""
+        with self.lock:
+            self.world.converge()
+
+
+def _free_loopback_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def api(mn_home: Path) -> Iterator[Api]:
+    from mn_sdk import Client  # imported once MN_HOME is set: the SDK opens its log file at import
+
+    world, lock, bundles = World(), threading.Lock(), MemoryBundleStore()
+    target = f"127.0.0.1:{_free_loopback_port()}"
+    server = serve(world.controller, target, lock=lock, bundles=bundles)
+    client = Client(target=target, timeout=10)
+    yield Api(world, lock, bundles, target, client)
+    client.channel.close()
+    server.stop(None).wait()

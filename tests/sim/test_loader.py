@@ -1,0 +1,212 @@
+"""The scenario loader: a valid file loads; every problem is a ScenarioError naming its JSONPath; nothing
+else ever escapes, whatever the JSON (fuzzed with hypothesis)."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sim import ScenarioError, load_scenario, read_scenario
+from tests.sim.conftest import EXAMPLES
+
+Doc = dict[str, Any]
+
+
+def manifest(image: str = "w:1") -> Doc:
+    return {
+        "job_type": "service",
+        "deployment": {"key": "api"},
+        "nodes": [
+            {
+                "node_id": "worker",
+                "agent_type": "executor",
+                "count": 3,
+                "config": {"image": image},
+                "services": [{"name": "api", "checks": [{"type": "http", "path": "/health"}]}],
+            }
+        ],
+        "edges": [],
+        "policies": {"update": {"min_healthy_ms": 1000}},
+    }
+
+
+def scenario() -> Doc:
+    return {
+        "name": "small",
+        "description": "Three workers roll to w:2.",
+        "seed": 4,
+        "manifests": {"v1": manifest(), "v2": manifest("w:2")},
+        "behaviors": {"default": {"start_ms": 100}, "v2": {"agents": {"worker-1": {"start_failure": 0.5}}}},
+        "actions": [
+            {"at_ms": 5000, "deploy": "v2", "overrides": {"max_parallel": 2}},
+            {"at_ms": 0, "deploy": "v1"},
+            {"at_ms": 9000, "crash": {"agent": "worker-2"}},
+        ],
+    }
+
+
+def test_a_valid_scenario_loads_with_actions_in_time_order() -> None:
+    loaded = load_scenario(scenario())
+    assert (loaded.name, loaded.description, loaded.seed, loaded.until_ms) == (
+        "small",
+        "Three workers roll to w:2.",
+        4,
+        None,
+    )
+    assert [(a.at_ms, a.verb, a.target) for a in loaded.actions] == [
+        (0.0, "deploy", "v1"),
+        (5000.0, "deploy", "v2"),
+        (9000.0, "crash", "worker-2"),
+    ]
+    assert loaded.behaviors.resolve("v2", "worker-1").start_failure == 0.5
+    assert loaded.behaviors.resolve("v2", "worker-0").start_failure == 0.0
+
+
+def test_description_and_seed_are_optional() -> None:
+    doc = scenario()
+    del doc["description"], doc["seed"]
+    loaded = load_scenario(doc)
+    assert (loaded.description, loaded.seed) == (None, 0)
+
+
+def _set(path: str, value: Any) -> Callable[[Doc], None]:
+    def change(doc: Doc) -> None:
+        *parents, last = path.split("/")
+        target: Any = doc
+        for part in parents:
+            target = target[int(part)] if isinstance(target, list) else target[part]
+        if isinstance(target, list):
+            target[int(last)] = value
+        else:
+            target[last] = value
+
+    return change
+
+
+def _delete(key: str) -> Callable[[Doc], None]:
+    return lambda doc: doc.pop(key)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (_set("nmae", "x"), "$.nmae: unknown key"),
+        (_delete("name"), "$.name: is required"),
+        (_delete("actions"), "$.actions: is required"),
+        (_set("name", " "), "$.name: must be a non-blank string"),
+        (_set("description", 3), "$.description: must be a non-blank string"),
+        (_set("seed", -1), "$.seed: must be a non-negative integer"),
+        (_set("until_ms", "soon"), "$.until_ms: must be a finite number"),
+        (_set("manifests", {}), "$.manifests: must name at least one manifest"),
+        (_set("manifests/default", manifest()), '$.manifests.default: "default" is reserved for behaviors'),
+        (_set("manifests/v1/nodes", []), "$.manifests.v1: nodes must be a non-empty list"),
+        (_set("behaviors/v3", {}), "$.behaviors.v3: unknown manifest"),
+        (_set("behaviors/default/start_msec", 5), "$.behaviors.default.start_msec: unknown key"),
+        (
+            _set("behaviors/default/start_ms", {"lognormal": {"median": 5}}),
+            "$.behaviors.default.start_ms.lognormal.sigma: is required",
+        ),
+        (_set("behaviors/v2/agents/worker-9", {}), "$.behaviors.v2.agents.worker-9: unknown agent"),
+        (_set("behaviors/v2/agents/worker-1/agents", {}), "$.behaviors.v2.agents.worker-1.agents: unknown key"),
+        (
+            _set("behaviors/v2/check_failure", 1.5),
+            "$.behaviors.v2.check_failure: must be a probability between 0 and 1",
+        ),
+        (_set("actions/1/deploy", "v3"), '$.actions[1].deploy: unknown manifest "v3"'),
+        (_set("actions/1/promote", "api"), "$.actions[1]: must have exactly one of: deploy, promote"),
+        (_set("actions/1", {"at_ms": 1, "promote": "api", "version": "1"}), "$.actions[1].version: unknown key"),
+        (_set("actions/1", {"promote": "api"}), "$.actions[1].at_ms: is required"),
+        (_set("actions/1/at_ms", -5), "$.actions[1].at_ms: must be at least 0"),
+        (
+            _set("actions/0/overrides", {"max_parallel": "two"}),
+            "$.actions[0].overrides: policies.update.max_parallel must be a non-negative integer",
+        ),
+        (_set("actions/2/crash", {"agent": "worker-7"}), '$.actions[2].crash.agent: unknown agent "worker-7"'),
+        (_set("actions/2/crash", "worker-2"), "$.actions[2].crash: must be an object"),
+        (_set("actions", {}), "$.actions: must be a list"),
+    ],
+)
+def test_each_problem_names_its_path(change: Callable[[Doc], None], message: str) -> None:
+    doc = scenario()
+    change(doc)
+    with pytest.raises(ScenarioError) as raised:
+        load_scenario(doc)
+    assert str(raised.value).startswith(message)
+
+
+def test_a_document_that_is_not_an_object() -> None:
+    with pytest.raises(ScenarioError, match=r"^\$: must be an object$"):
+        load_scenario([])
+
+
+def test_files_that_cannot_be_read_or_parsed(tmp_path: Any) -> None:
+    with pytest.raises(ScenarioError, match=r"^cannot read the file: No such file or directory$"):
+        read_scenario(tmp_path / "missing.json")
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"name": ')
+    with pytest.raises(ScenarioError, match=r"^not valid JSON: Expecting value \(line 1, column 10\)$"):
+        read_scenario(broken)
+
+
+def test_every_example_loads() -> None:
+    for path in sorted(EXAMPLES.glob("*.json")):
+        assert read_scenario(path).description, path
+
+
+# ---- fuzz -----------------------------------------------------------------------------------------
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(10**6), 10**6) | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    found = [prefix]
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            found.extend(_paths(inner, (*prefix, key)))
+    elif isinstance(value, list):
+        for i, inner in enumerate(value):
+            found.extend(_paths(inner, (*prefix, i)))
+    return found
+
+
+BASE = scenario()
+BASE_PATHS = _paths(BASE)[1:]
+
+
+def _loads_or_names_a_path(document: Any) -> None:
+    try:
+        load_scenario(document)
+    except ScenarioError as error:
+        assert "\n" not in str(error)
+        assert str(error).startswith("$")
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(document=json_values)
+def test_fuzz_arbitrary_json(document: Any) -> None:
+    _loads_or_names_a_path(document)
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(path=st.sampled_from(BASE_PATHS), value=json_values, extra=st.booleans())
+def test_fuzz_one_change_to_a_valid_scenario(path: tuple[Any, ...], value: Any, extra: bool) -> None:
+    """Replace any subtree (or add a key beside it) with arbitrary JSON: a clean error or a scenario."""
+    doc = copy.deepcopy(BASE)
+    *parents, last = path
+    target: Any = doc
+    for part in parents:
+        target = target[part]
+    if extra and isinstance(target, dict):
+        target[f"{last}_extra"] = value
+    else:
+        target[last] = value
+    _loads_or_names_a_path(doc)

@@ -1,0 +1,76 @@
+"""Plots of the handmade result, checked through their artists (headless, no pixels compared)."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import pytest
+from matplotlib.collections import PolyCollection
+
+from sim import Result
+from sim.plots import capacity, status_spans, timeline
+
+
+@pytest.fixture(autouse=True)
+def _close_figures() -> None:
+    yield
+    plt.close("all")
+
+
+def test_timeline_draws_a_bar_per_instance_grouped_by_manifest_and_role(handmade: Result) -> None:
+    ax = timeline(handmade)
+    bars = {c.get_label(): c for c in ax.collections if isinstance(c, PolyCollection)}
+    assert {label: len(c.get_paths()) for label, c in bars.items()} == {
+        "v1 (primary)": 2,
+        "v2 (canary)": 1,
+        "v2 (primary)": 1,
+    }
+    assert bars["v2 (canary)"].get_hatch() == "//" and not bars["v1 (primary)"].get_hatch()
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "b"]
+
+
+def test_timeline_marks_verdicts_and_draws_lines_at_deployment_events(handmade: Result) -> None:
+    ax = timeline(handmade)
+    marks = {line.get_label(): len(line.get_xdata()) for line in ax.lines if line.get_linestyle() == "None"}
+    assert marks == {"placed": 4, "healthy": 4, "unhealthy": 1}
+    dashed = [line for line in ax.lines if line.get_linestyle() == "--"]
+    assert sorted(line.get_xdata()[0] for line in dashed) == [0.0, 10.0, 100.0, 110.0, 120.0, 140.0]
+    assert [line.get_xdata()[0] for line in ax.lines if line.get_linestyle() == ":"] == [105.0]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert {"v1 (primary)", "v2 (canary)", "healthy", "promoted", "refused action"} <= set(legend)
+
+
+def test_capacity_steps_serving_primaries_per_manifest_over_status_bands(handmade: Result) -> None:
+    _, ax = plt.subplots()
+    assert capacity(handmade, ax=ax) is ax
+    steps = {line.get_label(): list(line.get_ydata()) for line in ax.lines}
+    assert steps == {"v1 serving": [0, 2, 0, 0], "v2 serving": [0, 1, 2, 1, 1]}
+    assert [(p.get_x(), p.get_width()) for p in ax.patches] == [
+        (0.0, 10.0),
+        (100.0, 10.0),
+        (110.0, 10.0),
+        (120.0, 20.0),
+    ]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "running",
+        "awaiting_promotion",
+        "v1 serving",
+        "v2 serving",
+    ]
+
+
+def test_status_spans_restore_the_status_a_pause_interrupted() -> None:
+    events = [
+        {"type": "deployment_started", "t_ms": 0.0},
+        {"type": "deployment_canary_ready", "t_ms": 10.0},
+        {"type": "deployment_paused", "t_ms": 20.0},
+        {"type": "deployment_running", "t_ms": 30.0},
+        {"type": "deployment_promoted", "t_ms": 40.0},
+        {"type": "deployment_successful", "t_ms": 50.0},
+    ]
+    assert status_spans({"events": events}, end_ms=90.0) == [
+        ("running", 0.0, 10.0),
+        ("awaiting_promotion", 10.0, 20.0),
+        ("paused", 20.0, 30.0),
+        ("awaiting_promotion", 30.0, 40.0),
+        ("running", 40.0, 50.0),
+    ]
