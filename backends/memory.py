@@ -10,7 +10,7 @@ from dataclasses import replace
 from mn_deploy_core.discovery import visible
 from mn_deploy_core.errors import ConflictError
 from mn_deploy_core.ports import Role, ServiceInstance
-from mn_deploy_core.records import DeploymentRecord, Event, VersionRecord
+from mn_deploy_core.records import DeploymentRecord, Event, VersionRecord, version_order
 
 
 class MemoryStore:
@@ -28,7 +28,7 @@ class MemoryStore:
         return next(self._numbers)
 
     def allocate_version(self, key: str) -> str:
-        existing = max((int(v) for v in self._versions[key] if v.isdigit()), default=0)
+        existing = max((version_order(v)[0] for v in self._versions[key]), default=0)
         self._version_seq[key] = max(self._version_seq[key], existing) + 1
         return str(self._version_seq[key])
 
@@ -73,17 +73,13 @@ class MemoryStore:
 
     def list_versions(self, key: str) -> list[VersionRecord]:
         versions = self._versions.get(key, {})
-        return [versions[v] for v in sorted(versions, key=_version_order)]
+        return [versions[v] for v in sorted(versions, key=version_order)]
 
 
 def _number(deployment_id: str) -> int:
     """The allocation number at the end of `dep_<safekey>_<n>`: later deployments own `current`."""
     tail = deployment_id.rsplit("_", 1)[-1]
     return int(tail) if tail.isdigit() else 0
-
-
-def _version_order(version: str) -> tuple[int, str]:
-    return (int(version) if version.isdigit() else 0, version)
 
 
 class MemoryRegistry:

@@ -29,6 +29,11 @@ def deployment_id(key: str, number: int) -> str:
     return f"dep_{safe_key(key)}_{number}"
 
 
+def version_order(version: str) -> tuple[int, str]:
+    """Versions sort by their integer value (reference §13); a non-integer counts as 0."""
+    return (int(version) if version.isascii() and version.isdigit() else 0, version)
+
+
 def iso_timestamp(t_ms: float) -> str:
     """ISO-8601 UTC with milliseconds for a time in ms since the epoch of the driver's clock."""
     moment = datetime.fromtimestamp(t_ms / 1000.0, tz=UTC)

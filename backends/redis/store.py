@@ -30,7 +30,7 @@ from backends.redis.codec import (
 )
 from backends.redis.keys import Keys, namespace_from_env
 from mn_deploy_core.errors import ConflictError
-from mn_deploy_core.records import DeploymentRecord, Event, VersionRecord
+from mn_deploy_core.records import DeploymentRecord, Event, VersionRecord, version_order
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +152,7 @@ class RedisStore:
     def list_versions(self, key: str) -> list[VersionRecord]:
         """Sorted by integer. Versions without a record are purged; corrupt ones are logged and skipped."""
         good, _, _ = self._check_versions(key)
-        return sorted(good, key=lambda v: _version_order(v.version))
+        return sorted(good, key=lambda v: version_order(v.version))
 
     def sweep(self) -> SweepReport:
         """Retention (reference §13): purge index entries that have no record, keep and report corrupt ones."""
@@ -225,7 +225,3 @@ class RedisStore:
         start = self._keys.key_prefix
         names = self._client.scan_iter(match=f"{start}*{suffix}", count=_BATCH)
         return sorted({str(name)[len(start) : -len(suffix)] for name in names})
-
-
-def _version_order(version: str) -> tuple[int, str]:
-    return (int(version) if version.isdigit() else 0, version)

@@ -15,7 +15,7 @@ from typing import Any
 import grpc
 
 from backends.live.bundles import BundleStore, check_payload_paths, resolve_fingerprint
-from backends.live.grpc import job_pb2, job_pb2_grpc, requests, results
+from backends.live.grpc import arguments, job_pb2, job_pb2_grpc, results
 from mn_deploy_core.controller import Controller
 from mn_deploy_core.errors import ConflictError, DeploymentError, NoRollbackTargetError, NotFoundError
 from mn_deploy_core.records import DeploymentRecord
@@ -56,7 +56,7 @@ class JobService(job_pb2_grpc.JobServiceServicer):
 
     def ListDeployments(self, request: job_pb2.ListDeploymentsRequest, context: Context) -> Response:
         def call() -> Mapping[str, Any]:
-            key, status = requests.list_filters(request.query_json)
+            key, status = arguments.list_filters(request.query_json)
             return results.listing(self._controller.list(key, status))
 
         return self._answer(context, call)
@@ -66,11 +66,11 @@ class JobService(job_pb2_grpc.JobServiceServicer):
 
     def RollbackDeployment(self, request: job_pb2.RollbackDeploymentRequest, context: Context) -> Response:
         def call() -> Mapping[str, Any]:
-            version = requests.optional(request.version)
-            tag = requests.optional(request.tag)
+            version = arguments.optional(request.version)
+            tag = arguments.optional(request.tag)
             if tag is not None:
                 version = self._tagged_version(request.id_or_key, tag, version)
-            reason = requests.optional(request.reason)
+            reason = arguments.optional(request.reason)
             return self._started(self._controller.rollback(request.id_or_key, version, reason))
 
         return self._answer(context, call)
@@ -91,15 +91,15 @@ class JobService(job_pb2_grpc.JobServiceServicer):
     ) -> Response:
         """`wait` is ignored: the controller never waits, the status says how far the rollout got."""
         try:
-            manifest = requests.manifest(request.manifest_json)
-            overrides = requests.update_policy(request.update_policy_json)
+            manifest = arguments.manifest(request.manifest_json)
+            overrides = arguments.update_policy(request.update_policy_json)
             check_payload_paths(request.payloads)
             fingerprint = self._bundles.put(dict(request.payloads)) if request.payloads else None
         except DeploymentError as error:
             context.abort(status_code(error), error.message)  # raises
 
         def call() -> Mapping[str, Any]:
-            record = self._controller.deploy(manifest, overrides, requests.optional(request.deployment_key))
+            record = self._controller.deploy(manifest, overrides, arguments.optional(request.deployment_key))
             if fingerprint is not None and record.target_version is not None:
                 self._bundles.bind(record.deployment_key, record.target_version, fingerprint)
             return self._started(record)
@@ -113,7 +113,7 @@ class JobService(job_pb2_grpc.JobServiceServicer):
         verb: Callable[[str, str | None], DeploymentRecord],
     ) -> Response:
         """Pause, resume, fail: the record. A blank reason keeps the default text (quirk §16.11, fixed)."""
-        return self._answer(context, lambda: verb(request.id_or_key, requests.optional(request.reason)).to_json())
+        return self._answer(context, lambda: verb(request.id_or_key, arguments.optional(request.reason)).to_json())
 
     def _answer(self, context: Context, call: Callable[[], Mapping[str, Any]]) -> Response:
         try:

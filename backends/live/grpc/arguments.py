@@ -1,4 +1,4 @@
-"""Request fields -> the values the controller takes. Blank strings mean "not given", as in MirrorNeuron.
+"""Request fields -> the arguments the controller takes. Blank strings mean "not given", as in MirrorNeuron.
 
 Where MirrorNeuron reads bad JSON as `{}` (reference §14) we refuse it: an override that silently vanished
 would deploy something the caller did not ask for.
