@@ -27,7 +27,7 @@ SIDECAR = {"node_id": "sidecar", "agent_type": "executor", "config": {"image": "
 
 @st.composite
 def manifests(draw: st.DrawFn) -> dict[str, Any]:
-    strategy = draw(st.sampled_from(["rolling", "canary", "blue-green"]))
+    strategy = draw(st.sampled_from(["rolling", "rolling", "canary", "canary", "blue-green"]))
     canary = draw(st.integers(min_value=0, max_value=2))
     auto_promote = draw(st.booleans())
     if auto_promote and strategy == "canary" and canary == 0:
@@ -45,10 +45,10 @@ def manifests(draw: st.DrawFn) -> dict[str, Any]:
     document = service_manifest(
         draw(st.sampled_from(["agent:1", "agent:2", "agent:3"])),
         count=draw(st.integers(min_value=2, max_value=3)),
-        extra_nodes=[SIDECAR] if draw(st.booleans()) else [],
+        extra_nodes=[SIDECAR] if draw(st.integers(min_value=0, max_value=3)) == 0 else [],
         update=update,
     )
-    document["policies"]["reschedule"] = {"attempts": draw(st.integers(min_value=0, max_value=2))}
+    document["policies"]["reschedule"] = {"attempts": draw(st.sampled_from([0, 1, 2, 5]))}
     return document
 
 
