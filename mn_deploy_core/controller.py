@@ -69,10 +69,18 @@ class Controller:
     # ---- operator API ------------------------------------------------------------------------
 
     def deploy(
-        self, manifest: Mapping[str, Any], overrides: Mapping[str, Any] | None = None, key: str | None = None
+        self,
+        manifest: Mapping[str, Any],
+        overrides: Mapping[str, Any] | None = None,
+        key: str | None = None,
+        bundle: str | None = None,
     ) -> DeploymentRecord:
-        """Validate, then route (R3): initial, rerun, noop, blue-green or agent-level."""
-        target = load_manifest(manifest, overrides, key)
+        """Validate, then route (R3): initial, rerun, noop, blue-green or agent-level.
+
+        `bundle` fingerprints the payloads shipped with the manifest; it is kept with the version so a
+        rollback redeploys the same payloads, and it is part of the spec digest.
+        """
+        target = load_manifest(manifest, overrides, key, bundle)
         journal = self._start(target, self._clock(), created_by="deploy")
         return self._saved(journal)
 
@@ -112,7 +120,7 @@ class Controller:
             raise NoRollbackTargetError(key)
         target = targets[-1]
         rollback = {"from_version": from_version, "to_version": target.version, "reason": reason}
-        journal = self._start(load_manifest(target.manifest), self._clock(), "rollback", rollback)
+        journal = self._start(_manifest_of(target), self._clock(), "rollback", rollback)
         return self._saved(journal)
 
     def get(self, id_or_key: str) -> DeploymentRecord:
@@ -223,6 +231,7 @@ class Controller:
             updated_at=stamp,
             created_by=created_by,
             rollback=rollback,
+            manifest_ref={"bundle_fingerprint": target.bundle} if target.bundle else {},
         )
         new_job_id = f"job_{safe_key(key)}_{number}"
         if previous is None or job is None:
@@ -411,7 +420,7 @@ class Controller:
         rollout.set(now, reverted_to_version=target.version)
         rollout.event("deployment_reverted", now, to_version=target.version)
         rollback = {"from_version": rollout.version.version, "to_version": target.version, "reason": base}
-        self._start(load_manifest(target.manifest), now, "auto_revert", rollback, revert_of=rollout)
+        self._start(_manifest_of(target), now, "auto_revert", rollback, revert_of=rollout)
 
     def _revert_target(self, rollout: Rollout) -> tuple[str, VersionRecord | None]:
         """The description suffix, and the version to redeploy when the spec differs."""
@@ -468,6 +477,7 @@ class Controller:
                 node=agent.node,
                 checks=agent.checks,
                 restart=manifest.restart,
+                bundle=manifest.bundle,
             )
         )
         return instance
@@ -520,6 +530,12 @@ class Controller:
             journal.record.revision = self._store.save_deployment(journal.record, journal.unsaved)
             journal.unsaved = []
         self._touched.clear()
+
+
+def _manifest_of(version: VersionRecord) -> Manifest:
+    """A stored version as a manifest again, with the payload bundle it shipped with."""
+    bundle = version.manifest_ref.get("bundle_fingerprint") if version.manifest_ref else None
+    return load_manifest(version.manifest, bundle=bundle)
 
 
 def _fast_revert(target: Manifest, max_parallel: int) -> Manifest:

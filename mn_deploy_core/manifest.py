@@ -66,6 +66,7 @@ class Manifest:
     agents: Mapping[str, AgentSpec]
     spec_digest: str
     topology: str
+    bundle: str | None = None
 
     @property
     def long_running(self) -> bool:
@@ -242,13 +243,18 @@ def _runtime_ids(node_id: str, count: int) -> list[str]:
     return [node_id] if count == 1 else [f"{node_id}-{i}" for i in range(count)]
 
 
-def expand_agents(nodes: Sequence[Mapping[str, Any]]) -> dict[str, AgentSpec]:
+def _with_bundle(spec: dict[str, Any], bundle: str | None) -> dict[str, Any]:
+    """Payloads are part of what runs: a new bundle changes every digest (none given: unchanged)."""
+    return spec if bundle is None else {**spec, "bundle": bundle}
+
+
+def expand_agents(nodes: Sequence[Mapping[str, Any]], bundle: str | None = None) -> dict[str, AgentSpec]:
     """Runtime ids in natural order: `<node_id>-<i>` for a node with count > 1, the node id otherwise."""
     agents: list[AgentSpec] = []
     for node in nodes:
         node_id = str(node["node_id"])
         count = int(node.get("count", 1))
-        spec = {name: node.get(name) for name in _AGENT_FIELDS}
+        spec = _with_bundle({name: node.get(name) for name in _AGENT_FIELDS}, bundle)
         agent_digest = digest(spec)
         checks, services = _agent_checks(node)
         agents.extend(AgentSpec(a, node_id, node, agent_digest, checks, services) for a in _runtime_ids(node_id, count))
@@ -267,10 +273,12 @@ def load_manifest(
     document: Any,
     overrides: Mapping[str, Any] | None = None,
     key: str | None = None,
+    bundle: str | None = None,
 ) -> Manifest:
     """Validate `document` and `overrides` together and build the effective manifest.
 
-    Raises InvalidManifestError listing every problem; nothing has been written at that point.
+    `bundle` is the fingerprint of the payloads shipped with it, if any. Raises InvalidManifestError
+    listing every problem; nothing has been written at that point.
     """
     if not isinstance(document, Mapping):
         raise InvalidManifestError(["manifest must be a JSON object"])
@@ -301,7 +309,7 @@ def load_manifest(
     deployment = document.get("deployment", {})
     effective["deployment"] = {**deployment, "key": resolved}
     effective["policies"] = {**policies, "update": raw_update}
-    return _build(effective, resolved, effective_policy, restart, reschedule)
+    return _build(effective, resolved, effective_policy, restart, reschedule, bundle)
 
 
 def _build(
@@ -310,13 +318,14 @@ def _build(
     policy: UpdatePolicy,
     restart: RestartPolicy,
     reschedule: ReschedulePolicy,
+    bundle: str | None,
 ) -> Manifest:
     nodes = document["nodes"]
     edges = document.get("edges", [])
     entrypoints = document.get("entrypoints", [])
-    agents = expand_agents(nodes)
+    agents = expand_agents(nodes, bundle)
     job_type = str(document.get("job_type") or "batch").strip().lower()
-    spec = {"job_type": job_type, "nodes": nodes, "edges": edges, "entrypoints": entrypoints}
+    spec = _with_bundle({"job_type": job_type, "nodes": nodes, "edges": edges, "entrypoints": entrypoints}, bundle)
     return Manifest(
         document=document,
         key=key,
@@ -327,6 +336,7 @@ def _build(
         agents=agents,
         spec_digest=digest(spec),
         topology=topology_signature(list(agents), edges, entrypoints),
+        bundle=bundle,
     )
 
 

@@ -69,6 +69,7 @@ class Placement:
     node: Mapping[str, Any]
     checks: tuple[str, ...]
     restart: RestartPolicy
+    bundle: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@ result = run_scenario(read_scenario("examples/scenarios/rolling-success.json"), 
 """
 
 from sim.result import Result
-from sim.scenario import Scenario, load_scenario, read_scenario, run_scenario
+from sim.scenario import Scenario, Simulation, load_scenario, read_scenario, run_scenario
 from sim.schema import ScenarioError
 from sim.world import SimRuntime, SimulationError
 
@@ -14,6 +14,7 @@ __all__ = [
     "Scenario",
     "ScenarioError",
     "SimRuntime",
+    "Simulation",
     "SimulationError",
     "load_scenario",
     "read_scenario",

@@ -41,7 +41,7 @@ class Result:
 
     def dumps(self) -> str:
         """The canonical text: the same scenario and seed give the same bytes."""
-        return json.dumps(self.to_json(), indent=2, ensure_ascii=False, allow_nan=False)
+        return json.dumps(self.to_json(), ensure_ascii=False, allow_nan=False)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Result:

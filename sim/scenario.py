@@ -108,22 +108,47 @@ def read_scenario(path: str | Path) -> Scenario:
     return load_scenario(document)
 
 
+class Simulation:
+    """One run of a scenario, wired and ready: the real controller on a memory store and registry, the
+    simulated world, the operator. `run()` drives it to the end; `env` and `controller` stay inspectable."""
+
+    def __init__(self, scenario: Scenario, seed: int | None = None, until_ms: float | None = None) -> None:
+        self.scenario = scenario
+        self.seed = scenario.seed if seed is None else seed
+        horizon = scenario.until_ms if until_ms is None else until_ms
+        self.env = env = simpy.Environment(initial_time=0.0)
+        self._provenance = Provenance(scenario.manifests)
+        self._runtime = SimRuntime(
+            env, RandomStreams.from_seed(self.seed), self._provenance.of_placement, scenario.behaviors.resolve
+        )
+        self._store = MemoryStore()
+        self.controller = Controller(self._store, self._runtime, MemoryRegistry(), clock=lambda: env.now)
+        driver = Driver(env, self.controller, self._runtime)
+        self._operator = Operator(driver, self.controller, scenario.documents, self._deployed)
+        self._operator.start(scenario.actions, self._runtime.crash)
+        self.end = driver.finished if horizon is None else env.any_of([driver.finished, env.timeout(horizon)])
+
+    def _deployed(self, action: Action, record: DeploymentRecord) -> None:
+        self._provenance.deployed(record.deployment_key, record.target_version or "", action.target)
+
+    def run(self) -> Result:
+        self.env.run(until=self.end)
+        return self.result()
+
+    def result(self) -> Result:
+        """What happened up to now (the end, once `run` returned)."""
+        return collect(
+            self.scenario.name,
+            self.seed,
+            self.env.now,
+            self._store,
+            self.controller,
+            self._runtime,
+            self._provenance,
+            self._operator.errors,
+        )
+
+
 def run_scenario(scenario: Scenario, seed: int | None = None, until_ms: float | None = None) -> Result:
     """Run `scenario` to its end; `seed` and `until_ms` override the file's."""
-    seed = scenario.seed if seed is None else seed
-    horizon = scenario.until_ms if until_ms is None else until_ms
-    env = simpy.Environment(initial_time=0.0)
-    provenance = Provenance(scenario.manifests)
-    runtime = SimRuntime(env, RandomStreams.from_seed(seed), provenance.of_placement, scenario.behaviors.resolve)
-    store, registry = MemoryStore(), MemoryRegistry()
-    controller = Controller(store, runtime, registry, clock=lambda: env.now)
-    driver = Driver(env, controller, runtime)
-
-    def deployed(action: Action, record: DeploymentRecord) -> None:
-        provenance.deployed(record.deployment_key, record.target_version or "", action.target)
-
-    operator = Operator(driver, controller, scenario.documents, deployed)
-    operator.start(scenario.actions, runtime.crash)
-    end = driver.finished if horizon is None else env.any_of([driver.finished, env.timeout(horizon)])
-    env.run(until=end)
-    return collect(scenario.name, seed, env.now, store, controller, runtime, provenance, operator.errors)
+    return Simulation(scenario, seed, until_ms).run()

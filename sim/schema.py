@@ -6,9 +6,13 @@ closed (unknown keys are errors) and numbers are checked before anything runs.
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from collections.abc import Collection, Mapping
 from typing import Any
+
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_.-]+")
 
 
 class ScenarioError(ValueError):
@@ -22,8 +26,11 @@ class ScenarioError(ValueError):
 
 
 def child(path: str, key: str | int) -> str:
-    """The path of `key` inside `path`: `$.a.b`, `$.a[3]`."""
-    return f"{path}[{key}]" if isinstance(key, int) else f"{path}.{key}"
+    """The path of `key` inside `path`: `$.a.b`, `$.a[3]`, and `$.a["odd key"]` for keys that are not
+    plain names, so the path stays on one line whatever the key holds."""
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if _PLAIN_KEY.fullmatch(key) else f"{path}[{json.dumps(key)}]"
 
 
 def closed_object(value: Any, path: str, allowed: Collection[str], required: Collection[str] = ()) -> Mapping[str, Any]:
