@@ -23,6 +23,7 @@ class MemoryStore:
         self._events: dict[str, list[Event]] = defaultdict(list)
         self._current: dict[str, str] = {}
         self._versions: dict[str, dict[str, VersionRecord]] = defaultdict(dict)
+        self._instances: dict[str, InstanceRecord] = {}
 
     def allocate_deployment_number(self, key: str) -> int:
         return next(self._numbers)
@@ -74,6 +75,15 @@ class MemoryStore:
     def list_versions(self, key: str) -> list[VersionRecord]:
         versions = self._versions.get(key, {})
         return [versions[v] for v in sorted(versions, key=version_order)]
+
+    def save_instances(self, changed: Sequence[InstanceRecord], removed: Sequence[str]) -> None:
+        for record in changed:
+            self._instances[record.instance_id] = record
+        for instance_id in removed:
+            self._instances.pop(instance_id, None)
+
+    def list_instances(self) -> list[InstanceRecord]:
+        return list(self._instances.values())
 
 
 def _number(deployment_id: str) -> int:

@@ -19,6 +19,7 @@ from mn_deploy_core.errors import NoRollbackTargetError, NotFoundError, RefusedE
 from mn_deploy_core.fleet import Fleet, Instance, InstanceView, Job
 from mn_deploy_core.health import HealthTracker, Verdict
 from mn_deploy_core.manifest import Manifest, changed_agents, load_manifest
+from mn_deploy_core.policy import normalize
 from mn_deploy_core.ports import Fact, FactKind, Placement, Registry, Role, Runtime, ServiceInstance, Store
 from mn_deploy_core.records import (
     Counters,
@@ -39,7 +40,7 @@ from mn_deploy_core.rollout import (
     Journal,
     Mode,
     Rollout,
-    canary_count,
+    plan,
 )
 
 _PHASES = {
@@ -65,6 +66,8 @@ class Controller:
         self._deadlines: list[tuple[float, int, str]] = []
         self._seq = itertools.count()
         self._touched: dict[str, Journal] = {}
+        self._changed_instances: dict[str, Instance] = {}
+        self._removed_instances: set[str] = set()
 
     # ---- operator API ------------------------------------------------------------------------
 
@@ -144,6 +147,86 @@ class Controller:
 
     # ---- driver API --------------------------------------------------------------------------
 
+    def restore(self, now: float) -> None:
+        """Take over from a previous controller: rebuild live instances, each key's current job and every
+        active deployment from the store, then let each deployment go on.
+
+        Deadlines are those stored. A healthy instance counts as serving until a fact says otherwise; one
+        without a verdict needs the runtime to report its current facts again.
+        """
+        records = {r.deployment_id: r for r in self._store.list_deployments()}
+        manifests: dict[tuple[str, str], Manifest] = {}
+        adopted: dict[str, builtins.list[Instance]] = {}
+        for stored in self._store.list_instances():
+            record = records[stored.deployment_id]
+            manifest = self._version_manifest(manifests, stored.deployment_key, stored.version)
+            policy = normalize(record.policy)
+            agent = manifest.agents[stored.agent_id]
+            instance = Instance(
+                stored.instance_id,
+                agent,
+                stored.job_id,
+                stored.deployment_key,
+                stored.deployment_id,
+                stored.version,
+                Role(stored.role),
+                stored.placed_ms,
+                stored.healthy,
+                stored.failed,
+            )
+            self._fleet.add(instance)
+            verdict = None if stored.healthy is None else Verdict.HEALTHY if stored.healthy else Verdict.UNHEALTHY
+            checks = agent.checks if policy.health_check == "checks" else ()
+            self._health.restore(
+                stored.instance_id, stored.placed_ms, policy.min_healthy_ms, policy.healthy_deadline_ms, checks, verdict
+            )
+            adopted.setdefault(stored.deployment_id, []).append(instance)
+        for key in {i.deployment_key for i in self._fleet.instances.values()}:
+            self._restore_job(key, manifests)
+        for record in records.values():
+            if record.active:
+                self._restore_rollout(record, adopted.get(record.deployment_id, []), now)
+        self._flush()
+
+    def _restore_job(self, key: str, manifests: dict[tuple[str, str], Manifest]) -> None:
+        current = self._current_record(key)
+        job_id = current.current_job_id if current else None
+        primaries = {
+            i.agent_id: i
+            for i in self._fleet.instances.values()
+            if i.deployment_key == key and i.job_id == job_id and i.role is Role.PRIMARY
+        }
+        if job_id is None or not primaries:
+            return
+        some = next(iter(primaries.values()))
+        topology = self._version_manifest(manifests, key, some.version).topology
+        self._fleet.jobs[key] = Job(job_id, topology, primaries)
+
+    def _restore_rollout(self, record: DeploymentRecord, instances: builtins.list[Instance], now: float) -> None:
+        key, version_id = record.deployment_key, record.target_version or ""
+        version = self._store.load_version(key, version_id)
+        if version is None:
+            return
+        target = replace(_manifest_of(version), policy=normalize(record.policy))
+        mode = Mode(record.mode)
+        steps = plan(mode, target, record.changed_agent_ids if mode is Mode.AGENT_LEVEL else ())
+        job_id = record.target_job_id or ""
+        if key not in self._fleet.jobs:
+            self._fleet.jobs[key] = Job(job_id, target.topology)
+        rollout = Rollout(self, self._touched, record, version, job_id, target, mode, steps, record.remaining_agent_ids)
+        rollout.adopt(instances)
+        self._activate(rollout)
+        self.deadline_moved(rollout)
+        rollout.start(now)
+
+    def _version_manifest(self, cache: dict[tuple[str, str], Manifest], key: str, version: str) -> Manifest:
+        if (key, version) not in cache:
+            stored = self._store.load_version(key, version)
+            if stored is None:
+                raise NotFoundError(f"{key} version {version}")
+            cache[(key, version)] = _manifest_of(stored)
+        return cache[(key, version)]
+
     def observe(self, fact: Fact, now: float) -> None:
         """Fold one runtime fact in; O(1) apart from what the resulting decision places or stops."""
         instance = self._fleet.instances.get(fact.instance_id)
@@ -151,6 +234,7 @@ class Controller:
             return
         if fact.kind is FactKind.FAILED:
             instance.failed = True
+            self._changed_instances[instance.instance_id] = instance
         serving = self._health.serving(fact.instance_id)
         verdict = self._health.observe(fact, now)
         if verdict is not None:
@@ -256,37 +340,24 @@ class Controller:
         source: Job | None = None,
         changed: tuple[str, ...] = (),
     ) -> Journal:
-        policy = target.policy
-        agents = target.agent_ids()
-        trial: tuple[str, ...] = ()
-        rolling: tuple[str, ...] = agents
-        manual = False
-        trial_role = Role.CANARY
+        steps = plan(mode, target, changed)
         if mode is Mode.INITIAL:
             self._fleet.jobs[target.key] = Job(job_id, target.topology)
             record.current_job_id = job_id
         elif mode is Mode.BLUE_GREEN:
-            trial, rolling, trial_role = agents, (), Role.CANDIDATE
-            manual = canary_count(policy.canary, policy.strategy, 1) > 0 and not policy.auto_promote
             record.strategy = "blue-green"
-        else:
-            canaries = canary_count(policy.canary, policy.strategy, len(changed))
-            trial, rolling = changed[:canaries], changed[canaries:]
-            manual = bool(trial) and not policy.auto_promote
         record.mode = mode
         record.source_job_id = source.job_id if source else None
         record.target_job_id = job_id
-        record.changed_agent_ids = changed or agents
-        record.canary_agent_ids = trial if mode is Mode.AGENT_LEVEL else ()
-        record.remaining_agent_ids = rolling
+        record.changed_agent_ids = changed or target.agent_ids()
+        record.canary_agent_ids = steps.trial if mode is Mode.AGENT_LEVEL else ()
+        record.remaining_agent_ids = steps.rolling
         record.counters = Counters(
             desired_total=len(record.changed_agent_ids), desired_canaries=len(record.canary_agent_ids)
         )
         version = replace(version, job_id=job_id)
         self._store.save_version(version)
-        rollout = Rollout(
-            self, self._touched, record, version, job_id, target, mode, trial, trial_role, rolling, manual
-        )
+        rollout = Rollout(self, self._touched, record, version, job_id, target, mode, steps, steps.rolling)
         rollout.set(now, description=rollout.running_description())
         if mode is Mode.INITIAL:
             rollout.event("deployment_created", now, job_id=job_id, version=version.version)
@@ -294,10 +365,13 @@ class Controller:
             rollout.event("deployment_started", now, version=version.version, target_job_id=job_id, mode="blue_green")
         else:
             rollout.event("deployment_started", now, version=version.version, changed_agent_ids=list(changed))
-        self._active[record.deployment_id] = rollout
-        self._active_by_key[target.key] = rollout
+        self._activate(rollout)
         rollout.start(now)
         return rollout
+
+    def _activate(self, rollout: Rollout) -> None:
+        self._active[rollout.deployment_id] = rollout
+        self._active_by_key[rollout.key] = rollout
 
     def _rerun(
         self, record: DeploymentRecord, version: VersionRecord, target: Manifest, job_id: str, now: float
@@ -360,6 +434,8 @@ class Controller:
     def stop(self, instance: Instance) -> None:
         if self._fleet.remove(instance.instance_id) is None:
             return
+        self._changed_instances.pop(instance.instance_id, None)
+        self._removed_instances.add(instance.instance_id)
         self._health.forget(instance.instance_id)
         self._registry.deregister(instance.instance_id)
         self._runtime.stop(instance.instance_id)
@@ -369,6 +445,7 @@ class Controller:
         job = self._fleet.jobs[rollout.key]
         for instance in trial:
             instance.role = Role.PRIMARY
+            self._changed_instances[instance.instance_id] = instance
         if rollout.mode is Mode.BLUE_GREEN:
             self._fleet.jobs[rollout.key] = Job(
                 rollout.job_id, rollout.manifest.topology, {i.agent_id: i for i in trial}
@@ -457,6 +534,7 @@ class Controller:
         policy = manifest.policy
         instance = Instance(instance_id, agent, job_id, key, record.deployment_id, version, role, now)
         self._fleet.add(instance)
+        self._changed_instances[instance_id] = instance
         checks = len(agent.checks) if policy.health_check == "checks" else 0
         self._health.track(instance_id, now, policy.min_healthy_ms, policy.healthy_deadline_ms, checks)
         for name in agent.services:
@@ -484,6 +562,7 @@ class Controller:
 
     def _on_verdict(self, instance: Instance, verdict: Verdict, now: float) -> None:
         instance.healthy = verdict is Verdict.HEALTHY
+        self._changed_instances[instance.instance_id] = instance
         self._registry.set_passing(instance.instance_id, self._health.serving(instance.instance_id))
         rollout = self._active.get(instance.deployment_id)
         if rollout is not None and rollout.owns(instance):
@@ -526,6 +605,12 @@ class Controller:
         return journal.record.snapshot()
 
     def _flush(self) -> None:
+        """Save what this call changed: instances first, so a record never names progress that is not stored."""
+        if self._changed_instances or self._removed_instances:
+            changed = [i.to_record() for i in self._changed_instances.values()]
+            self._store.save_instances(changed, sorted(self._removed_instances))
+            self._changed_instances.clear()
+            self._removed_instances.clear()
         for journal in self._touched.values():
             journal.record.revision = self._store.save_deployment(journal.record, journal.unsaved)
             journal.unsaved = []

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from mn_deploy_core.manifest import AgentSpec
 from mn_deploy_core.ports import Role
+from mn_deploy_core.records import InstanceRecord
 
 
 @dataclass(slots=True)
@@ -30,6 +31,20 @@ class Instance:
     @property
     def agent_id(self) -> str:
         return self.agent.agent_id
+
+    def to_record(self) -> InstanceRecord:
+        return InstanceRecord(
+            self.instance_id,
+            self.agent_id,
+            self.job_id,
+            self.deployment_key,
+            self.deployment_id,
+            self.version,
+            str(self.role),
+            self.placed_ms,
+            self.healthy,
+            self.failed,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -110,6 +110,24 @@ class HealthTracker:
         self._instances[instance_id] = health
         self._arm(instance_id, health)
 
+    def restore(
+        self,
+        instance_id: str,
+        placed_ms: float,
+        min_healthy_ms: float,
+        healthy_deadline_ms: float,
+        checks: tuple[str, ...],
+        verdict: Verdict | None,
+    ) -> None:
+        """Track an instance a previous controller placed: a healthy one counts as ready and passing until a
+        fact says otherwise; one without a verdict waits for facts against its original deadline."""
+        health = InstanceHealth(min_healthy_ms, placed_ms + healthy_deadline_ms, len(checks), verdict=verdict)
+        if verdict is Verdict.HEALTHY:
+            health.ready, health.ready_since = True, placed_ms
+            health.passing, health.passing_since = set(checks), placed_ms
+        self._instances[instance_id] = health
+        self._arm(instance_id, health)
+
     def forget(self, instance_id: str) -> None:
         self._instances.pop(instance_id, None)
 

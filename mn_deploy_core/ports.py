@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
-from mn_deploy_core.records import DeploymentRecord, Event, VersionRecord
+from mn_deploy_core.records import DeploymentRecord, Event, InstanceRecord, VersionRecord
 
 
 class Role(StrEnum):
@@ -127,6 +127,14 @@ class Store(Protocol):
 
     def list_versions(self, key: str) -> list[VersionRecord]:
         """All versions of `key`, sorted by their integer value."""
+        ...
+
+    def save_instances(self, changed: Sequence[InstanceRecord], removed: Sequence[str]) -> None:
+        """Upsert the changed live instances and forget the removed (stopped) ones, in one write."""
+        ...
+
+    def list_instances(self) -> list[InstanceRecord]:
+        """Every live instance, for a controller taking over after a restart."""
         ...
 
 

@@ -232,3 +232,27 @@ class VersionRecord:
     def from_json(cls, data: Mapping[str, Any]) -> VersionRecord:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceRecord:
+    """A live instance as stored, so a restarted controller can take over what already runs."""
+
+    instance_id: str
+    agent_id: str
+    job_id: str
+    deployment_key: str
+    deployment_id: str
+    version: str
+    role: str
+    placed_ms: float
+    healthy: bool | None = None
+    failed: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> InstanceRecord:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})

@@ -9,7 +9,8 @@ no budget limit. `_advance` is the one place that moves the machine forward afte
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -43,6 +44,31 @@ class Mode(StrEnum):
 class Stage(StrEnum):
     TRIAL = "trial"
     ROLLING = "rolling"
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Which agents run as a trial (and in which role), which roll after it, and who promotes."""
+
+    trial: tuple[str, ...]
+    trial_role: Role
+    rolling: tuple[str, ...]
+    manual_promotion: bool
+
+
+def plan(mode: Mode, target: Manifest, changed: tuple[str, ...]) -> Plan:
+    """R3/R6/R7: an initial deployment rolls everything; blue-green trials the whole job as candidates
+    (manual promotion when a canary is asked for without auto_promote); agent-level trials its canaries."""
+    policy = target.policy
+    agents = target.agent_ids()
+    if mode is Mode.INITIAL:
+        return Plan((), Role.PRIMARY, agents, False)
+    if mode is Mode.BLUE_GREEN:
+        manual = canary_count(policy.canary, policy.strategy, 1) > 0 and not policy.auto_promote
+        return Plan(agents, Role.CANDIDATE, (), manual)
+    canaries = canary_count(policy.canary, policy.strategy, len(changed))
+    trial = changed[:canaries]
+    return Plan(trial, Role.CANARY, changed[canaries:], bool(trial) and not policy.auto_promote)
 
 
 class Actuator(Protocol):
@@ -101,10 +127,8 @@ class Rollout(Journal):
         job_id: str,
         manifest: Manifest,
         mode: Mode,
-        trial: tuple[str, ...],
-        trial_role: Role,
-        rolling: tuple[str, ...],
-        manual_promotion: bool,
+        plan: Plan,
+        rolling: Sequence[str],
     ) -> None:
         super().__init__(record, touched)
         self.actuator = actuator
@@ -113,17 +137,17 @@ class Rollout(Journal):
         self.manifest = manifest
         self.policy = manifest.policy
         self.mode = mode
-        self.trial_role = trial_role
-        self.manual_promotion = manual_promotion
-        self.stage = Stage.TRIAL if trial else Stage.ROLLING
-        self.trial_pending = list(trial)
+        self.trial_role = plan.trial_role
+        self.manual_promotion = plan.manual_promotion
+        self.stage = Stage.TRIAL if plan.trial else Stage.ROLLING
+        self.trial_pending = list(plan.trial)
         self.trial: dict[str, Instance] = {}
-        self.queue = AgentQueue(rolling)
+        self.queue = AgentQueue(tuple(rolling))
         self.new: dict[str, Instance] = {}
         self.healthy: set[str] = set()
         self.in_flight = 0
         self.reschedules: dict[str, int] = {}
-        self.desired = len(trial) + len(rolling) if mode is not Mode.BLUE_GREEN else len(trial)
+        self.desired = record.counters.desired_total
 
     # ---- queries -------------------------------------------------------------------------------
 
@@ -153,6 +177,29 @@ class Rollout(Journal):
         return RUNNING
 
     # ---- events in -----------------------------------------------------------------------------
+
+    def adopt(self, instances: list[Instance]) -> None:
+        """Take over this deployment's live instances after a controller restart.
+
+        Progress is rebuilt from them: the newest attempt per agent (its id ends in the attempt number) is
+        the agent's new instance; a canary already primary means the trial was promoted.
+        """
+        for instance in sorted(instances, key=_attempt):
+            agent_id = instance.agent_id
+            self.reschedules[agent_id] = _attempt(instance)
+            self.new[agent_id] = instance
+            if instance.role is not Role.PRIMARY:
+                self.trial[agent_id] = instance
+            if instance.healthy:
+                self.healthy.add(agent_id)
+            elif instance.healthy is None:
+                self.in_flight += 1
+        if self.stage is Stage.TRIAL:
+            promoted = any(a in self.new and self.new[a].role is Role.PRIMARY for a in self.trial_pending)
+            if promoted:
+                self.stage, self.trial, self.trial_pending = Stage.ROLLING, {}, []
+            else:
+                self.trial_pending = [a for a in self.trial_pending if a not in self.trial]
 
     def start(self, now: float) -> None:
         self._advance(now)
@@ -304,6 +351,11 @@ class Rollout(Journal):
             self.record.require_progress_by_ms = now + self.policy.progress_deadline_ms
             self.touch()
             self.actuator.deadline_moved(self)
+
+
+def _attempt(instance: Instance) -> int:
+    """Instance ids are `<deployment id>.<agent id>.<attempt>`."""
+    return int(instance.instance_id.rsplit(".", 1)[-1])
 
 
 def canary_count(policy_canary: int, strategy: str, changed: int) -> int:

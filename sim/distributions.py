@@ -37,7 +37,8 @@ class Uniform:
     high: float
 
     def sample(self, rng: np.random.Generator, n: int) -> list[float]:
-        return rng.uniform(self.low, self.high, n).tolist()
+        samples: list[float] = rng.uniform(self.low, self.high, n).tolist()
+        return samples
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +46,8 @@ class Exponential:
     mean: float
 
     def sample(self, rng: np.random.Generator, n: int) -> list[float]:
-        return rng.exponential(self.mean, n).tolist()
+        samples: list[float] = rng.exponential(self.mean, n).tolist()
+        return samples
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +56,8 @@ class LogNormal:
     sigma: float
 
     def sample(self, rng: np.random.Generator, n: int) -> list[float]:
-        return rng.lognormal(math.log(self.median), self.sigma, n).tolist()
+        samples: list[float] = rng.lognormal(math.log(self.median), self.sigma, n).tolist()
+        return samples
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +68,8 @@ class Normal:
     std: float
 
     def sample(self, rng: np.random.Generator, n: int) -> list[float]:
-        return np.maximum(rng.normal(self.mean, self.std, n), 0.0).tolist()
+        samples: list[float] = np.maximum(rng.normal(self.mean, self.std, n), 0.0).tolist()
+        return samples
 
 
 @dataclass(frozen=True, slots=True)

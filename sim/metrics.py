@@ -10,9 +10,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 JSON = dict[str, Any]
+Group = TypeVar("Group", bound=Hashable)
+Steps = list[tuple[float, int]]
+"""(time, count from then on), in time order."""
 TERMINAL_EVENTS = frozenset(
     {
         "deployment_successful",
@@ -82,16 +85,14 @@ def serving_intervals(
     return intervals
 
 
-def serving_steps(
-    intervals: Iterable[Serving], group: Callable[[Serving], Hashable]
-) -> dict[Hashable, list[tuple[float, int]]]:
+def serving_steps(intervals: Iterable[Serving], group: Callable[[Serving], Group]) -> dict[Group, Steps]:
     """Per group, (time, serving count from then on) at every time the count may change."""
-    deltas: dict[Hashable, dict[float, int]] = defaultdict(lambda: defaultdict(int))
+    deltas: dict[Group, dict[float, int]] = defaultdict(lambda: defaultdict(int))
     for interval in intervals:
         deltas[group(interval)][interval.start] += 1
         if interval.end is not None:
             deltas[group(interval)][interval.end] -= 1
-    steps: dict[Hashable, list[tuple[float, int]]] = {}
+    steps: dict[Group, Steps] = {}
     for name, changes in deltas.items():
         count = 0
         steps[name] = []

@@ -12,7 +12,7 @@ import re
 from collections.abc import Collection, Mapping
 from typing import Any
 
-_PLAIN_KEY = re.compile(r"[A-Za-z0-9_.-]+")
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 
 class ScenarioError(ValueError):

@@ -181,7 +181,7 @@ class SimRuntime:
                 return
             crash_at = min(fate.crash_after_ms[run], fate.ready_ms[run] if fate.start_fails[run] else NEVER)
             elapsed = 0.0
-            for at, facts in self._milestones(instance, run):
+            for at, facts in _milestones(fate, instance.placement.checks, run):
                 if crash_at <= at:
                     break
                 if at > elapsed:
@@ -202,18 +202,15 @@ class SimRuntime:
         self._release(instance)
         self._on_idle()
 
-    @staticmethod
-    def _milestones(instance: SimInstance, run: int) -> list[tuple[float, list[tuple[FactKind, str]]]]:
-        """(ms after running, facts) of one healthy run: ready, then every declared check at once."""
-        fate = instance.fate
-        assert fate is not None
-        ready_at = fate.ready_ms[run]
-        steps = [(ready_at, [(FactKind.READY, "")])]
-        checks = instance.placement.checks
-        if checks:
-            kind = FactKind.CHECK_FAILING if fate.checks_fail else FactKind.CHECK_PASSING
-            steps.append((ready_at + fate.check_ms[run], [(kind, name) for name in checks]))
-        return steps
+
+def _milestones(fate: Fate, checks: tuple[str, ...], run: int) -> list[tuple[float, list[tuple[FactKind, str]]]]:
+    """(ms after running, facts) of one run that does not crash: ready, then every declared check at once."""
+    ready_at = fate.ready_ms[run]
+    steps = [(ready_at, [(FactKind.READY, "")])]
+    if checks:
+        kind = FactKind.CHECK_FAILING if fate.checks_fail else FactKind.CHECK_PASSING
+        steps.append((ready_at + fate.check_ms[run], [(kind, name) for name in checks]))
+    return steps
 
 
 def _unconnected(fact: Fact) -> None:

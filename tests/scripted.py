@@ -97,6 +97,12 @@ class World:
             self.advance(wake)
         raise AssertionError("the world did not settle")
 
+    def restart_controller(self) -> None:
+        """A new controller on the same store, registry and runtime (the instances keep running), as after a
+        controller crash; it takes over with `restore`."""
+        self.controller = Controller(self.store, self.runtime, self.registry, self.clock)
+        self.controller.restore(self.clock.now)
+
     # -- shortcuts -----------------------------------------------------------------------------
 
     def deploy(self, manifest: Mapping[str, Any], **kwargs: Any) -> DeploymentRecord:

@@ -102,6 +102,15 @@ def test_the_summary_is_plain_text_when_not_a_terminal() -> None:
         assert any(line.startswith("Refused: 61000.0 ms") for line in lines)
 
 
+def test_a_terminal_gets_rich_tables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(mn_deploy.sim_cli, "_plain_output", lambda: False)
+    result = invoke(str(EXAMPLE))
+    assert result.exit_code == 0, result.output
+    for title in ("mn-deploy sim", "Deployments", "Versions", "Metrics", "Refused actions"):
+        assert title in result.stdout
+    assert "dep_agent-api_2" in result.stdout and "Deployment:" not in result.stdout
+
+
 def test_plot_writes_a_png(tmp_path: Path) -> None:
     target = tmp_path / "timeline.png"
     result = invoke(str(EXAMPLE), "--plot", str(target), "--until-ms", "100000")

@@ -96,6 +96,8 @@ def _delete(key: str) -> Callable[[Doc], None]:
     ("change", "message"),
     [
         (_set("nmae", "x"), "$.nmae: unknown key"),
+        (_set("two\nlines", "x"), '$["two\\nlines"]: unknown key'),
+        (_set("behaviors/v1.5", {}), '$.behaviors["v1.5"]: unknown manifest'),
         (_delete("name"), "$.name: is required"),
         (_delete("actions"), "$.actions: is required"),
         (_set("name", " "), "$.name: must be a non-blank string"),

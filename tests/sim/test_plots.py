@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import matplotlib.pyplot as plt
 import pytest
 from matplotlib.collections import PolyCollection
 
-from sim import Result
+from sim import Result, read_scenario, run_scenario
 from sim.plots import capacity, status_spans, timeline
+from tests.sim.conftest import EXAMPLES
 
 
 @pytest.fixture(autouse=True)
@@ -74,3 +77,13 @@ def test_status_spans_restore_the_status_a_pause_interrupted() -> None:
         ("awaiting_promotion", 30.0, 40.0),
         ("running", 40.0, 50.0),
     ]
+
+
+def test_a_saved_result_plots_like_the_live_one() -> None:
+    live = run_scenario(read_scenario(EXAMPLES / "blue-green-topology-change.json"))
+    saved = Result.from_json(json.loads(live.dumps()))
+    assert saved == live
+    ax = timeline(saved)
+    assert sum(len(c.get_paths()) for c in ax.collections if isinstance(c, PolyCollection)) == len(live.instances)
+    steps = {line.get_label(): line.get_ydata()[-1] for line in capacity(saved).lines}
+    assert steps == {"v1 serving": 0, "v2 serving": 11}

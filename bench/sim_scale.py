@@ -1,0 +1,177 @@
+"""How the simulator scales. Run: `.venv/bin/python bench/sim_scale.py [--agents N] [--repeat R]`.
+
+(a) cost per instance of a simulated rolling deployment against a bare SimPy process doing the same
+    timeouts (start, ready, checks, the min_healthy window, under a max_parallel Resource); goal <= 3x.
+    The controller's own share is measured too, to tell the world's overhead from the core's.
+(b) wall time of a rolling deployment of N agents (default 10,000) at max_parallel 100; goal <= 2 s.
+(c) simulated events (SimPy events processed) per wall-clock second.
+
+A rolling deployment's cost is that of a run deploying v1 then v2 minus that of a run deploying only v1,
+so the initial placement of N agents is not counted as rolling work. Each figure is the best of R runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import simpy
+
+from sim import Simulation, load_scenario
+
+MAX_PARALLEL = 100
+MIN_HEALTHY_MS = 5000
+START = {"median": 1500.0, "sigma": 0.4}
+READY_MS = 200.0
+CHECK_MS = 300.0
+ROLL_AT_MS = 100_000
+CONTROLLER_CALLS = ("deploy", "observe", "tick", "next_wakeup")
+
+
+def manifest(agents: int, image: str) -> dict[str, Any]:
+    node = {
+        "node_id": "worker",
+        "agent_type": "executor",
+        "count": agents,
+        "config": {"image": image},
+        "services": [{"name": "api", "checks": [{"type": "http", "path": "/health"}]}],
+    }
+    policy = {"max_parallel": MAX_PARALLEL, "min_healthy_ms": MIN_HEALTHY_MS}
+    return {"job_type": "service", "deployment": {"key": "fleet"}, "nodes": [node], "policies": {"update": policy}}
+
+
+def scenario(agents: int, roll: bool) -> dict[str, Any]:
+    actions: list[dict[str, Any]] = [{"at_ms": 0, "deploy": "v1"}]
+    if roll:
+        actions.append({"at_ms": ROLL_AT_MS, "deploy": "v2"})
+    return {
+        "name": f"rolling-{agents}",
+        "manifests": {"v1": manifest(agents, "w:1"), "v2": manifest(agents, "w:2")},
+        "behaviors": {"default": {"start_ms": {"lognormal": START}, "ready_ms": READY_MS, "check_ms": CHECK_MS}},
+        "actions": actions,
+    }
+
+
+class Stopwatch:
+    """Time spent inside the controller, counted once however its calls nest."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._depth = 0
+
+    def wrap(self, target: object, names: tuple[str, ...]) -> None:
+        for name in names:
+            setattr(target, name, self._timed(getattr(target, name)))
+
+    def _timed(self, call: Callable[..., Any]) -> Callable[..., Any]:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            if self._depth:
+                return call(*args, **kwargs)
+            self._depth += 1
+            started = time.perf_counter()
+            try:
+                return call(*args, **kwargs)
+            finally:
+                self.seconds += time.perf_counter() - started
+                self._depth -= 1
+
+        return timed
+
+
+@dataclass(frozen=True)
+class Measured:
+    wall_s: float
+    controller_s: float
+    events: int
+    end_ms: float
+    statuses: tuple[str, ...]
+
+
+def simulate(agents: int, roll: bool) -> Measured:
+    """One run, stepping SimPy by hand to count events; includes building the result."""
+    loaded = load_scenario(scenario(agents, roll))
+    started = time.perf_counter()
+    simulation = Simulation(loaded, seed=1)
+    stopwatch = Stopwatch()
+    stopwatch.wrap(simulation.controller, CONTROLLER_CALLS)
+    env, end, events = simulation.env, simulation.end, 0
+    while not end.processed:
+        env.step()
+        events += 1
+    result = simulation.result()
+    wall = time.perf_counter() - started
+    statuses = tuple(d["status"] for d in result.deployments)
+    return Measured(wall, stopwatch.seconds, events, result.end_ms, statuses)
+
+
+def bare(agents: int) -> float:
+    """The same timeouts with nothing deciding anything: a process per agent under a Resource."""
+    rng = np.random.default_rng(1)
+    starts = rng.lognormal(math.log(START["median"]), START["sigma"], agents).tolist()
+    started = time.perf_counter()
+    env = simpy.Environment()
+    budget = simpy.Resource(env, capacity=MAX_PARALLEL)
+
+    def instance(start_ms: float) -> Generator[simpy.Event, Any, None]:
+        with budget.request() as slot:
+            yield slot
+            yield env.timeout(start_ms)
+            yield env.timeout(READY_MS)
+            yield env.timeout(CHECK_MS)
+            yield env.timeout(MIN_HEALTHY_MS)
+
+    for start_ms in starts:
+        env.process(instance(start_ms))
+    env.run()
+    return time.perf_counter() - started
+
+
+def best(runs: list[Measured]) -> Measured:
+    return min(runs, key=lambda m: m.wall_s)
+
+
+def verdict(ok: bool) -> str:
+    return "meets the goal" if ok else "MISSES the goal"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--agents", type=int, default=10_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    n = args.agents
+
+    initial = best([simulate(n, roll=False) for _ in range(args.repeat)])
+    both = best([simulate(n, roll=True) for _ in range(args.repeat)])
+    bare_s = min(bare(n) for _ in range(args.repeat))
+    assert both.statuses == ("successful", "successful"), both.statuses
+
+    rolling_s = both.wall_s - initial.wall_s
+    rolling_controller_s = both.controller_s - initial.controller_s
+    world_s = rolling_s - rolling_controller_s
+    per_instance_us = rolling_s / n * 1e6
+    bare_us = bare_s / n * 1e6
+    ratio = per_instance_us / bare_us
+
+    print(f"sim_scale: {n} agents, rolling at max_parallel {MAX_PARALLEL}, best of {args.repeat}")
+    print(f"  simulated: initial deploy ends at {initial.end_ms / 1000:.1f} s, v1 -> v2 at {both.end_ms / 1000:.1f} s")
+    print("(a) cost per instance of the rolling deployment")
+    print(f"    simulated            {per_instance_us:8.1f} us  (controller {rolling_controller_s / n * 1e6:.1f} us,")
+    print(f"                                      world + SimPy {world_s / n * 1e6:.1f} us)")
+    print(f"    bare SimPy process   {bare_us:8.1f} us")
+    print(f"    ratio                {ratio:8.1f} x   goal <= 3x: {verdict(ratio <= 3)}")
+    print(f"    world-only ratio     {world_s / bare_s:8.1f} x   (what the simulator adds without the controller)")
+    print(f"(b) wall time of the {n}-agent rolling deployment")
+    print(f"    rolling              {rolling_s:8.2f} s   goal <= 2 s: {verdict(rolling_s <= 2)}")
+    print(f"    whole run (v1 + v2)  {both.wall_s:8.2f} s   of which controller {both.controller_s:.2f} s")
+    print("(c) simulated events per second")
+    print(f"    {both.events} SimPy events in {both.wall_s:.2f} s = {both.events / both.wall_s:,.0f} events/s")
+
+
+if __name__ == "__main__":
+    main()
