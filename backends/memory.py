@@ -10,7 +10,7 @@ from dataclasses import replace
 from mn_deploy_core.discovery import visible
 from mn_deploy_core.errors import ConflictError
 from mn_deploy_core.ports import Role, ServiceInstance
-from mn_deploy_core.records import DeploymentRecord, Event, VersionRecord, version_order
+from mn_deploy_core.records import DeploymentRecord, Event, InstanceRecord, VersionRecord, version_order
 
 
 class MemoryStore:

@@ -93,20 +93,24 @@ class Measured:
 
 
 def simulate(agents: int, roll: bool) -> Measured:
-    """One run, stepping SimPy by hand to count events; includes building the result."""
+    """One run as `sim.run_scenario` does it (result included), with controller calls and SimPy steps counted."""
     loaded = load_scenario(scenario(agents, roll))
     started = time.perf_counter()
     simulation = Simulation(loaded, seed=1)
     stopwatch = Stopwatch()
     stopwatch.wrap(simulation.controller, CONTROLLER_CALLS)
-    env, end, events = simulation.env, simulation.end, 0
-    while not end.processed:
-        env.step()
-        events += 1
-    result = simulation.result()
+    steps = [0]
+    step = simulation.env.step
+
+    def counted_step() -> None:
+        steps[0] += 1
+        step()
+
+    simulation.env.step = counted_step  # type: ignore[method-assign]
+    result = simulation.run()
     wall = time.perf_counter() - started
     statuses = tuple(d["status"] for d in result.deployments)
-    return Measured(wall, stopwatch.seconds, events, result.end_ms, statuses)
+    return Measured(wall, stopwatch.seconds, steps[0], result.end_ms, statuses)
 
 
 def bare(agents: int) -> float:

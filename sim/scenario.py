@@ -7,6 +7,7 @@ seed give the same result, byte for byte.
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -98,11 +99,11 @@ def load_scenario(document: Any) -> Scenario:
 def read_scenario(path: str | Path) -> Scenario:
     """Load a scenario file; unreadable files and bad JSON are ScenarioErrors too."""
     try:
-        text_ = Path(path).read_text(encoding="utf-8")
+        content = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise ScenarioError("", f"cannot read the file: {getattr(error, 'strerror', None) or error}") from None
     try:
-        document = json.loads(text_)
+        document = json.loads(content)
     except json.JSONDecodeError as error:
         raise ScenarioError("", f"not valid JSON: {error.msg} (line {error.lineno}, column {error.colno})") from None
     return load_scenario(document)
@@ -132,8 +133,16 @@ class Simulation:
         self._provenance.deployed(record.deployment_key, record.target_version or "", action.target)
 
     def run(self) -> Result:
-        self.env.run(until=self.end)
-        return self.result()
+        """Run to the end. The cyclic garbage collector is paused meanwhile: a run allocates millions of
+        short-lived objects, and its full passes over a large heap cost a quarter of a 10,000-agent run."""
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            self.env.run(until=self.end)
+            return self.result()
+        finally:
+            if collecting:
+                gc.enable()
 
     def result(self) -> Result:
         """What happened up to now (the end, once `run` returned)."""

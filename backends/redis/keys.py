@@ -67,6 +67,11 @@ class Keys:
     def events(self, deployment_id: str) -> str:
         return f"{self.prefix}deployment:{deployment_id}:events"
 
+    @property
+    def live_instances(self) -> str:
+        """Hash: instance id -> the controller's record of a live instance (for taking over after a restart)."""
+        return f"{self.prefix}rollout:instances"
+
     def instance(self, instance_id: str) -> str:
         return f"{self.prefix}registry:instance:{instance_id}"
 

@@ -9,6 +9,7 @@ and a corrupt record is logged by id and skipped by lists instead of failing the
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import socket
 from collections.abc import Iterator, Sequence
@@ -24,13 +25,14 @@ from backends.redis.codec import (
     decode_deployment,
     decode_event,
     decode_version,
+    dumps,
     encode_deployment,
     encode_event,
     encode_version,
 )
 from backends.redis.keys import Keys, namespace_from_env
 from mn_deploy_core.errors import ConflictError
-from mn_deploy_core.records import DeploymentRecord, Event, VersionRecord, version_order
+from mn_deploy_core.records import DeploymentRecord, Event, InstanceRecord, VersionRecord, version_order
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +139,25 @@ class RedisStore:
             except CorruptRecordError as exc:
                 log.warning("skipping %s", exc.message)
         return events
+
+    def save_instances(self, changed: Sequence[InstanceRecord], removed: Sequence[str]) -> None:
+        """One round trip: upserts and removals in a MULTI/EXEC, so a taker-over sees all or none."""
+        pipe = self._client.pipeline(transaction=True)
+        if changed:
+            pipe.hset(self._keys.live_instances, mapping={r.instance_id: dumps(r.to_json()) for r in changed})
+        if removed:
+            pipe.hdel(self._keys.live_instances, *removed)
+        pipe.execute()
+
+    def list_instances(self) -> list[InstanceRecord]:
+        raw = cast(dict[str, str], self._client.hgetall(self._keys.live_instances))
+        instances = []
+        for instance_id, data in sorted(raw.items()):
+            try:
+                instances.append(InstanceRecord.from_json(json.loads(data)))
+            except (ValueError, TypeError) as exc:
+                log.warning("skipping corrupt instance %s: %r", instance_id, exc)
+        return instances
 
     def save_version(self, record: VersionRecord) -> None:
         k = self._keys

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from mn_deploy_core.errors import ConflictError
 from mn_deploy_core.ports import Store
-from mn_deploy_core.records import EVENTS_KEPT, DeploymentRecord
+from mn_deploy_core.records import EVENTS_KEPT, DeploymentRecord, InstanceRecord
 from tests.backends import samples
 
 
@@ -157,3 +159,11 @@ def test_a_version_rewritten_as_stable_reads_back_stable(store: Store) -> None:
     loaded = store.load_version("api", "1")
     assert loaded == samples.version("api", "1", stable=True)
     assert [v.stable for v in store.list_versions("api")] == [True]
+
+
+def test_live_instances_are_upserted_and_removed_in_one_write(store: Store) -> None:
+    first = InstanceRecord("dep_a_1.w-0.0", "w-0", "job_a_1", "a", "dep_a_1", "1", "primary", 5.0)
+    second = InstanceRecord("dep_a_1.w-1.0", "w-1", "job_a_1", "a", "dep_a_1", "1", "canary", 6.0)
+    store.save_instances([first, second], [])
+    store.save_instances([replace(first, healthy=True)], [second.instance_id])
+    assert store.list_instances() == [replace(first, healthy=True)]

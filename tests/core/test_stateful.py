@@ -68,7 +68,7 @@ class Rollouts(RuleBasedStateMachine):
         self.facts: dict[str, Up] = {}
         self.frozen: dict[str, tuple[dict[str, Any], int]] = {}
         self.versions: list[str] = []
-        self.paused: set[str] = set()
+        self.waiting: set[str] = set()
 
     # ---- helpers ---------------------------------------------------------------------------------
 
@@ -76,11 +76,18 @@ class Rollouts(RuleBasedStateMachine):
         live = self.world.runtime.live
         return live[index % len(live)] if live else None
 
+    def snapshot(self) -> tuple[Any, ...]:
+        records = [r.to_json() for r in self.world.controller.list()]
+        versions = [v.to_json() for v in self.world.controller.versions(KEY)]
+        return records, versions, list(self.world.runtime.order), list(self.world.runtime.stopped)
+
     def act(self, action: Any, *args: Any, **kwargs: Any) -> None:
+        """Run an operator action; one that is refused (DeploymentError) changes nothing at all."""
+        before = self.snapshot()
         try:
             action(*args, **kwargs)
         except DeploymentError:
-            pass
+            assert self.snapshot() == before
 
     def up(self, instance_id: str) -> Up:
         return self.facts.setdefault(instance_id, Up())
@@ -258,11 +265,14 @@ class Rollouts(RuleBasedStateMachine):
             assert self.serving(service.instance_id), service
 
     @invariant()
-    def no_deadline_failure_while_paused(self) -> None:
+    def no_deadline_failure_while_paused_or_awaiting_promotion(self) -> None:
+        # a step that starts paused (or with healthy canaries awaiting promotion) never ends failed by deadline
         for record in self.world.controller.list(KEY):
-            if record.deployment_id in self.paused and record.status == "failed":
+            if record.deployment_id in self.waiting and record.status == "failed":
                 assert not record.description.startswith(FAILED_DEADLINE), record.deployment_id
-        self.paused = {r.deployment_id for r in self.world.controller.list(KEY) if r.status == "paused"}
+        self.waiting = {
+            r.deployment_id for r in self.world.controller.list(KEY) if r.status in ("paused", "awaiting_promotion")
+        }
 
 
 Rollouts.TestCase.settings = settings(
