@@ -96,7 +96,8 @@ def _block(value: Any, path: str, agent_ids: Collection[str]) -> _Block:
 class BehaviorTable:
     """The parsed `behaviors` block; `resolve` is cached per (manifest, agent) with overrides, else per manifest."""
 
-    def __init__(self, value: Any, agents_by_manifest: Mapping[str, Collection[str]], path: str = "$.behaviors"):
+    def __init__(self, value: Any, agents_by_manifest: Mapping[str, Collection[str]]) -> None:
+        path = "$.behaviors"
         every_agent = {a for agents in agents_by_manifest.values() for a in agents}
         self._blocks: dict[str, _Block] = {}
         for name, block in object_of(value, path).items():

@@ -7,6 +7,6 @@ from backends.redis.client import connect
 from backends.redis.codec import CorruptRecordError
 from backends.redis.keys import Keys
 from backends.redis.registry import RedisRegistry
-from backends.redis.store import RedisStore, SweepReport
+from backends.redis.store import FencedError, RedisStore, SweepReport
 
-__all__ = ["CorruptRecordError", "Keys", "RedisRegistry", "RedisStore", "SweepReport", "connect"]
+__all__ = ["CorruptRecordError", "FencedError", "Keys", "RedisRegistry", "RedisStore", "SweepReport", "connect"]

@@ -72,6 +72,16 @@ class Keys:
         """Hash: instance id -> the controller's record of a live instance (for taking over after a restart)."""
         return f"{self.prefix}rollout:instances"
 
+    @property
+    def controller_lease(self) -> str:
+        """String `<owner>:<token>` with a TTL: who leads; every store write of a fenced writer checks it."""
+        return f"{self.prefix}controller:lease"
+
+    @property
+    def controller_fence(self) -> str:
+        """Counter: the last fencing token handed out; each new lease term takes the next one."""
+        return f"{self.prefix}controller:fence"
+
     def instance(self, instance_id: str) -> str:
         return f"{self.prefix}registry:instance:{instance_id}"
 

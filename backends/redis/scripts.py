@@ -13,4 +13,14 @@ from redis.commands.core import Script
 
 def bind(client: redis.Redis, name: str) -> Script:
     """The script `lua/<name>.lua` registered on `client`."""
-    return client.register_script(files(__package__).joinpath("lua", f"{name}.lua").read_text())
+    return client.register_script(_text(name))
+
+
+def bind_fenced(client: redis.Redis, name: str) -> Script:
+    """`lua/<name>.lua` behind the fence check of `lua/fence.lua`: call it with the lease key before its KEYS
+    and the lease value the writer holds ('' = unfenced) before its ARGV."""
+    return client.register_script(_text("fence") + _text(name))
+
+
+def _text(name: str) -> str:
+    return files(__package__).joinpath("lua", f"{name}.lua").read_text()

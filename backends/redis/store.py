@@ -4,6 +4,11 @@ Fixes to the reference: a save names the revision it read and fails with Conflic
 saved first; saving an older deployment does not take over `current`; versions are allocated atomically.
 Every record write is one round trip (save_deployment.lua). Reads heal the indexes as the reference does,
 and a corrupt record is logged by id and skipped by lists instead of failing them.
+
+A store made with `fence` (the controller lease value its owner holds) checks inside every write script that
+the lease still holds that value and raises FencedError otherwise, so a controller that lost its lease cannot
+overwrite what its successor decides. Read-side healing is not fenced: it only removes entries whose record is
+gone, which is the same whoever does it.
 """
 
 from __future__ import annotations
@@ -14,9 +19,10 @@ import logging
 import socket
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 import redis
+from redis.commands.core import Script
 
 from backends.redis import scripts
 from backends.redis.client import require_decoded
@@ -36,7 +42,20 @@ from mn_deploy_core.records import DeploymentRecord, Event, InstanceRecord, Vers
 
 log = logging.getLogger(__name__)
 
+_FENCED = "FENCED"
+
 _BATCH = 1000
+
+
+class FencedError(Exception):
+    """The controller lease is no longer held with this store's fence: its owner must stop acting as leader.
+
+    Not a DeploymentError: no user input causes it, and the writer's in-memory state is now stale.
+    """
+
+    def __init__(self, fence: str) -> None:
+        super().__init__(f"the controller lease is no longer held by {fence}")
+        self.fence = fence
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,30 +71,41 @@ class SweepReport:
 class RedisStore:
     """Deployment, version and event records on Redis; safe to share one database with MirrorNeuron."""
 
-    def __init__(self, client: redis.Redis, *, namespace: str | None = None, node: str | None = None) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        namespace: str | None = None,
+        node: str | None = None,
+        fence: str | None = None,
+    ) -> None:
         require_decoded(client)
         self._client = client
         self._keys = Keys(namespace or namespace_from_env())
         self._node = node or socket.gethostname()
-        self._save = scripts.bind(client, "save_deployment")
-        self._allocate_number = scripts.bind(client, "allocate_number")
-        self._allocate_version = scripts.bind(client, "allocate_version")
+        self._fence = fence
+        self._save = scripts.bind_fenced(client, "save_deployment")
+        self._allocate_number = scripts.bind_fenced(client, "allocate_number")
+        self._allocate_version = scripts.bind_fenced(client, "allocate_version")
+        self._save_version = scripts.bind_fenced(client, "save_version")
+        self._save_instances = scripts.bind_fenced(client, "save_instances")
         self._current = scripts.bind(client, "current")
         self._read_set = scripts.bind(client, "read_set")
         self._forget = scripts.bind(client, "forget")
 
     def allocate_deployment_number(self, key: str) -> int:
         k = self._keys
-        return int(self._allocate_number([k.last_number, k.key_deployments(key)], []))
+        return int(self._write(self._allocate_number, [k.last_number, k.key_deployments(key)], []))
 
     def allocate_version(self, key: str) -> str:
         k = self._keys
-        return str(self._allocate_version([k.last_version(key), k.versions(key)], []))
+        return str(self._write(self._allocate_version, [k.last_version(key), k.versions(key)], []))
 
     def save_deployment(self, record: DeploymentRecord, new_events: Sequence[Event]) -> int:
         k, deployment_id, expected = self._keys, record.deployment_id, record.revision
         raw = encode_deployment(record, expected + 1)
-        status, value = self._save(
+        status, value = self._write(
+            self._save,
             [
                 k.deployment(deployment_id),
                 k.deployments,
@@ -141,13 +171,9 @@ class RedisStore:
         return events
 
     def save_instances(self, changed: Sequence[InstanceRecord], removed: Sequence[str]) -> None:
-        """One round trip: upserts and removals in a MULTI/EXEC, so a taker-over sees all or none."""
-        pipe = self._client.pipeline(transaction=True)
-        if changed:
-            pipe.hset(self._keys.live_instances, mapping={r.instance_id: dumps(r.to_json()) for r in changed})
-        if removed:
-            pipe.hdel(self._keys.live_instances, *removed)
-        pipe.execute()
+        """One round trip (save_instances.lua): a taker-over sees all of the upserts and removals or none."""
+        pairs = [x for r in changed for x in (r.instance_id, dumps(r.to_json()))]
+        self._write(self._save_instances, [self._keys.live_instances], [len(changed), *pairs, *removed])
 
     def list_instances(self) -> list[InstanceRecord]:
         raw = cast(dict[str, str], self._client.hgetall(self._keys.live_instances))
@@ -161,10 +187,8 @@ class RedisStore:
 
     def save_version(self, record: VersionRecord) -> None:
         k = self._keys
-        with self._client.pipeline(transaction=True) as tx:
-            tx.set(k.version(record.deployment_key, record.version), encode_version(record))
-            tx.sadd(k.versions(record.deployment_key), record.version)
-            tx.execute()
+        keys = [k.version(record.deployment_key, record.version), k.versions(record.deployment_key)]
+        self._write(self._save_version, keys, [encode_version(record), record.version])
 
     def load_version(self, key: str, version: str) -> VersionRecord | None:
         raw = self._client.get(self._keys.version(key, version))
@@ -201,6 +225,15 @@ class RedisStore:
             stale_versions += [f"{key}@{v}" for v in gone]
             corrupt_versions += [f"{key}@{v}" for v in bad]
         return SweepReport(tuple(stale), tuple(sorted(stale_versions)), tuple(corrupt), tuple(sorted(corrupt_versions)))
+
+    def _write(self, script: Script, keys: list[str], args: list[Any]) -> Any:
+        """Run a fenced write script: FencedError when this store's fence no longer holds the lease."""
+        try:
+            return script([self._keys.controller_lease, *keys], [self._fence or "", *args])
+        except redis.ResponseError as exc:
+            if self._fence is not None and str(exc).startswith(_FENCED):
+                raise FencedError(self._fence) from None
+            raise
 
     def _check_versions(self, key: str) -> tuple[list[VersionRecord], list[str], list[str]]:
         """The key's versions that decode, those purged for having no record, and those that are corrupt."""

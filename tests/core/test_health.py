@@ -429,6 +429,18 @@ def test_r8_controller_discovery_follows_check_flaps_after_healthy() -> None:
     assert {s.instance_id for s in world.registry.lookup("api")} == serving
 
 
+def test_r8_controller_restart_after_healthy_hides_until_ready_again() -> None:
+    world = healthy_world()
+    restarted = sorted(s.instance_id for s in world.registry.lookup("api"))[0]
+    record = world.record(KEY)
+    world.report(restarted, FactKind.RESTARTED)
+    assert restarted not in {s.instance_id for s in world.registry.lookup("api")}
+    assert [v.healthy for v in world.controller.instances() if v.instance_id == restarted] == [True]
+    world.bring_up([restarted])
+    assert restarted in {s.instance_id for s in world.registry.lookup("api")}
+    assert world.store.load_deployment(record.deployment_id) == record
+
+
 def test_r8_controller_next_wakeup_after_many_flaps() -> None:
     world = World()
     world.deploy(service_manifest(count=1, update={"healthy_deadline_ms": 200_000, "progress_deadline_ms": 0}))

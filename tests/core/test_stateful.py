@@ -2,8 +2,9 @@
 
 A hypothesis state machine deploys a few manifests of one key (same or different image, rolling, canary or
 blue-green, with or without a topology change, auto_revert / auto_promote, small max_parallel), promotes,
-pauses, resumes, fails and rolls back, feeds facts about random live instances and lets time pass. Refused
-actions raise DeploymentError and change nothing. The invariants are checked after every step.
+pauses, resumes, fails and rolls back, feeds facts about random live instances, lets time pass and restarts
+the controller. Refused actions raise DeploymentError and change nothing. The invariants are checked after
+every step.
 """
 
 from __future__ import annotations
@@ -174,6 +175,11 @@ class Rollouts(RuleBasedStateMachine):
             up.ready = False
             up.passing.clear()
 
+    @rule()
+    def restart_controller(self) -> None:
+        """A new controller takes over from the store and the running instances (facts keep their meaning)."""
+        self.world.restart_controller()
+
     # ---- time ------------------------------------------------------------------------------------
 
     @rule()
@@ -263,6 +269,14 @@ class Rollouts(RuleBasedStateMachine):
             assert service.deployment_role == "primary" and view.role == "primary", service
             assert view.healthy is True, service
             assert self.serving(service.instance_id), service
+
+    @invariant()
+    def healthy_serving_primaries_are_found(self) -> None:
+        found = {s.instance_id for s in self.world.registry.lookup("api")}
+        for view in self.world.controller.instances(KEY):
+            serves_api = bool(self.world.runtime.placements[view.instance_id].checks)  # the sidecar has no service
+            if serves_api and view.role == "primary" and view.healthy and self.serving(view.instance_id):
+                assert view.instance_id in found, view
 
     @invariant()
     def no_deadline_failure_while_paused_or_awaiting_promotion(self) -> None:
