@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from mn_deploy.deployment_cli import deployment
 from mn_deploy.sim_cli import sim
 
 
@@ -14,3 +15,4 @@ def main() -> None:
 
 
 main.add_command(sim)
+main.add_command(deployment)

@@ -260,8 +260,10 @@ class Controller:
         self._flush()
 
     def next_wakeup(self) -> float | None:
-        times = [t for t in (self._health.next_wakeup(), self._next_deadline()) if t is not None]
-        return min(times) if times else None
+        health, deadline = self._health.next_wakeup(), self._next_deadline()
+        if health is None or deadline is None:
+            return deadline if health is None else health
+        return min(health, deadline)
 
     # ---- routing -----------------------------------------------------------------------------
 

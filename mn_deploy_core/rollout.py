@@ -10,7 +10,7 @@ no budget limit. `_advance` is the one place that moves the machine forward afte
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -210,17 +210,17 @@ class Rollout(Journal):
         if verdict is Verdict.HEALTHY:
             self.in_flight -= 1
             self.healthy.add(agent_id)
-            self.set(now, counters=replace(counters, healthy=counters.healthy + 1))
+            self.set(now, counters=counters.add(healthy=1))
             self.event("deployment_instance_healthy", now, instance_id=instance.instance_id, agent_id=agent_id)
             self._extend_deadline(now + self.policy.progress_deadline_ms)
             self._advance(now)
             return
         if agent_id in self.healthy:
             self.healthy.discard(agent_id)
-            counters = replace(counters, healthy=counters.healthy - 1)
+            counters = counters.add(healthy=-1)
         else:
             self.in_flight -= 1
-        self.set(now, counters=replace(counters, unhealthy=counters.unhealthy + 1))
+        self.set(now, counters=counters.add(unhealthy=1))
         self.event("deployment_instance_unhealthy", now, instance_id=instance.instance_id, agent_id=agent_id)
         if self.record.status == "awaiting_promotion":
             self.set(now, status="running", description=self.running_description())
@@ -306,7 +306,7 @@ class Rollout(Journal):
             self.trial[agent_id] = instance
         self.in_flight += 1
         counters = self.record.counters
-        self.set(now, counters=replace(counters, placed=counters.placed + 1))
+        self.set(now, counters=counters.add(placed=1))
         self.event(
             "deployment_instance_placed",
             now,

@@ -91,6 +91,49 @@ class Keys:
     def service_key(self, key: str) -> str:
         return f"{self.prefix}registry:key:{key}"
 
+    # The live runtime: worker nodes, what each should run, and the facts they report.
+    @property
+    def nodes(self) -> str:
+        """Set: nodes whose worker registered and that the controller has not dropped as lost."""
+        return f"{self.prefix}rollout:nodes"
+
+    @property
+    def node_prefix(self) -> str:
+        """`<prefix><node>:heartbeat|desired|assignments`, as expire_nodes.lua builds them."""
+        return f"{self.prefix}rollout:node:"
+
+    def node_heartbeat(self, node: str) -> str:
+        """String with a PX TTL, renewed by the node's worker: while it exists the node is live."""
+        return f"{self.node_prefix}{node}:heartbeat"
+
+    def node_desired(self, node: str) -> str:
+        """Hash: instance id -> placement JSON, what the node's worker should be running."""
+        return f"{self.node_prefix}{node}:desired"
+
+    def node_assignments(self, node: str) -> str:
+        """Stream: place, stop and resync orders for the node's worker, in the order they were given."""
+        return f"{self.node_prefix}{node}:assignments"
+
+    @property
+    def node_ttl(self) -> str:
+        """String: the heartbeat TTL in ms the controller expects; workers set their heartbeat with it."""
+        return f"{self.prefix}rollout:node_ttl_ms"
+
+    @property
+    def assigned(self) -> str:
+        """Hash: instance id -> the node it was assigned to."""
+        return f"{self.prefix}rollout:assigned"
+
+    @property
+    def unassigned(self) -> str:
+        """Hash: instance id -> placement JSON, placed while no node was live."""
+        return f"{self.prefix}rollout:unassigned"
+
+    @property
+    def facts(self) -> str:
+        """Stream: instance facts from the workers, read by the controller's consumer group."""
+        return f"{self.prefix}rollout:facts"
+
     # Patterns the retention sweep scans with.
     @property
     def key_prefix(self) -> str:

@@ -1,0 +1,89 @@
+"""The controller daemon (`mn-deploy controller run`): a standby until it holds the lease, then the leader.
+
+A leader term builds a fresh controller whose store is fenced with the term's lease value, restores every active
+deployment from Redis (records and instance states, deadlines as stored), asks the workers to report their
+instances' facts again, serves the gRPC API and drives the core in real time. The term ends when the daemon is
+stopped or the lease is lost (a failed renewal or a fenced write); the daemon then stops serving at once, drops
+that controller (its memory may be stale) and goes back to standby.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+import redis
+
+from backends.live import wire
+from backends.live.driver import Driver, wall_ms
+from backends.live.grpc import serve
+from backends.live.lease import DEFAULT_TTL_MS, Lease
+from backends.live.redis_bundles import RedisBundleStore
+from backends.live.runtime import RedisRuntime
+from backends.redis import FencedError, Keys, RedisRegistry, RedisStore, connect
+from backends.redis.keys import namespace_from_env
+from mn_deploy_core.controller import Controller
+from mn_deploy_core.ports import Fact, FactKind
+
+log = logging.getLogger(__name__)
+
+# A fact about no instance: the core ignores it, so adding one to the stream only ends the driver's wait.
+_WAKE = Fact("wake", FactKind.PLACED)
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonConfig:
+    redis_url: str
+    grpc_address: str
+    namespace: str | None = None
+    lease_ttl_ms: int = DEFAULT_TTL_MS
+    node_ttl_ms: int = wire.DEFAULT_NODE_TTL_MS
+    owner: str | None = None
+
+
+def run_daemon(config: DaemonConfig, stop: threading.Event) -> None:
+    """Stand by, lead, stand by again, until `stop` is set; the lease is given up on the way out."""
+    namespace = config.namespace or namespace_from_env()
+    client = connect(config.redis_url)
+    lease = Lease(client, owner=config.owner, namespace=namespace, ttl_ms=config.lease_ttl_ms)
+    try:
+        log.info("standby: waiting for the controller lease")
+        while (fence := lease.acquire(stop)) is not None:
+            log.info("leading as %s", fence)
+            _lead(config, namespace, client, lease, fence, stop)
+            if not stop.is_set():
+                log.warning("lost the controller lease; standby again")
+    finally:
+        lease.release()
+        client.close()
+
+
+def _lead(
+    config: DaemonConfig, namespace: str, client: redis.Redis, lease: Lease, fence: str, stop: threading.Event
+) -> None:
+    """One leader term; returns when it ends. A blocking read needs a socket timeout above its block."""
+    facts_client = connect(config.redis_url, socket_timeout=lease.renew_interval_s + 2.0)
+    runtime = RedisRuntime(facts_client, namespace=namespace, node_ttl_ms=config.node_ttl_ms)
+    store = RedisStore(client, namespace=namespace, fence=fence)
+    controller = Controller(store, runtime, RedisRegistry(client, namespace=namespace), wall_ms)
+    facts_key = Keys(namespace).facts
+
+    def wake() -> None:
+        facts_client.xadd(facts_key, wire.fact_fields(_WAKE, fence))
+
+    driver = Driver(controller, runtime, lease, wake)
+    server = None
+    try:
+        controller.restore(wall_ms())
+        runtime.request_resync()
+        bundles = RedisBundleStore(client, namespace=namespace)
+        server = serve(controller, config.grpc_address, lock=driver.lock, bundles=bundles)
+        log.info("serving gRPC on %s", config.grpc_address)
+        driver.run(stop)
+    except FencedError as error:
+        log.warning("%s", error)
+    finally:
+        if server is not None:
+            server.stop(None).wait()
+        facts_client.close()

@@ -1,0 +1,107 @@
+"""Child processes of a worker (agents, exec checks): each leads its own process group, none outlives the worker.
+
+The group lets a stop reach everything the agent started: SIGTERM, then SIGKILL after a grace period. On Linux
+each child also asks the kernel for SIGKILL when the thread that started it ends (PR_SET_PDEATHSIG): a worker
+killed with SIGKILL cannot clean up, and this is what keeps its agents from living on as orphans. The kernel
+signal reaches the child itself; what the child started in turn is killed with its group while the worker lives.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+_PR_SET_PDEATHSIG = 1
+_prctl = getattr(ctypes.CDLL(None, use_errno=True), "prctl", None)  # None off Linux
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on now, for an agent's PORT."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _die_with_parent(parent: int) -> Callable[[], None]:
+    """Runs in the child between fork and exec: only async-signal-safe calls (libc was loaded before the fork)."""
+
+    def preexec() -> None:
+        if _prctl is not None:
+            _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # the worker died before the kernel was asked to tell us
+            os._exit(1)
+
+    return preexec
+
+
+class ProcessGroup:
+    """A child that leads a new session and process group; `wait` from the thread that created it."""
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        *,
+        cwd: Path,
+        env: Mapping[str, str],
+        output: int | None = None,
+    ) -> None:
+        """Raises OSError when `argv[0]` cannot be run. `output` None inherits the worker's stdout and stderr."""
+        self._popen = subprocess.Popen(
+            list(argv),
+            cwd=cwd,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=output,
+            start_new_session=True,
+            preexec_fn=_die_with_parent(os.getpid()),
+        )
+        self._kill_timer: threading.Timer | None = None
+
+    @property
+    def pid(self) -> int:
+        return self._popen.pid
+
+    def wait(self, timeout_s: float | None = None) -> int | None:
+        """The exit code once the child exits (None if `timeout_s` passes first); what it left in its group
+        is killed then, so nothing of it runs on."""
+        try:
+            code = self._popen.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            return None
+        if self._kill_timer is not None:
+            self._kill_timer.cancel()
+        self._signal(signal.SIGKILL)
+        return code
+
+    def terminate(self, grace_s: float) -> None:
+        """SIGTERM to the group now and SIGKILL after `grace_s`; returns at once."""
+        self._signal(signal.SIGTERM)
+        self._kill_timer = threading.Timer(grace_s, self._signal, (signal.SIGKILL,))
+        self._kill_timer.daemon = True
+        self._kill_timer.start()
+
+    def kill(self) -> None:
+        self._signal(signal.SIGKILL)
+
+    def _signal(self, signum: int) -> None:
+        # the group outlives its leader while members remain; once none do, there is nobody to signal
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self._popen.pid, signum)
+
+
+def run_to_exit(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], timeout_s: float) -> int | None:
+    """Run a command to its end, output discarded; None when it did not finish in time (its group is killed)."""
+    child = ProcessGroup(argv, cwd=cwd, env=env, output=subprocess.DEVNULL)
+    code = child.wait(timeout_s)
+    if code is None:
+        child.kill()
+        child.wait()
+    return code

@@ -1,0 +1,180 @@
+"""The core's Runtime on Redis: placements become desired assignments of worker nodes, facts come back on a stream.
+
+Workers register a node by renewing its heartbeat key (`node_ttl_ms`, which this runtime writes for them to
+use). `place` picks the live node with the fewest assigned instances and writes the placement into that node's
+desired hash, with an order on its assignments stream; while no node is live it waits in `unassigned`.
+
+Facts are read through the consumer group `controller`: an entry stays pending until `ack`, and a new runtime
+(the controller restarted) reads its predecessor's pending entries before new ones, so no fact is lost.
+An acknowledged entry is deleted, so the stream holds only what the controller has not taken in yet.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import redis
+
+from backends.live import wire
+from backends.redis import scripts
+from backends.redis.client import require_decoded
+from backends.redis.keys import Keys, namespace_from_env
+from mn_deploy_core.ports import Fact, FactKind, Placement
+
+GROUP = "controller"
+# One consumer name for every term: a new controller inherits its predecessor's pending entries as its own.
+CONSUMER = "controller"
+BATCH = 1000
+
+log = logging.getLogger(__name__)
+
+
+class RedisRuntime:
+    """Places and stops instances on worker nodes; every call returns after a few Redis round trips."""
+
+    def __init__(
+        self, client: redis.Redis, *, namespace: str | None = None, node_ttl_ms: int = wire.DEFAULT_NODE_TTL_MS
+    ) -> None:
+        if node_ttl_ms < 1:
+            raise ValueError("node_ttl_ms must be positive")
+        require_decoded(client)
+        self._client = client
+        self._keys = Keys(namespace or namespace_from_env())
+        self._expire = scripts.bind(client, "expire_nodes")
+        self._max_block_ms = wire.max_block_ms(client)
+        self._backlog_cursor: str | None = "0"  # pending entries first; None once they are read
+        client.set(self._keys.node_ttl, node_ttl_ms)
+        self._create_group()
+
+    # ---- the Runtime port ----------------------------------------------------------------------
+
+    def place(self, placement: Placement) -> None:
+        """Assign to the least-loaded live node (ties by name), or keep unassigned until a node registers."""
+        loads = self._live_loads()
+        data = wire.encode_placement(placement)
+        if not loads:
+            self._client.hset(self._keys.unassigned, placement.instance_id, data)
+            return
+        self._assign(min(loads, key=lambda node: (loads[node], node)), placement.instance_id, data)
+
+    def stop(self, instance_id: str) -> None:
+        """Drop it from its node's desired state and order the worker to stop it (or forget it if unassigned)."""
+        node = self._client.hget(self._keys.assigned, instance_id)
+        if node is None:
+            self._client.hdel(self._keys.unassigned, instance_id)
+            return
+        pipe = self._client.pipeline(transaction=True)
+        pipe.hdel(self._keys.node_desired(str(node)), instance_id)
+        pipe.hdel(self._keys.assigned, instance_id)
+        self._order(pipe, str(node), {"op": wire.STOP, "instance_id": instance_id})
+        pipe.execute()
+
+    # ---- for the daemon ------------------------------------------------------------------------
+
+    def read_facts(self, block_ms: int) -> list[tuple[str, Fact]]:
+        """Facts not yet acknowledged: a previous controller's pending ones first, then new ones, waiting up to
+        `block_ms` (capped below the client's socket timeout, so a long wait returns early and empty)."""
+        if self._backlog_cursor is not None:
+            entries = self._read(self._backlog_cursor, None)
+            if entries:
+                self._backlog_cursor = entries[-1][0]
+                return self._decoded(entries)
+            self._backlog_cursor = None
+        block = None if block_ms <= 0 else block_ms  # BLOCK 0 would wait forever
+        if block is not None and self._max_block_ms is not None:
+            block = min(block, self._max_block_ms)
+        return self._decoded(self._read(">", block))
+
+    def ack(self, entry_ids: Sequence[str]) -> None:
+        """The controller has taken these facts in: they leave the group's pending list and the stream."""
+        if not entry_ids:
+            return
+        pipe = self._client.pipeline(transaction=True)
+        pipe.xack(self._keys.facts, GROUP, *entry_ids)
+        pipe.xdel(self._keys.facts, *entry_ids)
+        pipe.execute()
+
+    def expire_nodes(self) -> list[Fact]:
+        """Housekeeping to run every so often: drop nodes whose heartbeat expired, answering FAILED for each
+        instance they had (the core replaces them as its reschedule rules say), then assign unassigned
+        placements to live nodes."""
+        dropped, lost = self._expire([self._keys.nodes, self._keys.assigned], [self._keys.node_prefix])
+        if dropped:
+            log.warning("lost node(s) %s: their %d instance(s) are reported failed", ", ".join(dropped), len(lost))
+        self.assign_pending()
+        return [Fact(str(instance_id), FactKind.FAILED) for instance_id in lost]
+
+    def assign_pending(self) -> int:
+        """Assign placements made while no node was live; returns how many were assigned."""
+        unassigned = self._client.hgetall(self._keys.unassigned)
+        loads = self._live_loads() if unassigned else {}
+        if not loads:
+            return 0
+        for instance_id, data in sorted(unassigned.items()):
+            node = min(loads, key=lambda n: (loads[n], n))
+            self._assign(node, instance_id, data)
+            loads[node] += 1
+        return len(unassigned)
+
+    def request_resync(self) -> None:
+        """Ask every worker to report the current facts of its live instances again (after `Controller.restore`)."""
+        pipe = self._client.pipeline(transaction=False)
+        for node in self._client.smembers(self._keys.nodes):
+            self._order(pipe, str(node), {"op": wire.RESYNC})
+        pipe.execute()
+
+    # ---- inside --------------------------------------------------------------------------------
+
+    def _live_loads(self) -> dict[str, int]:
+        """Registered nodes whose heartbeat is alive, with the number of instances assigned to each."""
+        nodes = sorted(str(n) for n in self._client.smembers(self._keys.nodes))
+        pipe = self._client.pipeline(transaction=False)
+        for node in nodes:
+            pipe.exists(self._keys.node_heartbeat(node))
+            pipe.hlen(self._keys.node_desired(node))
+        replies = pipe.execute()
+        return {node: int(replies[2 * i + 1]) for i, node in enumerate(nodes) if replies[2 * i]}
+
+    def _assign(self, node: str, instance_id: str, data: str) -> None:
+        pipe = self._client.pipeline(transaction=True)
+        pipe.hset(self._keys.node_desired(node), instance_id, data)
+        pipe.hset(self._keys.assigned, instance_id, node)
+        pipe.hdel(self._keys.unassigned, instance_id)
+        self._order(pipe, node, {"op": wire.PLACE, "placement": data})
+        pipe.execute()
+
+    def _order(self, pipe: redis.client.Pipeline, node: str, fields: dict[str, str]) -> None:
+        pipe.xadd(self._keys.node_assignments(node), fields, maxlen=wire.ASSIGNMENTS_MAXLEN, approximate=True)
+
+    def _create_group(self) -> None:
+        """From the stream's start, so facts written before any controller ran are read too."""
+        try:
+            self._client.xgroup_create(self._keys.facts, GROUP, id="0", mkstream=True)
+        except redis.ResponseError as error:
+            if not str(error).startswith("BUSYGROUP"):
+                raise
+
+    def _read(self, cursor: str, block: int | None) -> list[tuple[str, dict[str, str] | None]]:
+        streams = {self._keys.facts: cursor}
+        try:
+            reply = self._client.xreadgroup(GROUP, CONSUMER, streams, count=BATCH, block=block)
+        except redis.ResponseError as error:
+            if not str(error).startswith("NOGROUP"):
+                raise
+            self._create_group()  # the server lost its data (restarted without persistence)
+            reply = self._client.xreadgroup(GROUP, CONSUMER, streams, count=BATCH, block=block)
+        return list(reply[0][1]) if reply else []
+
+    def _decoded(self, entries: list[tuple[str, dict[str, str] | None]]) -> list[tuple[str, Fact]]:
+        """Entries no worker of ours wrote are logged and acknowledged, so they cannot come back forever."""
+        facts: list[tuple[str, Fact]] = []
+        foreign: list[str] = []
+        for entry_id, fields in entries:
+            try:
+                facts.append((entry_id, wire.decode_fact(fields or {})))
+            except (KeyError, ValueError):
+                log.warning("skipping facts stream entry %s: not a fact (%r)", entry_id, fields)
+                foreign.append(entry_id)
+        self.ack(foreign)
+        return facts

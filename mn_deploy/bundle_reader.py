@@ -1,0 +1,70 @@
+"""Reading a bundle from disk: `manifest.json` plus every file under the `payloads/` beside it.
+
+Everything a deploy sends is checked here, before any call, so a bad bundle changes nothing on the controller.
+The manifest text is sent as it is; it is only parsed to report bad JSON with its line and column.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+class BundleError(Exception):
+    """A bundle that cannot be sent; the message is the one line the user sees."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Bundle:
+    manifest_json: str
+    payloads: dict[str, bytes]
+
+
+def read_bundle(path: Path) -> Bundle:
+    """A directory means `<dir>/manifest.json` and `<dir>/payloads/**`; a file means that manifest and the
+    `payloads/` beside it (reference §15)."""
+    if not path.exists():
+        raise BundleError(f"Bundle not found: {path}")
+    manifest = path / "manifest.json" if path.is_dir() else path
+    try:
+        text = manifest.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise BundleError(f"Bundle {path} has no manifest.json") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise BundleError(f"Cannot read {manifest}: {error}") from error
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as error:
+        raise BundleError(f"{manifest} is not valid JSON: {error}") from error
+    return Bundle(text, _payloads(manifest.parent / "payloads"))
+
+
+def _payloads(root: Path) -> dict[str, bytes]:
+    """Every regular file under `root` by its POSIX path relative to it. A link is followed only when it stays
+    inside `root`: the controller would otherwise receive a file the bundle does not contain."""
+    if not root.is_dir():
+        return {}
+    inside = root.resolve()
+    payloads: dict[str, bytes] = {}
+    for directory, subdirectories, files in os.walk(root):  # links to directories are checked, not descended
+        for name in sorted([*subdirectories, *files]):
+            entry = Path(directory, name)
+            if entry.is_symlink() and not entry.resolve().is_relative_to(inside):
+                raise BundleError(f"Unsafe payload path: {entry.relative_to(root).as_posix()} -> {os.readlink(entry)}")
+        for name in files:
+            entry = Path(directory, name)
+            if entry.is_file():
+                payloads[entry.relative_to(root).as_posix()] = _read(entry)
+    return payloads
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise BundleError(f"Cannot read payload {path}: {error.strerror or error}") from error

@@ -1,0 +1,103 @@
+"""A controller behind a real gRPC server on a loopback port, over the scripted world, and the CLI pointed at it.
+
+The test feeds instance facts itself (`settle`), or lets a driver thread do it while a command runs (`driving`),
+standing in for the daemon's real-time driver.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from backends.live.bundles import MemoryBundleStore
+from backends.live.grpc import serve
+from mn_deploy.cli import main
+from tests.scripted import World
+
+Step = Callable[[World], None]
+
+
+@dataclass
+class Stack:
+    world: World
+    lock: threading.Lock
+    bundles: MemoryBundleStore
+    target: str
+
+    def cli(self, *args: str, env: Mapping[str, str | None] | None = None) -> Result:
+        """`mn-deploy deployment ARGS` in-process; CliRunner's stdout is no terminal, so output is plain."""
+        environment = {"MN_GRPC_TARGET": self.target, "MN_CLI_OUTPUT": None, **(env or {})}
+        return CliRunner().invoke(main, ["deployment", *args], env=environment)
+
+    def settle(self) -> None:
+        """Every placed instance comes up healthy and time runs until nothing is pending."""
+        with self.lock:
+            self.world.converge()
+
+    def record(self, id_or_key: str) -> dict[str, Any]:
+        with self.lock:
+            return self.world.record(id_or_key).to_json()
+
+    def keys(self) -> list[str]:
+        with self.lock:
+            return sorted(r.deployment_id for r in self.world.controller.list())
+
+    @contextmanager
+    def driving(self, step: Step = World.converge) -> Iterator[None]:
+        """Apply `step` to the world under the lock, over and over, until the block ends; re-raise its error."""
+        stop, errors = threading.Event(), []
+
+        def drive() -> None:
+            try:
+                while not stop.wait(0.005):
+                    with self.lock:
+                        step(self.world)
+            except Exception as error:  # surfaced in the test's thread below
+                errors.append(error)
+
+        thread = threading.Thread(target=drive, name="scripted-driver", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+        if errors:
+            raise errors[0]
+
+
+def free_loopback_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def stack() -> Iterator[Stack]:
+    world, lock, bundles = World(), threading.Lock(), MemoryBundleStore()
+    world.clock.now = time.time() * 1000.0  # the live controller's clock: ms since the epoch
+    target = f"127.0.0.1:{free_loopback_port()}"
+    server = serve(world.controller, target, lock=lock, bundles=bundles)
+    yield Stack(world, lock, bundles, target)
+    server.stop(None).wait()
+
+
+def write_bundle(root: Path, manifest: Any, payloads: Mapping[str, bytes] | None = None) -> Path:
+    """A bundle directory: manifest.json (a document, or raw text) and payloads/."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "manifest.json").write_text(manifest if isinstance(manifest, str) else json.dumps(manifest))
+    for name, data in (payloads or {}).items():
+        path = root / "payloads" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    return root
