@@ -64,8 +64,8 @@ class Output:
             click.echo(json_text)
         elif self.rich:
             table = Table(caption=None if rows else "none")
-            for column in columns:
-                table.add_column(column)
+            for column in columns:  # the last column (a description, a reason) takes what width is left
+                table.add_column(column, no_wrap=column != columns[-1])
             for row in rows:
                 table.add_row(*(Text(cell) for cell in row))
             self._console.print(table)
