@@ -162,18 +162,7 @@ class Controller:
             manifest = self._version_manifest(manifests, stored.deployment_key, stored.version)
             policy = normalize(record.policy)
             agent = manifest.agents[stored.agent_id]
-            instance = Instance(
-                stored.instance_id,
-                agent,
-                stored.job_id,
-                stored.deployment_key,
-                stored.deployment_id,
-                stored.version,
-                Role(stored.role),
-                stored.placed_ms,
-                stored.healthy,
-                stored.failed,
-            )
+            instance = Instance.from_record(stored, agent)
             self._fleet.add(instance)
             verdict = None if stored.healthy is None else Verdict.HEALTHY if stored.healthy else Verdict.UNHEALTHY
             checks = agent.checks if policy.health_check == "checks" else ()
@@ -403,21 +392,26 @@ class Controller:
 
     def _noop(self, record: DeploymentRecord, version: VersionRecord, job: Job, now: float) -> Journal:
         """R3.2: the same specification already runs; the version is recorded stable at once."""
-        stamp = iso_timestamp(now)
-        self._store.save_version(replace(version, job_id=job.job_id, stable=True, updated_at=stamp))
         record.mode = "noop"
         journal = Journal(record, self._touched)
+        self._succeed(journal, version, job.job_id, now, NOOP)
+        journal.event("deployment_noop", now, version=version.version)
+        return journal
+
+    def _succeed(self, journal: Journal, version: VersionRecord, job_id: str, now: float, description: str) -> None:
+        """Mark the version stable and the record successful, serving from `job_id`."""
+        stamp = iso_timestamp(now)
+        self._store.save_version(replace(version, job_id=job_id, stable=True, updated_at=stamp))
         journal.set(
             now,
             status="successful",
-            description=NOOP,
-            current_job_id=job.job_id,
-            stable_job_id=job.job_id,
+            description=description,
+            current_job_id=job_id,
+            stable_job_id=job_id,
             current_version=version.version,
             stable_version=version.version,
+            health={"job_status": "running", "updated_at": stamp},
         )
-        journal.event("deployment_noop", now, version=version.version)
-        return journal
 
     # ---- the Actuator port the rollouts drive -------------------------------------------------
 
@@ -468,21 +462,8 @@ class Controller:
             heapq.heappush(self._deadlines, (at, next(self._seq), rollout.deployment_id))
 
     def succeeded(self, rollout: Rollout, now: float) -> None:
-        stamp = iso_timestamp(now)
-        version = replace(rollout.version, stable=True, updated_at=stamp)
-        self._store.save_version(version)
-        rollout.version = version
-        rollout.set(
-            now,
-            status="successful",
-            description=SUCCESSFUL,
-            current_job_id=rollout.job_id,
-            stable_job_id=rollout.job_id,
-            current_version=version.version,
-            stable_version=version.version,
-            health={"job_status": "running", "updated_at": stamp},
-        )
-        rollout.event("deployment_successful", now, job_id=rollout.job_id, version=version.version)
+        self._succeed(rollout, rollout.version, rollout.job_id, now, SUCCESSFUL)
+        rollout.event("deployment_successful", now, job_id=rollout.job_id, version=rollout.version.version)
         self._retire(rollout)
 
     def failed(self, rollout: Rollout, now: float, description: str) -> None:

@@ -33,18 +33,16 @@ class Instance:
         return self.agent.agent_id
 
     def to_record(self) -> InstanceRecord:
-        return InstanceRecord(
-            self.instance_id,
-            self.agent_id,
-            self.job_id,
-            self.deployment_key,
-            self.deployment_id,
-            self.version,
-            str(self.role),
-            self.placed_ms,
-            self.healthy,
-            self.failed,
-        )
+        fields = {name: getattr(self, name) for name in _STORED}
+        return InstanceRecord(agent_id=self.agent_id, role=str(self.role), **fields)
+
+    @classmethod
+    def from_record(cls, record: InstanceRecord, agent: AgentSpec) -> Instance:
+        fields = {name: getattr(record, name) for name in _STORED}
+        return cls(agent=agent, role=Role(record.role), **fields)
+
+
+_STORED = ("instance_id", "job_id", "deployment_key", "deployment_id", "version", "placed_ms", "healthy", "failed")
 
 
 @dataclass(frozen=True, slots=True)
