@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+
 class BundleError(Exception):
     """A bundle that cannot be sent; the message is the one line the user sees."""
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import click
 
+from mn_deploy.agent_cli import agent
 from mn_deploy.deployment_cli import deployment
+from mn_deploy.live_cli import controller, dev
 from mn_deploy.sim_cli import sim
 
 
@@ -16,3 +18,6 @@ def main() -> None:
 
 main.add_command(sim)
 main.add_command(deployment)
+main.add_command(agent)
+main.add_command(controller)
+main.add_command(dev)

@@ -104,7 +104,7 @@ def _command(name: str) -> Callable[[Callable[..., None]], click.Command]:
             finally:
                 api.close()
 
-        click.option("--json", "as_json", is_flag=True, help="Print the API's JSON unchanged, one document a line.")(run)
+        click.option("--json", "as_json", is_flag=True, help="Print the API's JSON unchanged, a document a line.")(run)
         click.option(
             "--target",
             envvar="MN_GRPC_TARGET",
@@ -155,7 +155,7 @@ def update_policy_json(policy: Mapping[str, Any]) -> str:
 @click.option("--auto-revert/--no-auto-revert", default=None, help="Redeploy the last stable version on failure.")
 @click.option("--min-healthy-ms", type=click.IntRange(min=0), help="How long an instance stays healthy to count.")
 @click.option("--healthy-deadline-ms", type=click.IntRange(min=1), help="How long an instance has to turn healthy.")
-@click.option("--progress-deadline-ms", type=click.IntRange(min=0), help="How long the rollout may go without progress.")
+@click.option("--progress-deadline-ms", type=click.IntRange(min=0), help="How long a rollout may go without progress.")
 @click.option("--wait", is_flag=True, help="Then watch it until it ends (exit 1 when it fails).")
 @_interval
 def deploy(session: Session, bundle: Path, key: str, wait: bool, interval: float, **policy: Any) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
 import threading
 from pathlib import Path
 
@@ -19,6 +20,11 @@ from backends.live.devstack import DevStack, StackError
 from backends.live.grpc.server import DEFAULT_ADDRESS
 from backends.live.lease import DEFAULT_TTL_MS
 from backends.redis.client import DEFAULT_URL
+
+
+def mn_deploy_command() -> list[str]:
+    """How a child process runs this `mn-deploy`: with the interpreter running now, so it sees the same packages."""
+    return [sys.executable, "-c", "from mn_deploy.cli import main; main(prog_name='mn-deploy')"]
 
 
 def _stop_on_signals() -> threading.Event:
@@ -68,11 +74,11 @@ def dev() -> None:
 def up(workers: int, grpc_address: str, workdir: Path | None) -> None:
     """Start redis-server on a free loopback port, one controller and N workers; stop them all on Ctrl-C."""
     stop = _stop_on_signals()
-    stack = DevStack(workers=workers, grpc_address=grpc_address, workdir=workdir)
+    stack = DevStack(mn_deploy_command(), workers=workers, grpc_address=grpc_address, workdir=workdir)
     try:
         stack.start()
         click.echo(f"redis: {stack.redis_url}")
-        click.echo(f"grpc: {stack.grpc_address}", nl=True)
+        click.echo(f"grpc: {stack.grpc_address}")
         failed = stack.wait(stop)
     except StackError as error:
         raise click.ClickException(str(error)) from None

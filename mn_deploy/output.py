@@ -64,8 +64,8 @@ class Output:
             click.echo(json_text)
         elif self.rich:
             table = Table(caption=None if rows else "none")
-            for column in columns:  # the last column (a description, a reason) takes what width is left
-                table.add_column(column, no_wrap=column != columns[-1])
+            for column in columns:  # folded rather than cut: an id is no use with an ellipsis in it
+                table.add_column(column, overflow="fold")
             for row in rows:
                 table.add_row(*(Text(cell) for cell in row))
             self._console.print(table)
@@ -101,6 +101,8 @@ class Output:
         elif self.rich:
             with Live(console=self._console, refresh_per_second=4) as live:
                 yield lambda frame: live.update(_frame(frame))
+            if not self._console.is_terminal:  # Live ends its last frame with a newline on terminals only
+                self._console.line()
         else:
             last: tuple[object, ...] | None = None
 

@@ -1,22 +1,19 @@
-"""Payload bundles, kept with the versions that ran them so a rollback or an auto-revert can redeploy them.
+"""Payload bundles: the payload files of one deploy (POSIX relative path -> bytes), stored once under the sha256
+fingerprint of their canonical form (reference §9, §13 `bundle:<fingerprint>`).
 
-A bundle is the payload files of one deploy (POSIX relative path -> bytes), stored once under the sha256
-fingerprint of its canonical form (reference §9, §13 `bundle:<fingerprint>`). The core's VersionRecord has
-`manifest_ref` but `Controller.deploy` cannot set it, so the store also binds `(key, version)` to the
-fingerprint; a version made by rollback or auto-revert has no binding of its own and inherits the one of
-the version it copied (`resolve_fingerprint`).
+The core keeps the fingerprint with the version (`manifest_ref.bundle_fingerprint`) and copies it to a rollback
+or an auto-revert, so the store only has to keep a bundle that a version references for good (`persist`).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from pathlib import PurePosixPath
 from typing import Protocol
 
 from mn_deploy_core.errors import DeploymentError
 from mn_deploy_core.manifest import digest
-from mn_deploy_core.records import VersionRecord
 
 
 class UnsafePayloadPathError(DeploymentError):
@@ -40,7 +37,7 @@ def bundle_fingerprint(payloads: Mapping[str, bytes]) -> str:
 
 
 class BundleStore(Protocol):
-    """Bundles by fingerprint, and which fingerprint each version of a key was deployed with."""
+    """Bundles by fingerprint."""
 
     def put(self, payloads: Mapping[str, bytes]) -> str:
         """Store `payloads` (idempotent) and return their fingerprint."""
@@ -48,11 +45,9 @@ class BundleStore(Protocol):
 
     def get(self, fingerprint: str) -> dict[str, bytes] | None: ...
 
-    def bind(self, key: str, version: str, fingerprint: str) -> None:
-        """Record that `version` of `key` runs the bundle; a bound bundle is kept for good."""
+    def persist(self, fingerprint: str) -> None:
+        """Keep the bundle for good: a version references it, and a rollback may redeploy it any time."""
         ...
-
-    def bound(self, key: str, version: str) -> str | None: ...
 
 
 class MemoryBundleStore:
@@ -60,7 +55,6 @@ class MemoryBundleStore:
 
     def __init__(self) -> None:
         self._bundles: dict[str, dict[str, bytes]] = {}
-        self._bindings: dict[tuple[str, str], str] = {}
 
     def put(self, payloads: Mapping[str, bytes]) -> str:
         fingerprint = bundle_fingerprint(payloads)
@@ -71,25 +65,5 @@ class MemoryBundleStore:
         bundle = self._bundles.get(fingerprint)
         return dict(bundle) if bundle is not None else None
 
-    def bind(self, key: str, version: str, fingerprint: str) -> None:
-        self._bindings[(key, version)] = fingerprint
-
-    def bound(self, key: str, version: str) -> str | None:
-        return self._bindings.get((key, version))
-
-
-def resolve_fingerprint(bundles: BundleStore, versions: Sequence[VersionRecord], version: str) -> str | None:
-    """The bundle `version` runs: its own binding, else the one of the version its rollback copied."""
-    by_version = {v.version: v for v in versions}
-    seen: set[str] = set()
-    current: str | None = version
-    while current is not None and current not in seen:
-        seen.add(current)
-        record = by_version.get(current)
-        if record is None:
-            return None
-        fingerprint = bundles.bound(record.deployment_key, current)
-        if fingerprint is not None:
-            return fingerprint
-        current = (record.rollback or {}).get("to_version")
-    return None
+    def persist(self, fingerprint: str) -> None:
+        """Nothing to do: bundles in memory never expire."""

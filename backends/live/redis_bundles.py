@@ -1,9 +1,9 @@
-"""The BundleStore on Redis: `bundle:<fingerprint>` as MirrorNeuron keeps it (reference §13), plus bindings.
+"""The BundleStore on Redis: `bundle:<fingerprint>` as MirrorNeuron keeps it (reference §13).
 
 A bundle is written with a TTL (7 days by default, as MirrorNeuron) so one nobody deployed, because the
-deploy was refused after the upload, goes away by itself. Binding it to a version removes the TTL: a bundle
-a version runs is referenced and must outlive the archive window, or a later rollback could not redeploy it
-(the reference's quirk §16.6, fixed). Replies are decoded to str, so file contents are stored base64 in JSON.
+deploy was refused after the upload, goes away by itself. Once a version references it, `persist` removes the
+TTL: the bundle must outlive the archive window, or a later rollback could not redeploy it (the reference's
+quirk §16.6, fixed). Replies are decoded to str, so file contents are stored base64 in JSON.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ DEFAULT_TTL_S = 7 * 24 * 3600
 
 
 class RedisBundleStore:
-    """Bundles and their version bindings in one Redis database, under the MirrorNeuron namespace."""
+    """Bundles in one Redis database, under the MirrorNeuron namespace."""
 
     def __init__(self, client: redis.Redis, *, namespace: str | None = None, ttl_s: int = DEFAULT_TTL_S) -> None:
         require_decoded(client)
@@ -33,8 +33,12 @@ class RedisBundleStore:
     def put(self, payloads: Mapping[str, bytes]) -> str:
         fingerprint = bundle_fingerprint(payloads)
         encoded = {path: base64.b64encode(data).decode("ascii") for path, data in sorted(payloads.items())}
-        # NX keeps the TTL of a bundle that is already there, and a bound (persisted) one stays persisted
-        self._client.set(self._bundle(fingerprint), json.dumps(encoded), ex=self._ttl_s, nx=True)
+        # An upload restarts the TTL of a bundle already there (its deploy is about to reference it); GT leaves
+        # a persisted bundle, which counts as never expiring, persisted.
+        pipe = self._client.pipeline(transaction=True)
+        pipe.set(self._bundle(fingerprint), json.dumps(encoded), ex=self._ttl_s, nx=True)
+        pipe.expire(self._bundle(fingerprint), self._ttl_s, gt=True)
+        pipe.execute()
         return fingerprint
 
     def get(self, fingerprint: str) -> dict[str, bytes] | None:
@@ -43,18 +47,8 @@ class RedisBundleStore:
             return None
         return {path: base64.b64decode(text) for path, text in json.loads(str(raw)).items()}
 
-    def bind(self, key: str, version: str, fingerprint: str) -> None:
-        pipe = self._client.pipeline(transaction=True)
-        pipe.hset(self._bindings(key), version, fingerprint)
-        pipe.persist(self._bundle(fingerprint))
-        pipe.execute()
-
-    def bound(self, key: str, version: str) -> str | None:
-        fingerprint = self._client.hget(self._bindings(key), version)
-        return str(fingerprint) if fingerprint is not None else None
+    def persist(self, fingerprint: str) -> None:
+        self._client.persist(self._bundle(fingerprint))
 
     def _bundle(self, fingerprint: str) -> str:
         return f"{self._keys.prefix}bundle:{fingerprint}"
-
-    def _bindings(self, key: str) -> str:
-        return f"{self._keys.prefix}deployment:key:{key}:bundles"

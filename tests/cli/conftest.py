@@ -48,7 +48,7 @@ class Stack:
         with self.lock:
             return self.world.record(id_or_key).to_json()
 
-    def keys(self) -> list[str]:
+    def deployment_ids(self) -> list[str]:
         with self.lock:
             return sorted(r.deployment_id for r in self.world.controller.list())
 

@@ -2,9 +2,8 @@
 
 A hypothesis state machine deploys a few manifests of one key (same or different image, rolling, canary or
 blue-green, with or without a topology change, auto_revert / auto_promote, small max_parallel), promotes,
-pauses, resumes, fails and rolls back, feeds facts about random live instances, lets time pass and restarts
-the controller. Refused actions raise DeploymentError and change nothing. The invariants are checked after
-every step.
+pauses, resumes, fails and rolls back, feeds facts about random live instances and lets time pass. Refused
+actions raise DeploymentError and change nothing. The invariants are checked after every step.
 """
 
 from __future__ import annotations
@@ -174,11 +173,6 @@ class Rollouts(RuleBasedStateMachine):
             up = self.up(instance_id)
             up.ready = False
             up.passing.clear()
-
-    @rule()
-    def restart_controller(self) -> None:
-        """A new controller takes over from the store and the running instances (facts keep their meaning)."""
-        self.world.restart_controller()
 
     # ---- time ------------------------------------------------------------------------------------
 

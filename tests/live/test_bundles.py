@@ -1,4 +1,4 @@
-"""Payload bundles: safe paths, fingerprints, both stores, and which bundle a version runs."""
+"""Payload bundles: safe paths, fingerprints, both stores, and keeping the bundles versions reference."""
 
 from __future__ import annotations
 
@@ -12,10 +12,8 @@ from backends.live.bundles import (
     UnsafePayloadPathError,
     bundle_fingerprint,
     check_payload_paths,
-    resolve_fingerprint,
 )
 from backends.live.redis_bundles import RedisBundleStore
-from mn_deploy_core.records import VersionRecord
 
 NAMESPACE = "mn_test"
 FILES = {"input.json": b"{}", "nested/model.bin": bytes(range(256))}
@@ -69,47 +67,30 @@ def test_a_bundle_round_trips_byte_for_byte(bundles: BundleStore) -> None:
     assert bundles.get("0" * 64) is None
 
 
-def test_versions_are_bound_to_their_bundle(bundles: BundleStore) -> None:
+def test_persisting_a_bundle_keeps_it(bundles: BundleStore) -> None:
     fingerprint = bundles.put(FILES)
-    bundles.bind("agent-api", "1", fingerprint)
+    bundles.persist(fingerprint)
 
-    assert bundles.bound("agent-api", "1") == fingerprint
-    assert bundles.bound("agent-api", "2") is None
-    assert bundles.bound("billing", "1") is None
+    assert bundles.get(fingerprint) == FILES
 
 
-def test_redis_keeps_bundles_under_mirrorneurons_key_until_bound(redis_client: redis.Redis) -> None:
+def test_redis_keeps_bundles_under_mirrorneurons_key_until_persisted(redis_client: redis.Redis) -> None:
     store = RedisBundleStore(redis_client, namespace=NAMESPACE, ttl_s=60)
     fingerprint = store.put(FILES)
     key = f"{NAMESPACE}:bundle:{fingerprint}"
 
     assert 0 < redis_client.ttl(key) <= 60
-    store.bind("agent-api", "1", fingerprint)
+    store.persist(fingerprint)
     store.put(FILES)
     assert redis_client.ttl(key) == -1  # referenced by a version: kept, even when uploaded again
-    assert redis_client.hget(f"{NAMESPACE}:deployment:key:agent-api:bundles", "1") == fingerprint
 
 
-def _version(number: str, to_version: str | None = None) -> VersionRecord:
-    rollback = {"from_version": "x", "to_version": to_version, "reason": None} if to_version else None
-    return VersionRecord(
-        "agent-api", number, f"dep_agent-api_{number}", None, {}, "digest", "t", "t", rollback=rollback
-    )
+def test_uploading_a_bundle_again_restarts_its_ttl(redis_client: redis.Redis) -> None:
+    store = RedisBundleStore(redis_client, namespace=NAMESPACE, ttl_s=60)
+    fingerprint = store.put(FILES)
+    key = f"{NAMESPACE}:bundle:{fingerprint}"
+    redis_client.expire(key, 5)
 
+    store.put(FILES)
 
-def test_a_rolled_back_version_runs_the_bundle_of_the_version_it_copied() -> None:
-    bundles = MemoryBundleStore()
-    bundles.bind("agent-api", "1", "fp1")
-    bundles.bind("agent-api", "2", "fp2")
-    versions = [_version("1"), _version("2"), _version("3", to_version="1"), _version("4", to_version="3")]
-
-    assert resolve_fingerprint(bundles, versions, "2") == "fp2"
-    assert resolve_fingerprint(bundles, versions, "4") == "fp1"
-    assert resolve_fingerprint(bundles, versions, "9") is None
-
-
-def test_versions_without_payloads_and_rollback_cycles_have_no_bundle() -> None:
-    versions = [_version("1"), _version("2", to_version="3"), _version("3", to_version="2")]
-
-    assert resolve_fingerprint(MemoryBundleStore(), versions, "1") is None
-    assert resolve_fingerprint(MemoryBundleStore(), versions, "2") is None
+    assert redis_client.ttl(key) > 5  # a deploy about to reference it must not find it expired

@@ -22,19 +22,11 @@ def encode(result: Mapping[str, Any]) -> str:
     return json.dumps({**result, "version": result.get("version", INTERFACE_VERSION)})
 
 
-def version_json(version: VersionRecord, fingerprint: str | None) -> dict[str, Any]:
-    """The version record; `manifest_ref.bundle_fingerprint` when its payloads were archived."""
-    data = version.to_json()
-    if fingerprint is not None:
-        data["manifest_ref"] = {**data["manifest_ref"], "bundle_fingerprint": fingerprint}
-    return data
-
-
-def started(record: DeploymentRecord, version: VersionRecord, fingerprint: str | None) -> dict[str, Any]:
+def started(record: DeploymentRecord, version: VersionRecord) -> dict[str, Any]:
     """Deploy, update, promote and rollback: `{deployment, version, job_id, status}`."""
     result: dict[str, Any] = {
         "deployment": record.to_json(),
-        "version": version_json(version, fingerprint),
+        "version": version.to_json(),
         "job_id": version.job_id,
     }
     if record.mode not in _NO_STATUS_MODES:
@@ -42,11 +34,10 @@ def started(record: DeploymentRecord, version: VersionRecord, fingerprint: str |
     return result
 
 
-def with_versions(
-    record: DeploymentRecord, versions: Sequence[VersionRecord], fingerprints: Mapping[str, str | None]
-) -> dict[str, Any]:
-    """Get: the record plus every version of its key, sorted by integer (the store's order)."""
-    return {**record.to_json(), "versions": [version_json(v, fingerprints[v.version]) for v in versions]}
+def with_versions(record: DeploymentRecord, versions: Sequence[VersionRecord]) -> dict[str, Any]:
+    """Get: the record plus every version of its key, sorted by integer (the store's order); a version's
+    `manifest_ref.bundle_fingerprint` names its payloads when it shipped any."""
+    return {**record.to_json(), "versions": [v.to_json() for v in versions]}
 
 
 def listing(records: Sequence[DeploymentRecord]) -> dict[str, Any]:

@@ -2,8 +2,8 @@
 
 Every controller call runs under one lock that the real-time driver thread also holds while it feeds facts
 and ticks, so an RPC never sees a half-applied decision. A bundle is uploaded before the lock is taken (it is
-content-addressed, so a refused deploy leaves nothing a later one would trip over) and bound to the new
-version under it.
+content-addressed and expires unless persisted, so a refused deploy leaves nothing a later one would trip over);
+the deploy keeps its fingerprint with the version, and the bundle is persisted once the deploy is accepted.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 import grpc
 
-from backends.live.bundles import BundleStore, check_payload_paths, resolve_fingerprint
+from backends.live.bundles import BundleStore, check_payload_paths
 from backends.live.grpc import arguments, job_pb2, job_pb2_grpc, results
 from mn_deploy_core.controller import Controller
 from mn_deploy_core.errors import ConflictError, DeploymentError, NoRollbackTargetError, NotFoundError
@@ -99,9 +99,10 @@ class JobService(job_pb2_grpc.JobServiceServicer):
             context.abort(status_code(error), error.message)  # raises
 
         def call() -> Mapping[str, Any]:
-            record = self._controller.deploy(manifest, overrides, arguments.optional(request.deployment_key))
-            if fingerprint is not None and record.target_version is not None:
-                self._bundles.bind(record.deployment_key, record.target_version, fingerprint)
+            key = arguments.optional(request.deployment_key)
+            record = self._controller.deploy(manifest, overrides, key, bundle=fingerprint)
+            if fingerprint is not None:
+                self._bundles.persist(fingerprint)
             return self._started(record)
 
         return self._answer(context, call)
@@ -126,12 +127,10 @@ class JobService(job_pb2_grpc.JobServiceServicer):
     def _started(self, record: DeploymentRecord) -> dict[str, Any]:
         versions = self._controller.versions(record.deployment_key)
         version = next(v for v in versions if v.version == record.target_version)
-        return results.started(record, version, resolve_fingerprint(self._bundles, versions, version.version))
+        return results.started(record, version)
 
     def _with_versions(self, record: DeploymentRecord) -> dict[str, Any]:
-        versions = self._controller.versions(record.deployment_key)
-        fingerprints = {v.version: resolve_fingerprint(self._bundles, versions, v.version) for v in versions}
-        return results.with_versions(record, versions, fingerprints)
+        return results.with_versions(record, self._controller.versions(record.deployment_key))
 
     def _tagged_version(self, id_or_key: str, tag: str, version: str | None) -> str:
         """The version carrying `tag` (and equal to `version` when both are given; quirk §16.6, fixed)."""

@@ -1,0 +1,228 @@
+"""One instance on a worker: its working directory, its process through restarts, and its checks.
+
+The facts it reports, in order:
+- `placed` when the worker takes the placement (`restarted` instead when a restarted worker takes up an instance
+  its predecessor ran: that process died with it);
+- `running` and `ready` together as soon as the process has started. Ready means the process is up; whether the
+  agent serves is what its checks say, and `health_check: checks` waits for them;
+- `check_passing` / `check_failing` when a check's result changes (the first result counts as a change);
+- `exited` when the process ends, then `restarted` before the next start after `restart.delay_ms`, or `failed`
+  once `restart.attempts` restarts are used up (also at once when the payloads or the command are unusable).
+A stopped instance reports nothing more. `resync` reports the current state again.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import re
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from backends.live.bundles import UnsafePayloadPathError, check_payload_paths
+from backends.live.checks import Check, declared_checks, probe
+from backends.live.process import ProcessGroup, free_port
+from mn_deploy_core.ports import Fact, FactKind, Placement
+
+Payloads = Callable[[str], Mapping[str, bytes] | None]
+
+_UNSAFE_NAME = re.compile(r"[^\w.-]")
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class _Generation:
+    """One run of the process: its checks stop with it, and their results are forgotten after it."""
+
+    ended: threading.Event = field(default_factory=threading.Event)
+    results: dict[str, bool] = field(default_factory=dict)
+    threads: list[threading.Thread] = field(default_factory=list)
+
+
+class InstanceSupervisor:
+    """Runs one placement in its own thread until it is stopped or fails."""
+
+    def __init__(
+        self,
+        placement: Placement,
+        *,
+        root: Path,
+        payloads: Payloads,
+        report: Callable[[Fact], None],
+        grace_s: float,
+        adopted: bool = False,
+    ) -> None:
+        self.placement = placement
+        self._root = root
+        self._payloads = payloads
+        self._report = report
+        self._grace_s = grace_s
+        self._adopted = adopted
+        self._checks = declared_checks(placement.node, placement.checks)
+        self._port = free_port()
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._state = FactKind.PLACED
+        self._child: ProcessGroup | None = None
+        self._generation = _Generation()
+        self._thread = threading.Thread(target=self._run, name=f"instance {placement.instance_id}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """SIGTERM now, SIGKILL after the grace period; returns at once (`join` waits for the end)."""
+        with self._lock:
+            self._stopping.set()
+            if self._child is not None:
+                self._child.terminate(self._grace_s)
+
+    def join(self, timeout_s: float | None = None) -> None:
+        self._thread.join(timeout_s)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def resync(self) -> None:
+        """Report the current state again, with the latest result of every check while running."""
+        with self._lock:
+            if self._stopping.is_set():
+                return
+            self._fact(self._state)
+            if self._state is FactKind.RUNNING:
+                self._fact(FactKind.READY)
+                for name, passing in self._generation.results.items():
+                    self._fact(FactKind.CHECK_PASSING if passing else FactKind.CHECK_FAILING, name)
+
+    # ---- the instance's thread -----------------------------------------------------------------
+
+    def _run(self) -> None:
+        self._lifecycle(FactKind.RESTARTED if self._adopted else FactKind.PLACED, FactKind.PLACED)
+        command = self.placement.node.get("config", {}).get("command")
+        directory = self._prepare(command)
+        if directory is None:
+            self._lifecycle(FactKind.FAILED)
+            return
+        try:
+            env = self._environment(directory)
+            for restarts in itertools.count():
+                if restarts:
+                    if self._stopping.wait(self.placement.restart.delay_ms / 1000):
+                        return
+                    self._lifecycle(FactKind.RESTARTED, FactKind.EXITED)
+                if not self._run_once(command, directory, env):
+                    return
+                if restarts >= self.placement.restart.attempts:
+                    self._lifecycle(FactKind.FAILED)
+                    return
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
+
+    def _prepare(self, command: object) -> Path | None:
+        """A fresh directory holding the payloads; None (and logged) when the instance can never run."""
+        instance_id = self.placement.instance_id
+        if not (isinstance(command, list) and command and all(isinstance(arg, str) for arg in command)):
+            log.error("instance %s: config.command must be a non-empty list of strings, not %r", instance_id, command)
+            return None
+        payloads: Mapping[str, bytes] = {}
+        if self.placement.bundle is not None:
+            found = self._payloads(self.placement.bundle)
+            if found is None:
+                log.error("instance %s: bundle %s is not stored", instance_id, self.placement.bundle)
+                return None
+            payloads = found
+        directory = Path(tempfile.mkdtemp(prefix=f"{_UNSAFE_NAME.sub('_', instance_id)}.", dir=self._root))
+        try:
+            materialise(payloads, directory)
+        except (UnsafePayloadPathError, OSError) as error:
+            log.error("instance %s: payloads not written: %s", instance_id, error)
+            shutil.rmtree(directory, ignore_errors=True)
+            return None
+        return directory
+
+    def _environment(self, directory: Path) -> dict[str, str]:
+        placement = self.placement
+        return {
+            **os.environ,
+            "MN_AGENT_ID": placement.agent_id,
+            "MN_INSTANCE_ID": placement.instance_id,
+            "MN_DEPLOYMENT_KEY": placement.deployment_key,
+            "MN_DEPLOYMENT_VERSION": placement.deployment_version,
+            "MN_DEPLOYMENT_ROLE": str(placement.role),
+            "MN_BUNDLE_DIR": str(directory),
+            "PORT": str(self._port),
+        }
+
+    def _run_once(self, command: Sequence[str], directory: Path, env: Mapping[str, str]) -> bool:
+        """Start the process and its checks and wait for its end; False when it ended because of a stop."""
+        with self._lock:
+            if self._stopping.is_set():
+                return False
+            try:
+                self._child = ProcessGroup(command, cwd=directory, env=env)
+            except OSError as error:  # cannot be run: as good as exiting at once
+                log.warning("instance %s: %s", self.placement.instance_id, error)
+            else:
+                self._state = FactKind.RUNNING
+                self._fact(FactKind.RUNNING)
+                self._fact(FactKind.READY)
+                self._generation = _Generation()
+                for check in self._checks:
+                    self._watch(check, self._generation, directory, env)
+        if self._child is not None:
+            self._child.wait()
+        with self._lock:
+            generation, self._child = self._generation, None
+            generation.ended.set()
+            stopped = self._stopping.is_set()
+            if not stopped:
+                self._state = FactKind.EXITED
+                self._fact(FactKind.EXITED)
+        for thread in generation.threads:  # a check still probing ends within its timeout
+            thread.join()
+        return not stopped
+
+    def _watch(self, check: Check, generation: _Generation, directory: Path, env: Mapping[str, str]) -> None:
+        def loop() -> None:
+            while True:
+                passing = probe(check, port=self._port, cwd=directory, env=env)
+                with self._lock:
+                    if generation.ended.is_set():
+                        return
+                    if generation.results.get(check.name) != passing:
+                        generation.results[check.name] = passing
+                        self._fact(FactKind.CHECK_PASSING if passing else FactKind.CHECK_FAILING, check.name)
+                if generation.ended.wait(check.interval_s):
+                    return
+
+        thread = threading.Thread(target=loop, name=f"check {check.name} of {self.placement.instance_id}", daemon=True)
+        generation.threads.append(thread)
+        thread.start()
+
+    def _lifecycle(self, kind: FactKind, state: FactKind | None = None) -> None:
+        """Report a lifecycle fact unless stopping; `state` is what resync repeats (default: the fact itself)."""
+        with self._lock:
+            if self._stopping.is_set():
+                return
+            self._state = state or kind
+            self._fact(kind)
+
+    def _fact(self, kind: FactKind, check: str = "") -> None:
+        self._report(Fact(self.placement.instance_id, kind, check))
+
+
+def materialise(payloads: Mapping[str, bytes], directory: Path) -> None:
+    """Write payloads under a fresh `directory`. Paths are checked first (relative, no `..`); as the directory
+    is new and only this writes into it, there is no symlink a path could escape through."""
+    check_payload_paths(payloads)
+    for path, data in payloads.items():
+        target = directory / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)

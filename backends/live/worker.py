@@ -1,0 +1,188 @@
+"""A worker: keeps its node alive with a heartbeat and runs the instances the controller assigns to the node.
+
+The node's desired hash is the truth; its assignments stream says what changed, in order. A worker takes up the
+desired instances when it starts, then follows the stream. When it finds its heartbeat had expired, the
+controller may have dropped the node (and reported its instances failed), so it reconciles with the desired
+hash again: whatever is no longer desired is stopped. Facts it could not write (Redis unreachable) are made up
+for by reporting every instance's current state once Redis answers again.
+
+On a normal shutdown every instance is stopped (SIGTERM, SIGKILL after the grace period) and the heartbeat is
+deleted, so the controller replaces the instances without waiting for the TTL. A worker killed outright takes
+its agents with it (see process.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import redis
+
+from backends.live import wire
+from backends.live.redis_bundles import RedisBundleStore
+from backends.live.supervisor import InstanceSupervisor
+from backends.redis import scripts
+from backends.redis.client import require_decoded
+from backends.redis.keys import Keys, namespace_from_env
+from mn_deploy_core.ports import Fact, Placement
+
+# About this many facts are kept for a controller that is not reading: a bound on memory, never reached while
+# one runs (it deletes what it acknowledged).
+FACTS_MAXLEN = 100_000
+
+log = logging.getLogger(__name__)
+
+
+class Worker:
+    """One node's worker; `run` until `stop` is set."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        node: str,
+        *,
+        namespace: str | None = None,
+        workdir: Path,
+        heartbeat_ms: int = 1000,
+        grace_ms: int = 5000,
+    ) -> None:
+        if heartbeat_ms < 1:
+            raise ValueError("heartbeat_ms must be positive")
+        require_decoded(client)
+        self.node = node
+        self._client = client
+        self._keys = Keys(namespace or namespace_from_env())
+        self._bundles = RedisBundleStore(client, namespace=namespace)
+        self._heartbeat = scripts.bind(client, "node_heartbeat")
+        self._workdir = workdir
+        self._heartbeat_s = heartbeat_ms / 1000
+        self._grace_s = grace_ms / 1000
+        self._identity = f"{socket.gethostname()}/{os.getpid()}"
+        self._instances: dict[str, InstanceSupervisor] = {}
+        self._stopping: list[InstanceSupervisor] = []
+        self._facts_lost = False
+
+    def run(self, stop: threading.Event) -> None:
+        """Heartbeat, follow the assignments, supervise the instances; stop them all when `stop` is set."""
+        self._workdir.mkdir(parents=True, exist_ok=True)
+        try:
+            self._beat()
+            cursor = self._reconcile(adopted=True)
+            next_beat = time.monotonic() + self._heartbeat_s
+            while not stop.is_set():
+                try:
+                    if time.monotonic() >= next_beat:
+                        next_beat = time.monotonic() + self._heartbeat_s
+                        if not self._beat():
+                            log.warning("node %s: heartbeat had expired; reconciling with its assignments", self.node)
+                            cursor = self._reconcile(adopted=False)
+                        elif self._facts_lost:
+                            self._facts_lost = False
+                            self._resync()
+                    cursor = self._follow(cursor, next_beat - time.monotonic())
+                except (redis.ConnectionError, redis.TimeoutError) as error:
+                    log.warning("node %s: Redis unreachable (%s); retrying", self.node, error)
+                    stop.wait(self._heartbeat_s)
+        finally:
+            self._shutdown()
+
+    # ---- orders --------------------------------------------------------------------------------
+
+    def _follow(self, cursor: str, wait_s: float) -> str:
+        """Apply the orders after `cursor`, waiting for them at most `wait_s`; the new cursor."""
+        block = max(1, int(wait_s * 1000))
+        cap = wire.max_block_ms(self._client)
+        reply = self._client.xread(
+            {self._keys.node_assignments(self.node): cursor}, count=100, block=block if cap is None else min(block, cap)
+        )
+        for entry_id, fields in reply[0][1] if reply else []:
+            self._apply(fields)
+            cursor = entry_id
+        self._stopping = [s for s in self._stopping if s.alive]
+        return cursor
+
+    def _apply(self, order: Mapping[str, str]) -> None:
+        op = order.get("op")
+        if op == wire.PLACE:
+            self._start(wire.decode_placement(order["placement"]), adopted=False)
+        elif op == wire.STOP:
+            self._stop(order["instance_id"])
+        elif op == wire.RESYNC:
+            self._resync()
+        else:
+            log.warning("node %s: ignoring unknown order %r", self.node, order)
+
+    def _reconcile(self, *, adopted: bool) -> str:
+        """Run exactly the desired instances (stop the others, start the missing ones); the cursor to follow from.
+
+        Orders up to the cursor are already in the desired hash (the controller writes both in one transaction),
+        so none of them is applied again: an order to a node dropped meanwhile must not start anything.
+        """
+        cursor = self._last_order_id()
+        desired = self._client.hgetall(self._keys.node_desired(self.node))
+        for instance_id in [i for i in self._instances if i not in desired]:
+            self._stop(instance_id)
+        for instance_id, data in sorted(desired.items()):
+            if instance_id not in self._instances:
+                self._start(wire.decode_placement(data), adopted=adopted)
+        return cursor
+
+    def _start(self, placement: Placement, *, adopted: bool) -> None:
+        if placement.instance_id in self._instances:
+            return  # an order already applied while reconciling
+        supervisor = InstanceSupervisor(
+            placement,
+            root=self._workdir,
+            payloads=self._bundles.get,
+            report=self._report,
+            grace_s=self._grace_s,
+            adopted=adopted,
+        )
+        self._instances[placement.instance_id] = supervisor
+        supervisor.start()
+
+    def _stop(self, instance_id: str) -> None:
+        supervisor = self._instances.pop(instance_id, None)
+        if supervisor is not None:
+            supervisor.stop()
+            self._stopping.append(supervisor)
+
+    def _resync(self) -> None:
+        for supervisor in self._instances.values():
+            supervisor.resync()
+
+    def _shutdown(self) -> None:
+        for instance_id in list(self._instances):
+            self._stop(instance_id)
+        for supervisor in self._stopping:
+            supervisor.join()
+        try:
+            self._client.delete(self._keys.node_heartbeat(self.node))
+        except redis.RedisError as error:
+            log.warning("node %s: heartbeat not deleted (%s); it expires by itself", self.node, error)
+
+    # ---- Redis ---------------------------------------------------------------------------------
+
+    def _beat(self) -> bool:
+        """Renew the heartbeat with the controller's TTL; False when it had expired (or never existed)."""
+        keys = [self._keys.node_heartbeat(self.node), self._keys.node_ttl, self._keys.nodes]
+        return bool(self._heartbeat(keys, [self.node, self._identity, wire.DEFAULT_NODE_TTL_MS]))
+
+    def _last_order_id(self) -> str:
+        last = self._client.xrevrange(self._keys.node_assignments(self.node), count=1)
+        return str(last[0][0]) if last else "0-0"
+
+    def _report(self, fact: Fact) -> None:
+        """Called from instance threads; a fact that cannot be written marks the state for a resync."""
+        try:
+            self._client.xadd(
+                self._keys.facts, wire.fact_fields(fact, self.node), maxlen=FACTS_MAXLEN, approximate=True
+            )
+        except redis.RedisError as error:
+            self._facts_lost = True
+            log.warning("node %s: fact %s of %s not written (%s)", self.node, fact.kind, fact.instance_id, error)

@@ -1,0 +1,47 @@
+"""The examples' HTTP agent: `/` says who answers, `/health` passes or fails as the bundle's agent.json says.
+
+It listens on 127.0.0.1:$PORT, as the worker tells it, and reads the MN_* variables the worker sets.
+Every bundle ships the same file; only agent.json differs.
+"""
+
+import json
+import os
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+SETTINGS = json.loads((Path(__file__).parent / "agent.json").read_text())
+
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        if self.path == "/health":
+            healthy = SETTINGS["healthy"]
+            self.answer(200 if healthy else 503, {"healthy": healthy})
+        elif self.path == "/":
+            self.answer(
+                200,
+                {
+                    "greeting": SETTINGS["greeting"],
+                    "version": os.environ.get("MN_DEPLOYMENT_VERSION"),
+                    "agent_id": os.environ.get("MN_AGENT_ID"),
+                    "instance_id": os.environ.get("MN_INSTANCE_ID"),
+                    "role": os.environ.get("MN_DEPLOYMENT_ROLE"),
+                },
+            )
+        else:
+            self.answer(404, {"error": "not found"})
+
+    def answer(self, status: int, body: dict) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet: a check every few hundred ms would drown the worker's log."""
+
+
+if __name__ == "__main__":
+    ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()

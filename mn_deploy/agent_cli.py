@@ -1,0 +1,56 @@
+"""`mn-deploy agent worker`: run the instances the controller assigns to one node.
+
+SIGTERM or SIGINT stops every instance (SIGTERM, then SIGKILL after the grace period) before the worker exits.
+A Redis that cannot be reached at start is one line and exit code 2.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from types import FrameType
+
+import click
+import redis
+
+from backends.live.worker import Worker
+from backends.redis.client import DEFAULT_URL, connect
+
+
+@click.group()
+def agent() -> None:
+    """Agent workers: the processes that run deployed instances on a node."""
+
+
+@agent.command()
+@click.option("--redis", "redis_url", default=DEFAULT_URL, show_default=True, help="The controller's Redis.")
+@click.option("--node", required=True, help="This node's name; unique among the workers of one Redis.")
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where instance directories are made.  [default: <tmp>/mn-deploy/<node>]",
+)
+@click.option("--heartbeat-ms", type=click.IntRange(min=1), default=1000, show_default=True)
+@click.option("--grace-ms", type=click.IntRange(min=0), default=5000, show_default=True, help="SIGTERM to SIGKILL.")
+def worker(redis_url: str, node: str, workdir: Path | None, heartbeat_ms: int, grace_ms: int) -> None:
+    """Register NODE with a heartbeat and run the instances assigned to it until stopped."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    client = connect(redis_url)
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        click.echo(f"error: Redis at {redis_url} is unreachable: {error}", err=True)
+        sys.exit(2)
+    directory = workdir or Path(tempfile.gettempdir()) / "mn-deploy" / node
+    Worker(client, node, workdir=directory, heartbeat_ms=heartbeat_ms, grace_ms=grace_ms).run(stop)

@@ -1,0 +1,24 @@
+"""A JSON file read for the simulator: an unreadable file or bad JSON is a ScenarioError, never a traceback.
+
+Sweeps and `sim run --set` need the scenario as a document (to override parts of it before it is loaded),
+so they read it here rather than through `read_scenario`, with the same messages.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from sim.schema import ScenarioError
+
+
+def read_json(path: str | Path) -> Any:
+    try:
+        content = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ScenarioError("", f"cannot read the file: {getattr(error, 'strerror', None) or error}") from None
+    try:
+        return json.loads(content)
+    except json.JSONDecodeError as error:
+        raise ScenarioError("", f"not valid JSON: {error.msg} (line {error.lineno}, column {error.colno})") from None

@@ -1,0 +1,68 @@
+"""Reading a bundle from disk: what is sent, and what is refused before anything is."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mn_deploy.bundle_reader import BundleError, read_bundle
+from tests.cli.conftest import write_bundle
+
+MANIFEST = {"graph_id": "app", "nodes": []}
+
+
+def refusal(path: Path) -> str:
+    with pytest.raises(BundleError) as caught:
+        read_bundle(path)
+    return caught.value.message
+
+
+def test_a_directory_is_its_manifest_text_and_every_payload_by_posix_path(tmp_path: Path) -> None:
+    text = json.dumps(MANIFEST, indent=4)
+    bundle = write_bundle(tmp_path / "app", text, {"a.json": b"1", "deep/er/b.bin": b"\x00"})
+
+    read = read_bundle(bundle)
+
+    assert read.manifest_json == text
+    assert read.payloads == {"a.json": b"1", "deep/er/b.bin": b"\x00"}
+
+
+def test_a_manifest_file_takes_the_payloads_beside_it(tmp_path: Path) -> None:
+    write_bundle(tmp_path, MANIFEST, {"a.json": b"1"})
+    (tmp_path / "manifest.json").rename(tmp_path / "v2.json")
+
+    assert read_bundle(tmp_path / "v2.json").payloads == {"a.json": b"1"}
+
+
+def test_no_payloads_directory_is_no_payloads(tmp_path: Path) -> None:
+    assert read_bundle(write_bundle(tmp_path, MANIFEST)).payloads == {}
+
+
+def test_a_link_that_stays_inside_the_payloads_is_followed(tmp_path: Path) -> None:
+    bundle = write_bundle(tmp_path, MANIFEST, {"real/a.json": b"1"})
+    (bundle / "payloads" / "alias.json").symlink_to("real/a.json")
+    (bundle / "payloads" / "same").symlink_to("real", target_is_directory=True)
+
+    assert read_bundle(bundle).payloads == {"alias.json": b"1", "real/a.json": b"1"}
+
+
+@pytest.mark.parametrize("target", ["/etc", "../../manifest.json", "../../../elsewhere"])
+def test_a_link_out_of_the_payloads_is_an_unsafe_path(tmp_path: Path, target: str) -> None:
+    bundle = write_bundle(tmp_path / "app", MANIFEST, {"sub/a.json": b"1"})
+    (bundle / "payloads" / "sub" / "out").symlink_to(target)
+
+    assert refusal(bundle) == f"Unsafe payload path: sub/out -> {target}"
+
+
+def test_what_cannot_be_read_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "bad.json").write_text("{")
+
+    assert refusal(tmp_path / "nowhere") == f"Bundle not found: {tmp_path / 'nowhere'}"
+    assert refusal(tmp_path / "empty") == f"Bundle {tmp_path / 'empty'} has no manifest.json"
+    assert refusal(tmp_path / "bad.json") == (
+        f"{tmp_path / 'bad.json'} is not valid JSON: Expecting property name enclosed in double quotes: "
+        "line 1 column 2 (char 1)"
+    )
