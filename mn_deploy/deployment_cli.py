@@ -97,8 +97,10 @@ def _command(name: str) -> Callable[[Callable[..., None]], click.Command]:
             api = DeploymentApi(target)
             try:
                 function(Session(api, out), **arguments)
-            except (ApiError, BundleError) as error:
-                _exit(out, error.message, error.exit_code if isinstance(error, ApiError) else EXIT_REFUSED)
+            except ApiError as error:
+                _exit(out, error.message, error.exit_code)
+            except BundleError as error:
+                _exit(out, error.message, EXIT_REFUSED)
             except KeyboardInterrupt:
                 _exit(out, "interrupted; the deployment goes on", EXIT_INTERRUPTED)
             finally:

@@ -1,7 +1,9 @@
-"""`mn-deploy sim`: run a scenario file on simulated time and show, save or pipe what happened.
+"""`mn-deploy sim`: run a scenario file on simulated time, or sweep it over a grid of settings, and show,
+save or pipe what happened.
 
 Bad input is one line naming the JSONPath of the problem and exit code 2; a run that breaks prints its
-seed and the one command that replays it, with exit code 1. No traceback reaches the user.
+seed and the one command that replays it, with exit code 1 (in a sweep it becomes an error row and the
+sweep goes on). Ctrl-C stops a sweep with exit code 130, keeping the rows done. No traceback reaches the user.
 """
 
 from __future__ import annotations
@@ -9,18 +11,28 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import NoReturn
+from typing import IO, Any, NoReturn
 
 import click
 from matplotlib.figure import Figure
 from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from sim import Result, ScenarioError, read_scenario, run_scenario
-from sim.plots import capacity, timeline
+from sim import Result, ScenarioError, load_scenario, run_scenario
+from sim.cluster import dask_executor
+from sim.jsonfile import read_json
+from sim.overrides import PathError, parse_assignment, with_overrides
+from sim.plots import capacity, duration_cdf, heatmap, outcome_shares, timeline
+from sim.replay import replay_command
+from sim.rows import ERROR, REPLAY, Row
+from sim.stats import Estimate, Share
+from sim.sweep import Sweep, SweepInterrupted, SweepResult, default_workers, read_sweep, run_sweep
 
 Section = tuple[str, str, list[str], list[list[str]]]
 """(line label, table title, columns, rows)"""
@@ -88,8 +100,12 @@ def _rich(header: list[tuple[str, str]], sections: list[Section]) -> None:
         console.print(table)
 
 
+def _terminal(stream: IO[str]) -> bool:
+    return os.environ.get("MN_CLI_OUTPUT", "").lower() != "plain" and stream.isatty()
+
+
 def _plain_output() -> bool:
-    return os.environ.get("MN_CLI_OUTPUT", "").lower() == "plain" or not sys.stdout.isatty()
+    return not _terminal(sys.stdout)
 
 
 def _save_plot(result: Result, path: Path) -> None:
@@ -113,20 +129,32 @@ def sim() -> None:
 @sim.command("run")
 @click.argument("file")
 @click.option("--seed", type=click.IntRange(min=0), help="Override the scenario's seed.")
+@click.option(
+    "--set",
+    "assignments",
+    multiple=True,
+    metavar="PATH=VALUE",
+    help="Set a value of the scenario by dotted path (VALUE is JSON, else text), as a sweep point does.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result JSON alone on stdout.")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), help="Save timeline and capacity plots.")
 @click.option("--until-ms", type=click.FloatRange(min=0), help="End the run at this simulated time.")
-def run(file: str, seed: int | None, as_json: bool, plot: Path | None, until_ms: float | None) -> None:
+def run(
+    file: str, seed: int | None, assignments: tuple[str, ...], as_json: bool, plot: Path | None, until_ms: float | None
+) -> None:
     """Run scenario FILE and summarise the deployments, versions and metrics."""
     try:
-        scenario = read_scenario(file)
+        overrides = dict(parse_assignment(text) for text in assignments)
+        scenario = load_scenario(with_overrides(read_json(file), overrides))
+    except PathError as error:
+        _bad_input(f"{file}: --set {error}")
     except ScenarioError as error:
         _bad_input(f"{file}: {error}")
     seed = scenario.seed if seed is None else seed
     try:
         result = run_scenario(scenario, seed=seed, until_ms=until_ms)
     except Exception as error:
-        replay = f"mn-deploy sim run {file} --seed {seed}" + ("" if until_ms is None else f" --until-ms {until_ms:g}")
+        replay = replay_command(file, seed, overrides, until_ms)
         problem = f"{type(error).__name__}: {error}"
         click.echo(f"error: the run failed at seed {seed} ({problem}); replay: {replay}", err=True)
         sys.exit(1)
@@ -142,3 +170,166 @@ def run(file: str, seed: int | None, as_json: bool, plot: Path | None, until_ms:
     if plot is not None:
         header.append(("Plot", str(plot)))
     (_plain if _plain_output() else _rich)(header, _sections(result))
+
+
+def _interval(low: float | None, high: float | None, digits: int) -> str:
+    return "-" if low is None or high is None else f"[{low:.{digits}f}, {high:.{digits}f}]"
+
+
+def _estimate(estimate: Estimate) -> list[str]:
+    mean = "-" if estimate.mean is None else f"{estimate.mean:.1f}"
+    return [str(estimate.n), mean, _interval(estimate.low, estimate.high, 1)]
+
+
+def _share(share: Share) -> list[str]:
+    return [f"{share.share:.3f}", _interval(share.low, share.high, 3)]
+
+
+_LISTED_FAILURES = 5
+
+
+def _sweep_sections(result: SweepResult) -> list[Section]:
+    """Per point its parameters, outcome shares and metric means, long form (a line per figure), then the
+    first failed runs with their replay commands."""
+    sweep, summary = result.sweep, result.summary
+    points = [[str(s.point), sweep.label(sweep.points[s.point]), str(s.runs), str(s.errors)] for s in summary]
+    outcomes = [[str(s.point), name, *_share(share)] for s in summary for name, share in s.outcomes.items()]
+    metrics = [[str(s.point), name, *_estimate(estimate)] for s in summary for name, estimate in s.metrics.items()]
+    sections: list[Section] = [
+        ("Point", "Points", ["point", "parameters", "runs", "errors"], points),
+        ("Outcome", "Outcome shares (95% Wilson interval)", ["point", "outcome", "share", "interval"], outcomes),
+        ("Metric", "Metric means (95% t interval)", ["point", "metric", "n", "mean", "interval"], metrics),
+    ]
+    failed = [row for row in result.rows if row["outcome"] == ERROR][:_LISTED_FAILURES]
+    if failed:
+        rows = [[str(r["point"]), str(r["run"]), str(r["seed"]), r[ERROR], r[REPLAY]] for r in failed]
+        sections.append(("Failed", "Failed runs", ["point", "run", "seed", "error", "replay"], rows))
+    return sections
+
+
+def _sweep_header(result: SweepResult, workers: str, files: list[tuple[str, Path | None]]) -> list[tuple[str, str]]:
+    sweep = result.sweep
+    lines = [("Sweep", sweep.name), ("Scenario", sweep.scenario_file)]
+    if sweep.description:
+        lines.append(("Description", sweep.description))
+    total = len(sweep.points) * sweep.runs
+    lines += [
+        ("Runs", f"{sweep.runs} per point x {len(sweep.points)} points = {total}"),
+        ("Seed", str(sweep.seed)),
+        ("Workers", workers),
+    ]
+    failures = sum(1 for row in result.rows if row["outcome"] == ERROR)
+    if failures:
+        lines.append(("Failed runs", f"{failures} (at most {_LISTED_FAILURES} listed below)"))
+    return lines + [(label, str(path)) for label, path in files if path is not None]
+
+
+def _save_sweep_plot(result: SweepResult, path: Path) -> None:
+    """Outcome shares; duration CDFs when kept; for a two-axis grid, the first numeric metric as a heatmap."""
+    sweep = result.sweep
+    panels: list[Callable[[Any], object]] = [lambda ax: outcome_shares(result, ax)]
+    if "duration_ms" in sweep.metrics:
+        panels.append(lambda ax: duration_cdf(result, ax))
+    if len(sweep.grid) == 2 and sweep.metrics:
+        x, y = sweep.grid
+        panels.append(lambda ax: heatmap(result, x, y, metric=sweep.metrics[0], ax=ax))
+    figure = Figure(figsize=(12, 4.5 * len(panels)), layout="constrained")
+    for draw, ax in zip(panels, figure.subplots(len(panels), 1, squeeze=False)[:, 0], strict=True):
+        draw(ax)
+    figure.savefig(path, dpi=100)
+
+
+@contextmanager
+def _progress(total: int) -> Iterator[Callable[[Row], None] | None]:
+    """A Rich progress bar on stderr when it is a terminal; nothing otherwise."""
+    if not _terminal(sys.stderr):
+        yield None
+        return
+    columns = (TextColumn("runs"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("runs", total=total)
+        yield lambda row: bar.advance(task)
+
+
+def _check_writable(path: Path | None) -> None:
+    """Fail before a long sweep rather than after it when an output cannot be written."""
+    if path is not None and not os.access(path.parent, os.W_OK):
+        _bad_input(f"{path}: cannot write: {path.parent} is not a writable directory")
+
+
+def _execute(sweep: Sweep, workers: int | None, address: str | None, out: Path | None) -> tuple[SweepResult, str]:
+    """Run on a local pool or a Dask cluster; one-line errors for what cannot start, exit 130 on Ctrl-C."""
+    total = len(sweep.points) * sweep.runs
+    try:
+        with ExitStack() as stack:
+            executor = None
+            if address is None:
+                workers = workers or default_workers()
+                where = f"{workers} processes"
+            else:
+                try:
+                    executor, workers = stack.enter_context(dask_executor(address))
+                except ImportError as error:
+                    _bad_input(str(error))
+                except OSError as error:
+                    _bad_input(f"--dask {address}: cannot reach the scheduler: {error}")
+                where = f"Dask at {address} ({workers} threads)"
+            progress = stack.enter_context(_progress(total))
+            return run_sweep(sweep, executor=executor, workers=workers, out=out, progress=progress), where
+    except KeyboardInterrupt as interrupted:
+        done = len(interrupted.rows) if isinstance(interrupted, SweepInterrupted) else 0
+        kept = f"; their rows are in {out}" if out is not None and done else ""
+        click.echo(f"error: interrupted after {done} of {total} runs{kept}", err=True)
+        sys.exit(130)
+    except OSError as error:
+        _bad_input(f"{error.filename or out}: cannot write the rows: {error.strerror or error}")
+
+
+def _save(path: Path | None, save: Callable[[Path], object]) -> None:
+    if path is None:
+        return
+    try:
+        save(path)
+    except OSError as error:
+        _bad_input(f"{path}: cannot write: {error.strerror or error}")
+
+
+@sim.command("sweep")
+@click.argument("file")
+@click.option("--workers", type=click.IntRange(min=1), help="Processes running at once (default: the core count).")
+@click.option("--dask", "address", metavar="ADDRESS", help="Run on the Dask cluster whose scheduler is at ADDRESS.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write a CSV row per run as runs finish.")
+@click.option("--summary", type=click.Path(dir_okay=False, path_type=Path), help="Write the summary JSON.")
+@click.option(
+    "--plot",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Save outcome shares, duration CDFs and, for a two-axis grid, a heatmap of the first metric listed.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary JSON alone on stdout.")
+def sweep(
+    file: str,
+    workers: int | None,
+    address: str | None,
+    out: Path | None,
+    summary: Path | None,
+    plot: Path | None,
+    as_json: bool,
+) -> None:
+    """Run sweep FILE: its scenario `runs` times at every grid point; summarise outcomes and metrics per point."""
+    try:
+        spec = read_sweep(file)
+    except ScenarioError as error:
+        _bad_input(f"{file}: {error}")
+    if workers is not None and address is not None:
+        _bad_input("--workers and --dask exclude each other: a Dask cluster brings its own workers")
+    for path in (out, summary, plot):
+        _check_writable(path)
+    result, where = _execute(spec, workers, address, out)
+    document = json.dumps(result.summary_json(), ensure_ascii=False, allow_nan=False)
+    _save(summary, lambda path: path.write_text(document + "\n", encoding="utf-8"))
+    _save(plot, lambda path: _save_sweep_plot(result, path))
+    if as_json:
+        click.echo(document)
+        return
+    files = [("Rows", out), ("Summary", summary), ("Plot", plot)]
+    (_plain if _plain_output() else _rich)(_sweep_header(result, where, files), _sweep_sections(result))

@@ -151,8 +151,8 @@ class Controller:
         """Take over from a previous controller: rebuild live instances, each key's current job and every
         active deployment from the store, then let each deployment go on.
 
-        Deadlines are those stored. A healthy instance counts as serving until a fact says otherwise; one
-        without a verdict needs the runtime to report its current facts again.
+        Deadlines are those stored. A healthy instance that was serving counts as ready and passing until a
+        fact says otherwise; any other needs the runtime to report its current facts again.
         """
         records = {r.deployment_id: r for r in self._store.list_deployments()}
         manifests: dict[tuple[str, str], Manifest] = {}
@@ -167,8 +167,15 @@ class Controller:
             verdict = None if stored.healthy is None else Verdict.HEALTHY if stored.healthy else Verdict.UNHEALTHY
             checks = agent.checks if policy.health_check == "checks" else ()
             self._health.restore(
-                stored.instance_id, stored.placed_ms, policy.min_healthy_ms, policy.healthy_deadline_ms, checks, verdict
+                stored.instance_id,
+                stored.placed_ms,
+                policy.min_healthy_ms,
+                policy.healthy_deadline_ms,
+                checks,
+                verdict,
+                stored.serving,
             )
+            self._registry.set_passing(stored.instance_id, stored.serving)
             adopted.setdefault(stored.deployment_id, []).append(instance)
         for key in {i.deployment_key for i in self._fleet.instances.values()}:
             self._restore_job(key, manifests)
@@ -224,12 +231,11 @@ class Controller:
         if fact.kind is FactKind.FAILED:
             instance.failed = True
             self._changed_instances[instance.instance_id] = instance
-        serving = self._health.serving(fact.instance_id)
         verdict = self._health.observe(fact, now)
         if verdict is not None:
             self._on_verdict(instance, verdict, now)
-        elif self._health.serving(fact.instance_id) != serving:
-            self._registry.set_passing(fact.instance_id, not serving)
+        else:
+            self._update_serving(instance)
         self._flush()
 
     def tick(self, now: float) -> None:
@@ -546,10 +552,18 @@ class Controller:
     def _on_verdict(self, instance: Instance, verdict: Verdict, now: float) -> None:
         instance.healthy = verdict is Verdict.HEALTHY
         self._changed_instances[instance.instance_id] = instance
-        self._registry.set_passing(instance.instance_id, self._health.serving(instance.instance_id))
+        self._update_serving(instance)
         rollout = self._active.get(instance.deployment_id)
         if rollout is not None and rollout.owns(instance):
             rollout.on_verdict(instance, verdict, now)
+
+    def _update_serving(self, instance: Instance) -> None:
+        """Discovery's passing flag follows the tracker; it is stored so a restart knows it too."""
+        serving = self._health.serving(instance.instance_id)
+        if serving != instance.serving:
+            instance.serving = serving
+            self._changed_instances[instance.instance_id] = instance
+            self._registry.set_passing(instance.instance_id, serving)
 
     def _next_deadline(self) -> float | None:
         deadlines = self._deadlines

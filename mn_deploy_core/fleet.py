@@ -27,6 +27,7 @@ class Instance:
     placed_ms: float
     healthy: bool | None = None
     failed: bool = False
+    serving: bool = False
 
     @property
     def agent_id(self) -> str:
@@ -42,7 +43,17 @@ class Instance:
         return cls(agent=agent, role=Role(record.role), **fields)
 
 
-_STORED = ("instance_id", "job_id", "deployment_key", "deployment_id", "version", "placed_ms", "healthy", "failed")
+_STORED = (
+    "instance_id",
+    "job_id",
+    "deployment_key",
+    "deployment_id",
+    "version",
+    "placed_ms",
+    "healthy",
+    "failed",
+    "serving",
+)
 
 
 @dataclass(frozen=True, slots=True)

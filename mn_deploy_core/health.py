@@ -118,11 +118,12 @@ class HealthTracker:
         healthy_deadline_ms: float,
         checks: tuple[str, ...],
         verdict: Verdict | None,
+        serving: bool,
     ) -> None:
-        """Track an instance a previous controller placed: a healthy one counts as ready and passing until a
-        fact says otherwise; one without a verdict waits for facts against its original deadline."""
+        """Track an instance a previous controller placed: one that was serving counts as ready and passing
+        until a fact says otherwise; any other waits for facts, against its original healthy deadline."""
         health = InstanceHealth(min_healthy_ms, placed_ms + healthy_deadline_ms, len(checks), verdict=verdict)
-        if verdict is Verdict.HEALTHY:
+        if serving:
             health.ready, health.ready_since = True, placed_ms
             health.passing, health.passing_since = set(checks), placed_ms
         self._instances[instance_id] = health

@@ -269,6 +269,7 @@ class InstanceRecord:
     placed_ms: float
     healthy: bool | None = None
     failed: bool = False
+    serving: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}

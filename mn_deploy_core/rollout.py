@@ -223,8 +223,9 @@ class Rollout(Journal):
         self.set(now, counters=counters.add(unhealthy=1))
         self.event("deployment_instance_unhealthy", now, instance_id=instance.instance_id, agent_id=agent_id)
         if self.record.status == "awaiting_promotion":
+            # back to running: the deadline, suspended while waiting, starts again as after a resume
             self.set(now, status="running", description=self.running_description())
-            self.actuator.deadline_moved(self)
+            self._reset_deadline(now)
         elif self.record.previous_status == "awaiting_promotion":
             self.set(now, previous_status="running")
         self._replace_unhealthy(instance, now)

@@ -1,6 +1,7 @@
-"""Pictures of a run, drawn from the result alone: who ran what when, and how much capacity served.
+"""Pictures of a run, drawn from the result alone: who ran what when, and how much capacity served; and of
+a sweep: a measure or outcome share over two grid axes, the spread of durations, the outcome mix per point.
 
-Both functions take `ax=None` (a new figure) and return the Axes; neither calls `show`, so they work in
+Every function takes `ax=None` (a new figure) and returns the Axes; none calls `show`, so they work in
 notebooks, scripts and headless tests alike. Times are drawn in seconds.
 """
 
@@ -10,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import matplotlib.pyplot as plt
+import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.collections import PolyCollection
 from matplotlib.colors import Colormap
@@ -17,6 +19,7 @@ from matplotlib.colors import Colormap
 from mn_deploy_core.manifest import runtime_order
 from sim.metrics import TERMINAL_EVENTS, serving_intervals, serving_steps
 from sim.result import Result
+from sim.sweep import Point, SweepResult
 
 HATCH = {"primary": "", "canary": "//", "candidate": "xx"}
 MARKS = {"placed": ("|", "black"), "healthy": ("o", "tab:green"), "unhealthy": ("X", "tab:red")}
@@ -198,5 +201,124 @@ def capacity(result: Result, ax: Axes | None = None) -> Axes:
     ax.set_xlabel("simulated time (s)")
     ax.set_ylabel("serving primaries")
     ax.set_title(f"{result.scenario} (seed {result.seed}): capacity")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
+    return ax
+
+
+OUTCOME_COLORS = {"successful": "tab:green", "reverted": "tab:orange", "failed": "tab:red", "error": "black"}
+
+
+def _axis(result: SweepResult, name: str) -> str:
+    """The grid axis `name` names, by dotted path or short name."""
+    for path, short in result.sweep.short_names.items():
+        if name in (path, short):
+            return path
+    raise ValueError(f"no grid axis {name!r} (axes: {', '.join(result.sweep.grid)})")
+
+
+def _cell_value(result: SweepResult, point: int, metric: str | None, outcome: str | None) -> float:
+    summary = result.summary[point]
+    if outcome is not None:
+        if outcome not in summary.outcomes:
+            raise ValueError(f"no run had the outcome {outcome!r} (outcomes: {', '.join(summary.outcomes)})")
+        return summary.outcomes[outcome].share
+    assert metric is not None
+    if metric not in summary.metrics:
+        raise ValueError(f"the sweep did not keep {metric!r} (kept: {', '.join(summary.metrics)})")
+    mean = summary.metrics[metric].mean
+    return np.nan if mean is None else mean
+
+
+def heatmap(
+    result: SweepResult,
+    x: str,
+    y: str,
+    *,
+    metric: str | None = None,
+    outcome: str | None = None,
+    where: Mapping[str, Any] | None = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """The mean of `metric`, or the share of runs with `outcome`, at each (x, y) of two grid axes, written
+    in its cell. With more axes, `where` fixes the others ({axis: value}), so each cell is one point."""
+    if (metric is None) == (outcome is None):
+        raise ValueError("give exactly one of metric= or outcome=")
+    ax = _axes(ax)
+    sweep = result.sweep
+    x_path, y_path = _axis(result, x), _axis(result, y)
+    fixed = {_axis(result, name): value for name, value in (where or {}).items()}
+    xs, ys = sweep.grid[x_path], sweep.grid[y_path]
+    values = np.full((len(ys), len(xs)), np.nan)
+    filled = np.zeros_like(values, dtype=bool)
+    for point in sweep.points:
+        if any(point.params[path] != value for path, value in fixed.items()):
+            continue
+        row, column = ys.index(point.params[y_path]), xs.index(point.params[x_path])
+        if filled[row, column]:
+            raise ValueError("several points fall in one cell: fix the other grid axes with where=")
+        filled[row, column] = True
+        values[row, column] = _cell_value(result, point.index, metric, outcome)
+    image = ax.imshow(values, origin="lower", aspect="auto", cmap="viridis")
+    for (row, column), value in np.ndenumerate(values):
+        if not np.isnan(value):
+            text = f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
+            color = "black" if image.norm(value) > 0.6 else "white"  # the bright end of viridis is yellow
+            ax.text(column, row, text, ha="center", va="center", color=color)
+    ax.set_xticks(range(len(xs)), [str(v) for v in xs])
+    ax.set_yticks(range(len(ys)), [str(v) for v in ys])
+    ax.set_xlabel(sweep.short_names[x_path])
+    ax.set_ylabel(sweep.short_names[y_path])
+    what = f"share of {outcome}" if outcome is not None else f"mean {metric}"
+    ax.set_title(f"{sweep.name}: {what}")
+    ax.figure.colorbar(image, ax=ax, label=what)
+    return ax
+
+
+def _durations(result: SweepResult, point: Point) -> list[float]:
+    return sorted(
+        _seconds(row["duration_ms"])
+        for row in result.rows
+        if row["point"] == point.index and row["duration_ms"] is not None
+    )
+
+
+def duration_cdf(result: SweepResult, ax: Axes | None = None) -> Axes:
+    """Per point, the share of its runs whose rollout ended within t. Runs without a duration (still
+    active at the end, or raised) count in the denominator, so a curve that stays below 1 shows them."""
+    if "duration_ms" not in result.sweep.metrics:
+        raise ValueError("the sweep did not keep duration_ms")
+    ax = _axes(ax)
+    for point in result.sweep.points:
+        runs = result.summary[point.index].runs
+        durations = _durations(result, point)
+        shares = [(i + 1) / runs for i in range(len(durations))]
+        ax.step([0.0, *durations], [0.0, *shares], where="post", label=result.sweep.label(point))
+    ax.set_xlim(left=0)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("rollout duration (s)")
+    ax.set_ylabel("share of runs")
+    ax.set_title(f"{result.sweep.name}: duration of the rollout under test")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
+    return ax
+
+
+def outcome_shares(result: SweepResult, ax: Axes | None = None) -> Axes:
+    """A stacked bar per point: the share of its runs ending in each outcome."""
+    ax = _axes(ax)
+    summary = result.summary
+    labels = [result.sweep.label(point) for point in result.sweep.points]
+    palette = plt.get_cmap("tab10")
+    left = np.zeros(len(summary))
+    outcomes = list(summary[0].outcomes) if summary else []
+    for i, outcome in enumerate(outcomes):
+        shares = np.array([s.outcomes[outcome].share for s in summary])
+        color = OUTCOME_COLORS.get(outcome, palette((i + 4) % palette.N))
+        ax.barh(range(len(summary)), shares, left=left, color=color, label=outcome)
+        left += shares
+    ax.set_yticks(range(len(summary)), labels)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("share of runs")
+    ax.set_title(f"{result.sweep.name}: outcomes ({result.sweep.runs} runs per point)")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
     return ax

@@ -9,7 +9,9 @@ from typing import Any
 from sim.overrides import format_assignment
 
 
-def replay_command(file: str, seed: int, overrides: Mapping[str, Any] | None = None, until_ms: float | None = None) -> str:
+def replay_command(
+    file: str, seed: int, overrides: Mapping[str, Any] | None = None, until_ms: float | None = None
+) -> str:
     """`mn-deploy sim run FILE [--set PATH=VALUE ...] --seed N [--until-ms T]`, quoted for a POSIX shell."""
     words = ["mn-deploy", "sim", "run", file]
     for path, value in (overrides or {}).items():

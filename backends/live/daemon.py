@@ -9,6 +9,7 @@ that controller (its memory may be stale) and goes back to standby.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from dataclasses import dataclass
@@ -43,19 +44,31 @@ class DaemonConfig:
 
 
 def run_daemon(config: DaemonConfig, stop: threading.Event) -> None:
-    """Stand by, lead, stand by again, until `stop` is set; the lease is given up on the way out."""
+    """Stand by, lead, stand by again, until `stop` is set; the lease is given up on the way out.
+
+    While Redis cannot be reached there is nothing to lead: a term in progress ends (its lease cannot be renewed
+    either) and the daemon retries every renewal interval.
+    """
     namespace = config.namespace or namespace_from_env()
     client = connect(config.redis_url)
     lease = Lease(client, owner=config.owner, namespace=namespace, ttl_ms=config.lease_ttl_ms)
+    log.info("standby: waiting for the controller lease")
     try:
-        log.info("standby: waiting for the controller lease")
-        while (fence := lease.acquire(stop)) is not None:
-            log.info("leading as %s", fence)
-            _lead(config, namespace, client, lease, fence, stop)
+        while not stop.is_set():
+            try:
+                fence = lease.acquire(stop)
+                if fence is None:
+                    break
+                log.info("leading as %s", fence)
+                _lead(config, namespace, client, lease, fence, stop)
+            except (redis.ConnectionError, redis.TimeoutError) as error:
+                log.warning("Redis unreachable (%s); retrying", error)
+                stop.wait(lease.renew_interval_s)
             if not stop.is_set():
-                log.warning("lost the controller lease; standby again")
+                log.warning("no longer leading; standby again")
     finally:
-        lease.release()
+        with contextlib.suppress(redis.RedisError):  # unreachable: the lease expires by itself
+            lease.release()
         client.close()
 
 

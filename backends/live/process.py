@@ -4,22 +4,38 @@ The group lets a stop reach everything the agent started: SIGTERM, then SIGKILL 
 each child also asks the kernel for SIGKILL when the thread that started it ends (PR_SET_PDEATHSIG): a worker
 killed with SIGKILL cannot clean up, and this is what keeps its agents from living on as orphans. The kernel
 signal reaches the child itself; what the child started in turn is killed with its group while the worker lives.
+
+The request is made by a small Python launcher that then execs the command (the setting survives exec), not
+in a `preexec_fn`: that would run Python in a forked copy of the threaded worker, which can deadlock or crash.
+A command that cannot be executed exits with 127, as in a shell.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import signal
 import socket
 import subprocess
+import sys
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-_PR_SET_PDEATHSIG = 1
-_prctl = getattr(ctypes.CDLL(None, use_errno=True), "prctl", None)  # None off Linux
+# argv: the worker's pid, then the command. PR_SET_PDEATHSIG is 1; prctl is missing off Linux.
+_LAUNCHER = f"""
+import ctypes, os, sys
+prctl = getattr(ctypes.CDLL(None), "prctl", None)
+if prctl is not None:
+    prctl(1, {int(signal.SIGKILL)})
+if os.getppid() != int(sys.argv[1]):  # the worker died before the kernel was asked to tell us
+    os._exit(1)
+try:
+    os.execvp(sys.argv[2], sys.argv[2:])
+except OSError as error:
+    print(f"cannot run {{sys.argv[2]}}: {{error}}", file=sys.stderr)
+    os._exit(127)
+"""
 
 
 def free_port() -> int:
@@ -27,18 +43,6 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-def _die_with_parent(parent: int) -> Callable[[], None]:
-    """Runs in the child between fork and exec: only async-signal-safe calls (libc was loaded before the fork)."""
-
-    def preexec() -> None:
-        if _prctl is not None:
-            _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-        if os.getppid() != parent:  # the worker died before the kernel was asked to tell us
-            os._exit(1)
-
-    return preexec
 
 
 class ProcessGroup:
@@ -52,16 +56,15 @@ class ProcessGroup:
         env: Mapping[str, str],
         output: int | None = None,
     ) -> None:
-        """Raises OSError when `argv[0]` cannot be run. `output` None inherits the worker's stdout and stderr."""
+        """Raises OSError when `cwd` is unusable. `output` None inherits the worker's stdout and stderr."""
         self._popen = subprocess.Popen(
-            list(argv),
+            [sys.executable, "-I", "-S", "-c", _LAUNCHER, str(os.getpid()), *argv],
             cwd=cwd,
             env=dict(env),
             stdin=subprocess.DEVNULL,
             stdout=output,
             stderr=output,
             start_new_session=True,
-            preexec_fn=_die_with_parent(os.getpid()),
         )
         self._kill_timer: threading.Timer | None = None
 

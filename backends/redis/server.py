@@ -51,7 +51,11 @@ class LocalRedisServer:
         log = self.directory / "redis.log"
         args = [self._exe, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory)]
         args += ["--save", "", "--appendonly", "yes" if self.appendonly else "no", "--logfile", str(log)]
-        self._process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        # Its own session: a Ctrl-C meant for the owner (`dev up`) must not stop Redis before the owner's other
+        # children, which still need it to shut down cleanly.
+        self._process = subprocess.Popen(
+            args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True
+        )
         probe = redis.Redis(port=self.port, socket_timeout=1.0, socket_connect_timeout=1.0, protocol=2)
         deadline = time.monotonic() + START_TIMEOUT_S
         try:

@@ -7,7 +7,6 @@ standing in for the daemon's real-time driver.
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -21,6 +20,7 @@ from click.testing import CliRunner, Result
 
 from backends.live.bundles import MemoryBundleStore
 from backends.live.grpc import serve
+from backends.redis.server import free_port
 from mn_deploy.cli import main
 from tests.scripted import World
 
@@ -28,16 +28,24 @@ Step = Callable[[World], None]
 
 
 @dataclass
-class Stack:
-    world: World
-    lock: threading.Lock
-    bundles: MemoryBundleStore
+class Cli:
+    """The CLI pointed at a controller."""
+
     target: str
 
     def cli(self, *args: str, env: Mapping[str, str | None] | None = None) -> Result:
         """`mn-deploy deployment ARGS` in-process; CliRunner's stdout is no terminal, so output is plain."""
         environment = {"MN_GRPC_TARGET": self.target, "MN_CLI_OUTPUT": None, **(env or {})}
         return CliRunner().invoke(main, ["deployment", *args], env=environment)
+
+
+@dataclass
+class Stack(Cli):
+    """The CLI pointed at an in-process server over a scripted world the test moves on."""
+
+    world: World
+    lock: threading.Lock
+    bundles: MemoryBundleStore
 
     def settle(self) -> None:
         """Every placed instance comes up healthy and time runs until nothing is pending."""
@@ -76,19 +84,13 @@ class Stack:
             raise errors[0]
 
 
-def free_loopback_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def stack() -> Iterator[Stack]:
     world, lock, bundles = World(), threading.Lock(), MemoryBundleStore()
     world.clock.now = time.time() * 1000.0  # the live controller's clock: ms since the epoch
-    target = f"127.0.0.1:{free_loopback_port()}"
+    target = f"127.0.0.1:{free_port()}"
     server = serve(world.controller, target, lock=lock, bundles=bundles)
-    yield Stack(world, lock, bundles, target)
+    yield Stack(target, world, lock, bundles)
     server.stop(None).wait()
 
 

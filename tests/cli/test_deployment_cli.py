@@ -12,7 +12,9 @@ import pytest
 from click.testing import Result
 
 from backends.live.bundles import bundle_fingerprint
-from tests.cli.conftest import Stack, free_loopback_port, write_bundle
+from backends.redis.server import free_port
+from mn_deploy.grpc_client import ApiError, DeploymentApi
+from tests.cli.conftest import Cli, Stack, write_bundle
 from tests.scripted import service_manifest
 
 V1 = service_manifest("agent:1")
@@ -25,7 +27,7 @@ def ok(result: Result) -> list[str]:
     return result.stdout.splitlines()
 
 
-def refused(result: Result, message: str, code: int = 2) -> None:
+def one_line_error(result: Result, message: str, code: int = 2) -> None:
     """One line on stderr, nothing on stdout, the exit code, and no traceback."""
     assert (result.exit_code, result.stderr, result.stdout) == (code, f"error: {message}\n", "")
     assert isinstance(result.exception, SystemExit)
@@ -287,7 +289,7 @@ def test_a_failed_deployment_suggests_rolling_back_to_the_stable_version(stack: 
     ],
 )
 def test_an_unknown_id_or_key_is_one_line_and_exit_2(stack: Stack, command: list[str]) -> None:
-    refused(stack.cli(*command, "no-such-app"), "deployment no-such-app was not found")
+    one_line_error(stack.cli(*command, "no-such-app"), "deployment no-such-app was not found")
 
 
 def test_a_refused_action_is_the_controllers_message_and_changes_nothing(stack: Stack, tmp_path: Path) -> None:
@@ -295,8 +297,10 @@ def test_a_refused_action_is_the_controllers_message_and_changes_nothing(stack: 
     ok(deploy(stack, tmp_path, V2))
     before = stack.record("agent-api")
 
-    refused(stack.cli("promote", "agent-api"), "deployment is running, expected awaiting_promotion")
-    refused(stack.cli("pause", "dep_agent-api_1"), "deployment dep_agent-api_1 is successful; it can't be paused")
+    one_line_error(stack.cli("promote", "agent-api"), "deployment is running, expected awaiting_promotion")
+    one_line_error(
+        stack.cli("pause", "dep_agent-api_1"), "deployment dep_agent-api_1 is successful; it can't be paused"
+    )
 
     assert stack.record("agent-api") == before
 
@@ -304,13 +308,13 @@ def test_a_refused_action_is_the_controllers_message_and_changes_nothing(stack: 
 def test_rollback_without_a_target_is_refused(stack: Stack, tmp_path: Path) -> None:
     stable(stack, tmp_path, V1)
 
-    refused(stack.cli("rollback", "agent-api"), "no rollback target found for deployment agent-api")
+    one_line_error(stack.cli("rollback", "agent-api"), "no rollback target found for deployment agent-api")
 
 
 def test_an_invalid_manifest_lists_every_problem_and_deploys_nothing(stack: Stack, tmp_path: Path) -> None:
     bad = service_manifest(update={"strategy": "teleport", "max_parallel": -1})
 
-    refused(
+    one_line_error(
         deploy(stack, tmp_path, bad),
         'policies.update.strategy has unsupported value "teleport"; '
         "policies.update.max_parallel must be a non-negative integer",
@@ -321,21 +325,21 @@ def test_an_invalid_manifest_lists_every_problem_and_deploys_nothing(stack: Stac
 def test_overrides_are_validated_like_the_manifest(stack: Stack, tmp_path: Path) -> None:
     result = deploy(stack, tmp_path, V1, "--min-healthy-ms", "5000", "--healthy-deadline-ms", "1000")
 
-    refused(result, "policies.update.min_healthy_ms must be less than healthy_deadline_ms")
+    one_line_error(result, "policies.update.min_healthy_ms must be less than healthy_deadline_ms")
     assert stack.deployment_ids() == []
 
 
 def test_a_missing_bundle_is_refused_before_any_call(stack: Stack, tmp_path: Path) -> None:
-    refused(stack.cli("deploy", str(tmp_path / "nowhere")), f"Bundle not found: {tmp_path / 'nowhere'}")
+    one_line_error(stack.cli("deploy", str(tmp_path / "nowhere")), f"Bundle not found: {tmp_path / 'nowhere'}")
     (tmp_path / "empty").mkdir()
-    refused(stack.cli("deploy", str(tmp_path / "empty")), f"Bundle {tmp_path / 'empty'} has no manifest.json")
+    one_line_error(stack.cli("deploy", str(tmp_path / "empty")), f"Bundle {tmp_path / 'empty'} has no manifest.json")
     assert stack.deployment_ids() == []
 
 
 def test_a_manifest_that_is_not_json_is_refused_before_any_call(stack: Stack, tmp_path: Path) -> None:
     bundle = write_bundle(tmp_path / "app", '{"nodes": [')
 
-    refused(
+    one_line_error(
         stack.cli("deploy", str(bundle)),
         f"{bundle / 'manifest.json'} is not valid JSON: Expecting value: line 1 column 12 (char 11)",
     )
@@ -348,7 +352,7 @@ def test_an_unsafe_payload_path_is_refused_before_any_call(stack: Stack, tmp_pat
     (tmp_path / "deep" / "outside.json").write_text("{}")
     (bundle / "payloads" / "escape.json").symlink_to(target)
 
-    refused(stack.cli("deploy", str(bundle)), f"Unsafe payload path: escape.json -> {target}")
+    one_line_error(stack.cli("deploy", str(bundle)), f"Unsafe payload path: escape.json -> {target}")
     assert stack.deployment_ids() == []
 
 
@@ -371,19 +375,37 @@ def test_usage_errors_are_one_line_and_exit_2(stack: Stack, args: list[str], mes
 
 
 def test_an_unreachable_controller_names_the_target_and_dev_up(tmp_path: Path) -> None:
-    target = f"127.0.0.1:{free_loopback_port()}"
-    stack = Stack(None, None, None, target)  # type: ignore[arg-type]  # no server: only the target matters
+    target = f"127.0.0.1:{free_port()}"
 
-    refused(
-        stack.cli("status", "agent-api"),
+    one_line_error(
+        Cli(target).cli("status", "agent-api"),
         f"cannot reach the controller at {target}: start one with `mn-deploy dev up`",
         code=3,
     )
 
 
+def test_a_controller_too_slow_to_answer_is_exit_3(stack: Stack) -> None:
+    api = DeploymentApi(stack.target, timeout_s=0.2)
+    with stack.lock, pytest.raises(ApiError) as caught:  # the controller is busy for longer than the timeout
+        api.get("agent-api")
+    api.close()
+
+    assert caught.value.message == f"the controller at {stack.target} did not answer within 0.2 s"
+    assert caught.value.exit_code == 3
+
+
+def test_an_interrupted_command_is_one_line_and_exit_130(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    def interrupted(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(DeploymentApi, "get", interrupted)
+
+    one_line_error(stack.cli("watch", "agent-api"), "interrupted; the deployment goes on", code=130)
+
+
 def test_target_flag_wins_over_the_environment(stack: Stack, tmp_path: Path) -> None:
     stable(stack, tmp_path, V1)
-    dead = f"127.0.0.1:{free_loopback_port()}"
+    dead = f"127.0.0.1:{free_port()}"
 
     lines = ok(stack.cli("status", "agent-api", "--target", stack.target, env={"MN_GRPC_TARGET": dead}))
 

@@ -236,6 +236,19 @@ def test_r9_deadline_not_enforced_while_healthy_canaries_await_promotion() -> No
     assert world.record(record.deployment_id).status == "successful"
 
 
+def test_r9_a_canary_failing_after_a_long_wait_for_promotion_restarts_the_deadline() -> None:
+    world = stable_world()
+    record = world.deploy(manifest("agent:2", update={"strategy": "canary", "canary": 1}))
+    world.converge()
+    world.advance(world.clock.now + 10 * PD)
+    (canary,) = [i.instance_id for i in world.instances_of(record.deployment_id)]
+    world.report(canary, FactKind.FAILED)
+    assert world.record(KEY).status == "running"
+    assert deadline(world) == world.clock.now + PD
+    world.converge()
+    assert world.record(record.deployment_id).status == "awaiting_promotion"
+
+
 def test_r9_deadline_not_enforced_while_healthy_candidates_await_promotion() -> None:
     world = stable_world()
     extra = [{"node_id": "sidecar", "agent_type": "executor"}]

@@ -112,3 +112,17 @@ def test_restore_healthy_instances_stay_discoverable_until_a_fact_says_otherwise
     first = world.runtime.live[0]
     world.report(first, FactKind.CHECK_FAILING, world.runtime.placements[first].checks[0])
     assert len(world.registry.lookup("api")) == 2
+
+
+def test_restore_an_instance_failing_its_checks_stays_hidden_then_returns_when_it_passes() -> None:
+    world = World()
+    world.deploy(service_manifest("agent:1"))
+    world.converge()
+    first = world.runtime.live[0]
+    check = world.runtime.placements[first].checks[0]
+    world.report(first, FactKind.CHECK_FAILING, check)
+    world.restart_controller()
+    assert first not in {s.instance_id for s in world.registry.lookup("api")}
+    world.report(first, FactKind.READY)
+    world.report(first, FactKind.CHECK_PASSING, check)
+    assert first in {s.instance_id for s in world.registry.lookup("api")}

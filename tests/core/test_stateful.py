@@ -174,6 +174,23 @@ class Rollouts(RuleBasedStateMachine):
             up.ready = False
             up.passing.clear()
 
+    @rule()
+    def restart_controller(self) -> None:
+        """A controller crash and takeover: the new one restores from the store, then the runtime re-reports
+        what it knows of every live instance (as the live runtime's resync does)."""
+        self.world.restart_controller()
+        for instance_id in self.world.runtime.live:
+            up = self.facts.get(instance_id)
+            if up is None:
+                continue
+            if up.failed:
+                self.world.report(instance_id, FactKind.FAILED)
+                continue
+            if up.ready:
+                self.world.report(instance_id, FactKind.READY)
+            for check in sorted(up.passing):
+                self.world.report(instance_id, FactKind.CHECK_PASSING, check)
+
     # ---- time ------------------------------------------------------------------------------------
 
     @rule()

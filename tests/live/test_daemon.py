@@ -7,6 +7,7 @@ real redis-server with in-process workers running tiny Python agents, standing b
 from __future__ import annotations
 
 import json
+import os
 import queue
 import sys
 import threading
@@ -24,10 +25,11 @@ import redis
 from backends.live.daemon import DaemonConfig, run_daemon
 from backends.live.driver import Driver, wall_ms
 from backends.live.lease import Lease
-from backends.live.worker import Worker
+from backends.live.process import ProcessGroup
 from backends.memory import MemoryRegistry, MemoryStore
-from backends.redis import Keys, connect
+from backends.redis import Keys
 from backends.redis.server import LocalRedisServer, free_port
+from mn_deploy.live_cli import mn_deploy_command
 from mn_deploy_core.controller import Controller
 from mn_deploy_core.ports import Fact, FactKind
 from mn_deploy_core.records import DeploymentRecord, InstanceRecord
@@ -219,26 +221,20 @@ def daemon(url: str, address: str, owner: str, ttl_ms: int = 900) -> Iterator[th
 
 @contextmanager
 def workers(url: str, root: Path, *nodes: str) -> Iterator[None]:
-    stop = threading.Event()
-    clients = [connect(url) for _ in nodes]
-    threads = [
-        threading.Thread(
-            target=Worker(c, node, namespace=NAMESPACE, workdir=root / node, heartbeat_ms=200, grace_ms=1000).run,
-            args=(stop,),
-            daemon=True,
-        )
-        for c, node in zip(clients, nodes, strict=True)
+    """Worker processes (forking agents from a process that also runs gRPC threads is not safe)."""
+    env = {**os.environ, "MN_REDIS_NAMESPACE": NAMESPACE}
+    args = ["agent", "worker", "--redis", url, "--heartbeat-ms", "200", "--grace-ms", "1000"]
+    children = [
+        ProcessGroup([*mn_deploy_command(), *args, "--node", node, "--workdir", str(root / node)], cwd=root, env=env)
+        for node in nodes
     ]
-    for thread in threads:
-        thread.start()
     try:
         yield
     finally:
-        stop.set()
-        for thread in threads:
-            thread.join(10)
-        for c in clients:
-            c.close()
+        for child in children:
+            child.terminate(5.0)
+        for child in children:
+            child.wait()
 
 
 @pytest.fixture

@@ -1,0 +1,285 @@
+"""Monte Carlo policy sweeps (SCENARIOS.md "Sweep"): a scenario run `runs` times at every point of a grid.
+
+    sweep = read_sweep("examples/sweeps/max-parallel-x-start-failure.json")
+    result = run_sweep(sweep, workers=2, out=Path("runs.csv"))
+    result.summary()          # per point: mean and 95% interval of each measure, share of each outcome
+
+Run i of every point has the same seed, drawn from one `SeedSequence` (child i of the sweep's seed), so
+points differ only by their parameters (common random numbers), and adding a grid value or more runs leaves
+the draws of existing runs as they were. A seed is a plain integer, so any run replays alone with
+`mn-deploy sim run SCENARIO --set PATH=VALUE ... --seed N` (`Sweep.replay`). Runs go to any
+`concurrent.futures.Executor`; a row depends only on its point and seed, never on which worker ran it or
+how many there were.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from collections.abc import Callable, Mapping
+from concurrent.futures import Executor, ProcessPoolExecutor
+from contextlib import ExitStack, closing
+from dataclasses import asdict, dataclass
+from functools import cached_property, lru_cache
+from itertools import product
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sim.fanout import InOrder, completions
+from sim.jsonfile import read_json
+from sim.measures import MEASURES, OUTCOME, measure
+from sim.overrides import PathError, format_assignment, with_overrides
+from sim.replay import replay_command
+from sim.rows import ERROR, REPLAY, Row, RowWriter, columns
+from sim.scenario import Scenario, load_scenario, run_scenario
+from sim.schema import ScenarioError, child, closed_object, list_of, natural, object_of, text
+from sim.summary import PointSummary, summarize
+
+_KEYS = ("scenario", "description", "runs", "seed", "grid", "metrics")
+_SEED_MASK = 2**63 - 1
+
+
+def run_seeds(entropy: int, runs: int) -> tuple[int, ...]:
+    """Seed of run i: 63 bits of child i of `SeedSequence(entropy)`, whatever the number of runs; 63 bits so
+    it stays an ordinary signed 64-bit integer in CSV readers and data frames."""
+    children = np.random.SeedSequence(entropy).spawn(runs)
+    return tuple(int(c.generate_state(1, np.uint64)[0]) & _SEED_MASK for c in children)
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    """One combination of grid values, by dotted path; `index` counts points in grid order (last axis fastest)."""
+
+    index: int
+    params: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A validated sweep file. `scenario` is the scenario document as written; `metrics` the numeric measures
+    kept (the outcome is always kept)."""
+
+    name: str
+    description: str | None
+    scenario_file: str
+    scenario: Any
+    runs: int
+    seed: int
+    grid: Mapping[str, tuple[Any, ...]]
+    metrics: tuple[str, ...]
+    points: tuple[Point, ...]
+
+    @cached_property
+    def seeds(self) -> tuple[int, ...]:
+        return run_seeds(self.seed, self.runs)
+
+    def document(self, point: Point) -> Any:
+        """The scenario document of `point`."""
+        return with_overrides(self.scenario, point.params)
+
+    def replay(self, point: int, run: int) -> str:
+        """The command that reruns run `run` of point `point` alone."""
+        return replay_command(self.scenario_file, self.seeds[run], self.points[point].params)
+
+    @cached_property
+    def short_names(self) -> dict[str, str]:
+        """Each axis by the shortest tail of its path that no other axis ends with (`max_parallel`)."""
+        parts = {path: path.split(".") for path in self.grid}
+        names = {}
+        for path, mine in parts.items():
+            size = 1
+            while any(other[-size:] == mine[-size:] for p, other in parts.items() if p != path) and size < len(mine):
+                size += 1
+            names[path] = ".".join(mine[-size:])
+        return names
+
+    def label(self, point: Point) -> str:
+        """`max_parallel=2, start_failure=0.1`; the baseline when the grid is empty."""
+        parts = [format_assignment(self.short_names[path], value) for path, value in point.params.items()]
+        return ", ".join(parts) or "baseline"
+
+
+def _grid(value: Any, scenario: Any) -> dict[str, tuple[Any, ...]]:
+    path = "$.grid"
+    grid = {}
+    for axis, values in object_of(value, path).items():
+        where = child(path, axis)
+        listed = list_of(values, where)
+        if not listed:
+            raise ScenarioError(where, "must list at least one value")
+        try:
+            with_overrides(scenario, {axis: listed[0]})
+        except PathError as error:
+            raise ScenarioError(where, error.problem) from None
+        grid[axis] = tuple(listed)
+    return grid
+
+
+def _metrics(value: Any) -> tuple[str, ...]:
+    path = "$.metrics"
+    names = []
+    for i, name in enumerate(list_of(value, path)):
+        if name not in MEASURES:
+            expected = ", ".join(MEASURES)
+            raise ScenarioError(child(path, i), f"unknown metric {json.dumps(name)} (expected one of {expected})")
+        names.append(name)
+    return tuple(n for n in dict.fromkeys(names) if n != OUTCOME)
+
+
+def load_sweep(document: Any, *, name: str, base: Path = Path()) -> Sweep:
+    """Validate a parsed sweep whose scenario path is relative to `base`; every point's scenario is checked
+    too, so a bad grid value fails here rather than in a worker. Raises ScenarioError naming the path."""
+    body = closed_object(document, "$", _KEYS, ("scenario", "runs"))
+    scenario_file = os.path.normpath(base / text(body["scenario"], "$.scenario"))
+    try:
+        scenario = read_json(scenario_file)
+    except ScenarioError as error:
+        raise ScenarioError("$.scenario", f"{scenario_file}: {error}") from None
+    runs = natural(body["runs"], "$.runs")
+    if runs == 0:
+        raise ScenarioError("$.runs", "must be at least 1")
+    grid = _grid(body.get("grid", {}), scenario)
+    points = tuple(Point(i, dict(zip(grid, values, strict=True))) for i, values in enumerate(product(*grid.values())))
+    sweep = Sweep(
+        name=name,
+        description=text(body["description"], "$.description") if "description" in body else None,
+        scenario_file=scenario_file,
+        scenario=scenario,
+        runs=runs,
+        seed=natural(body.get("seed", 0), "$.seed"),
+        grid=grid,
+        metrics=_metrics(body.get("metrics", list(MEASURES))),
+        points=points,
+    )
+    for point in points:
+        try:
+            load_scenario(sweep.document(point))
+        except ScenarioError as error:
+            at = f" at {sweep.label(point)}" if point.params else ""
+            raise ScenarioError("$.scenario", f"{scenario_file}{at}: {error}") from None
+    return sweep
+
+
+def read_sweep(path: str | Path) -> Sweep:
+    """Load a sweep file; its scenario path is relative to the file, and its name is the file's stem."""
+    path = Path(path)
+    return load_sweep(read_json(path), name=path.stem, base=path.parent)
+
+
+@lru_cache(maxsize=16)
+def _scenario(document: str) -> Scenario:
+    """A worker loads each point's scenario once, not once per run."""
+    return load_scenario(json.loads(document))
+
+
+def run_one(document: str, seed: int) -> dict[str, Any]:
+    """The measures of one run (in a worker); a run that raises gives the `error` outcome and its message,
+    so one bad seed does not stop the sweep."""
+    try:
+        return measure(run_scenario(_scenario(document), seed=seed))
+    except Exception as error:
+        message = " ".join(f"{type(error).__name__}: {error}".split())
+        return {OUTCOME: ERROR, ERROR: message}
+
+
+def ignore_interrupts() -> None:
+    """Pool workers leave Ctrl-C to the parent, which keeps the rows done and stops the sweep cleanly."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def default_workers() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+class SweepInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a sweep; `rows` are the runs finished before it (already written to `out`)."""
+
+    def __init__(self, rows: list[Row]) -> None:
+        super().__init__(f"sweep interrupted after {len(rows)} runs")
+        self.rows = rows
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    sweep: Sweep
+    rows: list[Row]
+    """One per run, in (point, run) order."""
+
+    @property
+    def columns(self) -> list[str]:
+        return columns(list(self.sweep.grid), self.sweep.metrics)
+
+    @cached_property
+    def summary(self) -> list[PointSummary]:
+        return summarize([p.params for p in self.sweep.points], self.rows, self.sweep.metrics)
+
+    def summary_json(self) -> dict[str, Any]:
+        sweep = self.sweep
+        return {
+            "sweep": sweep.name,
+            "scenario": sweep.scenario_file,
+            "runs": sweep.runs,
+            "seed": sweep.seed,
+            "grid": {path: list(values) for path, values in sweep.grid.items()},
+            "metrics": list(sweep.metrics),
+            "points": [asdict(point) for point in self.summary],
+        }
+
+    def to_dataframe(self) -> Any:
+        """The rows as a pandas DataFrame (pandas is not a dependency: install it to use this)."""
+        import pandas as pd
+
+        return pd.DataFrame(self.rows, columns=self.columns)
+
+
+def _row(sweep: Sweep, index: int, measured: Mapping[str, Any]) -> Row:
+    point, run = divmod(index, sweep.runs)
+    failed = measured[OUTCOME] == ERROR
+    return {
+        "point": point,
+        "run": run,
+        "seed": sweep.seeds[run],
+        **sweep.points[point].params,
+        OUTCOME: measured[OUTCOME],
+        **{name: measured.get(name) for name in sweep.metrics},
+        ERROR: measured.get(ERROR),
+        REPLAY: sweep.replay(point, run) if failed else None,
+    }
+
+
+def run_sweep(
+    sweep: Sweep,
+    *,
+    executor: Executor | None = None,
+    workers: int | None = None,
+    out: Path | None = None,
+    progress: Callable[[Row], None] | None = None,
+) -> SweepResult:
+    """Run every point `sweep.runs` times. Without an `executor` a process pool of `workers` (default: the
+    core count) runs them; with one, `workers` says how many runs it executes at once (2 x that many are kept
+    submitted). Rows go to the CSV `out` in (point, run) order as soon as they can; `progress` is called with
+    each finished row. Ctrl-C raises SweepInterrupted after writing every finished row."""
+    workers = workers or default_workers()
+    texts = [json.dumps(sweep.document(point)) for point in sweep.points]
+    calls = ((texts[point.index], seed) for point in sweep.points for seed in sweep.seeds)
+    finished: dict[int, Row] = {}
+    with ExitStack() as stack:
+        if executor is None:
+            executor = stack.enter_context(ProcessPoolExecutor(workers, initializer=ignore_interrupts))
+        writer = stack.enter_context(RowWriter(out, columns(list(sweep.grid), sweep.metrics))) if out else None
+        ordered: InOrder[Row] = InOrder(writer.write if writer else lambda row: None)
+        runs = stack.enter_context(closing(completions(executor, run_one, calls, 2 * workers)))
+        try:
+            for index, measured in runs:
+                finished[index] = row = _row(sweep, index, measured)
+                ordered.add(index, row)
+                if progress is not None:
+                    progress(row)
+        except KeyboardInterrupt:
+            ordered.drain()
+            raise SweepInterrupted([finished[i] for i in sorted(finished)]) from None
+    return SweepResult(sweep, [finished[i] for i in range(len(finished))])

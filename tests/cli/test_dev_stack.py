@@ -1,0 +1,107 @@
+"""The operator's CLI against a real `mn-deploy dev up` (redis-server, a controller daemon, a worker running the
+example bundles' HTTP agents): deploy --wait, status, promote, rollback and an auto-revert, end to end."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import Result
+
+from backends.redis.server import free_port
+from mn_deploy.live_cli import mn_deploy_command
+from tests.cli.conftest import Cli
+from tests.cli.test_deployment_cli import ok
+
+BUNDLES = Path(__file__).resolve().parents[2] / "examples" / "bundles"
+FAST = ("--interval", "0.1")
+
+
+@pytest.fixture(scope="module")
+def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli]:
+    """`mn-deploy dev up` with one worker, as a user starts it; it prints `grpc: <address>` once it is ready."""
+    workdir = tmp_path_factory.mktemp("dev")
+    address = f"127.0.0.1:{free_port()}"
+    command = [*mn_deploy_command(), "dev", "up", "--workers", "1", "--grpc", address, "--workdir", str(workdir)]
+    with (workdir / "dev-up.log").open("w") as log:
+        up = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True)
+    try:
+        assert up.stdout is not None
+        lines = [up.stdout.readline().strip() for _ in range(2)]  # both once ready; EOF if it failed
+        assert lines[1] == f"grpc: {address}", (workdir / "dev-up.log").read_text()
+        yield Cli(address)
+    finally:
+        up.send_signal(signal.SIGTERM)  # dev up stops every process it started
+        try:
+            up.wait(30)
+        except subprocess.TimeoutExpired:
+            up.kill()
+            up.wait()
+
+
+def until(condition: Callable[[], Any], what: str, timeout_s: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while not (value := condition()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}")
+        time.sleep(0.1)
+    return value
+
+
+def deploy(stack: Cli, bundle: str, key: str, *flags: str) -> Result:
+    return stack.cli("deploy", str(BUNDLES / bundle), "--key", key, *flags, *FAST)
+
+
+def status(stack: Cli, key: str) -> dict[str, Any]:
+    return json.loads(ok(stack.cli("status", key, "--json"))[0])
+
+
+def test_deploy_wait_then_status(dev_stack: Cli) -> None:
+    lines = ok(deploy(dev_stack, "hello-v1", "waited", "--wait"))
+
+    assert lines[-1] == f"Deployment {status(dev_stack, 'waited')['deployment_id']} successful: " + (
+        "Deployment completed successfully"
+    )
+    fields = ok(dev_stack.cli("status", "waited"))
+    assert "Status: successful" in fields
+    assert "Primary: 2/2 healthy, 2 placed" in fields
+    assert "Next: mn-deploy deployment history waited" in fields
+
+
+def test_canary_promote_then_rollback(dev_stack: Cli) -> None:
+    ok(deploy(dev_stack, "hello-v1", "canaried", "--wait"))
+    ok(deploy(dev_stack, "hello-v2", "canaried", "--strategy", "canary", "--canary", "1"))
+
+    until(lambda: status(dev_stack, "canaried")["status"] == "awaiting_promotion", "the canary to be healthy")
+    assert "Canary: 1/1 healthy, 1 placed" in ok(dev_stack.cli("status", "canaried"))
+    assert "Status: running" in ok(dev_stack.cli("promote", "canaried"))
+    assert ok(dev_stack.cli("watch", "canaried", *FAST))[-1].endswith("successful: Deployment completed successfully")
+
+    rolled = ok(dev_stack.cli("rollback", "canaried", "--reason", "greeting regressed"))
+    assert "Rollback: 2 -> 1: greeting regressed" in rolled
+    ok(dev_stack.cli("watch", "canaried", *FAST))
+    history = ok(dev_stack.cli("history", "canaried"))
+    assert [row.split(" | ")[:3] for row in history] == [
+        ["Version: 1", "stable", "deploy"],
+        ["Version: 2", "stable", "deploy"],
+        ["Version: 3", "stable", "rollback"],
+    ]
+
+
+def test_a_broken_release_fails_the_wait_and_reverts(dev_stack: Cli) -> None:
+    ok(deploy(dev_stack, "hello-v1", "broken", "--wait"))
+
+    result = deploy(dev_stack, "hello-v2-broken", "broken", "--wait", "--healthy-deadline-ms", "2000")
+
+    assert result.exit_code == 1, result.output
+    assert result.stdout.splitlines()[-1].endswith(
+        "failed: Failed due to unhealthy instances - rolling back to version 1; next: mn-deploy deployment watch broken"
+    )
+    ok(dev_stack.cli("watch", "broken", *FAST))
+    assert status(dev_stack, "broken")["rollback"]["to_version"] == "1"

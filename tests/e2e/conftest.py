@@ -1,0 +1,175 @@
+"""A whole live world per test: redis-server, a controller and two workers as processes, and the official SDK.
+
+Every process a test starts carries a marker in its environment (agents inherit it from their worker), so the
+teardown can prove that nothing is left behind. Tests wait by polling the state they assert, with a deadline.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from backends.live.devstack import DevStack
+from backends.redis.server import executable, free_port
+from mn_deploy.bundle_reader import read_bundle
+from mn_deploy.live_cli import mn_deploy_command
+
+BUNDLES = Path(__file__).resolve().parents[2] / "examples" / "bundles"
+MARK = "MN_E2E_MARK"
+# Short enough that a killed controller or worker is replaced in a couple of seconds.
+LEASE_TTL_MS = 1500
+NODE_TTL_MS = 1500
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "e2e: end-to-end tests with real processes (select with -m e2e)")
+
+
+@dataclass(frozen=True, slots=True)
+class Agent:
+    """An agent process some worker runs: its pid, its worker's pid and the MN_* variables it was given."""
+
+    pid: int
+    parent: int
+    instance_id: str
+    agent_id: str
+    version: str
+
+
+def marked(marker: str) -> list[int]:
+    """Pids of live processes started under `marker` (zombies have no environment and do not count)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and _environment(int(entry.name)).get(MARK) == marker:
+            pids.append(int(entry.name))
+    return pids
+
+
+def _environment(pid: int) -> dict[str, str]:
+    try:
+        raw = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:  # gone, or not ours to read
+        return {}
+    pairs = (item.split(b"=", 1) for item in raw.split(b"\0") if b"=" in item)
+    return {k.decode(errors="replace"): v.decode(errors="replace") for k, v in pairs}
+
+
+def _parent(pid: int) -> int:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+def wait_for(condition: Callable[[], Any], timeout_s: float = 20.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}")
+        time.sleep(0.05)
+
+
+@dataclass
+class World:
+    stack: DevStack
+    client: Any
+    marker: str
+
+    def deploy(self, bundle: str, **policy: Any) -> dict[str, Any]:
+        read = read_bundle(BUNDLES / bundle)
+        return dict(json.loads(self.client.deploy_job(read.manifest_json, read.payloads, update_policy=policy)))
+
+    def get(self, id_or_key: str = "hello") -> dict[str, Any]:
+        return dict(json.loads(self.client.get_deployment(id_or_key)))
+
+    def settled(self, id_or_key: str = "hello", timeout_s: float = 20.0) -> dict[str, Any]:
+        """The deployment once it is neither running nor paused."""
+        return dict(
+            wait_for(
+                lambda: (d := self.get(id_or_key))["status"] not in ("running", "paused") and d,
+                timeout_s,
+                f"{id_or_key} to settle",
+            )
+        )
+
+    def agents(self) -> list[Agent]:
+        """Agent processes now running, by instance id."""
+        found = []
+        for pid in marked(self.marker):
+            env = _environment(pid)
+            if "MN_INSTANCE_ID" in env:
+                found.append(
+                    Agent(pid, _parent(pid), env["MN_INSTANCE_ID"], env["MN_AGENT_ID"], env["MN_DEPLOYMENT_VERSION"])
+                )
+        return sorted(found, key=lambda a: a.instance_id)
+
+    def serving(self, *versions: str) -> list[Agent]:
+        """Wait until exactly one agent process per agent id runs, at these versions (stopped ones have gone)."""
+
+        def exact() -> list[Agent] | None:
+            agents = self.agents()
+            one_each = len({a.agent_id for a in agents}) == len(agents)
+            return agents if one_each and sorted(a.version for a in agents) == sorted(versions) else None
+
+        return list(wait_for(exact, what=f"agents at versions {sorted(versions)}"))
+
+
+@pytest.fixture(scope="session")
+def mn_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The SDK writes its config and logs under MN_HOME (default ~/.mn); keep them in a temporary directory."""
+    home = tmp_path_factory.mktemp("mn_home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MN_HOME", str(home))
+        patch.delenv("MN_GRPC_TARGET", raising=False)
+        yield home
+
+
+@pytest.fixture
+def marker(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Set in the environment every process of the test inherits; after the test none may be left."""
+    value = uuid.uuid4().hex
+    monkeypatch.setenv(MARK, value)
+    yield value
+    deadline = time.monotonic() + 10.0  # an agent whose worker died is killed by the kernel, a moment later
+    while marked(value) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not marked(value), f"processes left behind: {marked(value)}"
+
+
+@pytest.fixture
+def world(tmp_path: Path, mn_home: Path, marker: str) -> Iterator[World]:
+    if executable() is None:
+        pytest.skip("redis-server is not installed")
+    from mn_sdk import Client  # after MN_HOME is set: the SDK opens its log file at import
+
+    stack = DevStack(
+        mn_deploy_command(),
+        workers=2,
+        grpc_address=f"127.0.0.1:{free_port()}",
+        workdir=tmp_path / "stack",
+        lease_ttl_ms=LEASE_TTL_MS,
+        node_ttl_ms=NODE_TTL_MS,
+        logs=True,
+    )
+    client = None
+    try:
+        stack.start()
+        client = Client(target=stack.grpc_address, timeout=10)
+        yield World(stack, client, marker)
+    finally:
+        if client is not None:
+            client.channel.close()
+        stack.stop()
+        for log in sorted((tmp_path / "stack").glob("*.log")):  # shown by pytest only when the test failed
+            print(f"---- {log.name}\n{log.read_text(errors='replace')[-3000:]}")

@@ -1,0 +1,45 @@
+"""Processes die: the controller mid-rollout (SIGKILL, then a new one takes over), a worker with its agents."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e.conftest import World, wait_for
+
+pytestmark = pytest.mark.e2e
+
+
+def test_a_controller_killed_mid_rollout_is_replaced_and_the_rollout_completes(world: World) -> None:
+    world.deploy("hello-v1", min_healthy_ms=300)
+    world.settled()
+    world.deploy("hello-v2", min_healthy_ms=1500)
+    wait_for(lambda: world.get()["counters"]["healthy"] >= 1, what="the first v2 agent")  # mid-rollout
+    (killed,) = world.stack.controllers
+
+    killed.kill()
+    killed.wait()
+    world.stack.start_controller()
+    world.stack.wait_ready(10.0)  # it waits out the dead one's lease first
+    done = world.settled()
+
+    assert done["status"] == "successful"
+    assert done["counters"]["placed"] == 2, "no agent was placed twice"
+    assert [v["version"] for v in done["versions"]] == ["1", "2"], "no version skipped or reused"
+    agents = world.serving("2", "2")
+    assert all(a.instance_id.startswith(done["deployment_id"]) for a in agents)
+
+
+def test_the_agents_of_a_killed_worker_are_replaced_on_a_live_one(world: World) -> None:
+    world.deploy("hello-v1", min_healthy_ms=2500, healthy_deadline_ms=8000)
+    placed = wait_for(lambda: len(a := world.agents()) == 2 and a, what="an agent on each node")
+    lost = world.stack.workers["node-2"]
+    assert {a.parent for a in placed} == {world.stack.workers["node-1"].pid, lost.pid}
+
+    lost.kill()
+    lost.wait()
+    done = world.settled()
+
+    assert done["status"] == "successful"
+    assert (done["counters"]["placed"], done["counters"]["unhealthy"]) == (3, 1)
+    survivors = world.serving("1", "1")
+    assert {a.parent for a in survivors} == {world.stack.workers["node-1"].pid}

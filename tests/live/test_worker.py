@@ -1,0 +1,525 @@
+"""Workers on a real redis-server running real agent processes, observed through RedisRuntime like a controller.
+
+Nothing sleeps to synchronise: tests wait for facts on the stream, or poll /proc, each with a deadline.
+Agent processes are found by the MN_INSTANCE_ID in their environment; instance ids are unique per test.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import redis
+
+from backends.live.bundles import UnsafePayloadPathError
+from backends.live.process import free_port
+from backends.live.redis_bundles import RedisBundleStore
+from backends.live.runtime import RedisRuntime
+from backends.live.supervisor import materialise
+from backends.live.worker import Worker
+from backends.memory import MemoryRegistry, MemoryStore
+from backends.redis.client import connect
+from backends.redis.keys import Keys
+from backends.redis.server import LocalRedisServer
+from mn_deploy_core.controller import Controller
+from mn_deploy_core.manifest import load_manifest
+from mn_deploy_core.ports import Fact, FactKind, Placement, RestartPolicy, Role
+
+NAMESPACE = "mn_test"
+KEYS = Keys(NAMESPACE)
+EXAMPLES = Path(__file__).parents[2] / "examples" / "bundles"
+DEADLINE_S = 15.0
+GRACE_MS = 300
+RUN_VARIABLE = "MN_TEST_RUN"
+NO_RESTARTS = RestartPolicy(attempts=0, delay_ms=50)
+
+T = TypeVar("T")
+
+# ---- helpers -----------------------------------------------------------------------------------
+
+
+def wait_until(probe: Callable[[], T], what: str, timeout_s: float = DEADLINE_S) -> T:
+    """Poll `probe` until it answers something truthy; fail naming `what` at the deadline."""
+    deadline = time.monotonic() + timeout_s
+    while not (value := probe()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+    return value
+
+
+def payloads(bundle: str) -> dict[str, bytes]:
+    root = EXAMPLES / bundle / "payloads"
+    return {path.relative_to(root).as_posix(): path.read_bytes() for path in root.rglob("*") if path.is_file()}
+
+
+def example(bundle: str) -> dict[str, Any]:
+    manifest: dict[str, Any] = json.loads((EXAMPLES / bundle / "manifest.json").read_text())
+    return manifest
+
+
+def check_names(node: Mapping[str, Any]) -> tuple[str, ...]:
+    """As the core names them (manifest._agent_checks)."""
+    return tuple(
+        str(check.get("name") or f"{service['name']}:{i}")
+        for service in node.get("services", [])
+        for i, check in enumerate(service.get("checks", []))
+    )
+
+
+def agent_node(command: Sequence[str] | str, checks: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
+    services = [{"name": "svc", "checks": list(checks)}]
+    return {"node_id": "web", "agent_type": "executor", "config": {"command": command}, "services": services}
+
+
+def placement(node: Mapping[str, Any], *, restart: RestartPolicy = NO_RESTARTS, bundle: str | None = None) -> Placement:
+    return Placement(
+        instance_id=f"dep_hello_1.web.{uuid.uuid4().hex[:8]}",
+        agent_id="web",
+        job_id="job_hello_1",
+        deployment_key="hello",
+        deployment_id="dep_hello_1",
+        deployment_version="7",
+        role=Role.CANARY,
+        phase="canary",
+        spec_digest="d",
+        node=node,
+        checks=check_names(node),
+        restart=restart,
+        bundle=bundle,
+    )
+
+
+def agent_pids(instance_id: str) -> list[int]:
+    """Live processes (zombies have no environment) of this test whose environment names the instance."""
+    markers = {f"MN_INSTANCE_ID={instance_id}".encode(), f"{RUN_VARIABLE}={os.environ[RUN_VARIABLE]}".encode()}
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and markers <= set((entry / "environ").read_bytes().split(b"\0")):
+                found.append(int(entry.name))
+        except OSError:
+            continue  # gone meanwhile, or not ours to read
+    return found
+
+
+def process_env(pid: int) -> dict[str, str]:
+    pairs = Path(f"/proc/{pid}/environ").read_bytes().decode().split("\0")
+    return dict(pair.split("=", 1) for pair in pairs if "=" in pair)
+
+
+def get_json(port: int, path: str) -> Any:
+    """GET from an agent, None while it does not listen yet (http.client: no proxy from the environment)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        connection.request("GET", path)
+        return json.loads(connection.getresponse().read())
+    except ConnectionRefusedError:
+        return None
+    finally:
+        connection.close()
+
+
+class Facts:
+    """Facts as the controller reads them (and acknowledges), kept in arrival order."""
+
+    def __init__(self, runtime: RedisRuntime) -> None:
+        self.runtime = runtime
+        self.seen: list[Fact] = []
+
+    def until(self, expected: Fact, *, start: int = 0, timeout_s: float = DEADLINE_S) -> list[FactKind | str]:
+        """Read until `expected` is among the facts from index `start` on; those of its instance, as kinds
+        (a check fact as `kind:check`)."""
+        deadline = time.monotonic() + timeout_s
+        while expected not in self.seen[start:]:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no {expected} within {timeout_s} s; saw {self.of(expected.instance_id)}")
+            entries = self.runtime.read_facts(100)
+            self.runtime.ack([entry_id for entry_id, _ in entries])
+            self.seen.extend(fact for _, fact in entries)
+        return self.of(expected.instance_id, start)
+
+    def of(self, instance_id: str, start: int = 0) -> list[FactKind | str]:
+        return [f"{f.kind}:{f.check}" if f.check else f.kind for f in self.seen[start:] if f.instance_id == instance_id]
+
+
+# ---- fixtures ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def run_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Agents inherit the worker's environment: this tells this test's agents from a concurrent run's."""
+    monkeypatch.setenv(RUN_VARIABLE, uuid.uuid4().hex)
+
+
+@pytest.fixture
+def runtime(real_redis: redis.Redis) -> RedisRuntime:
+    return RedisRuntime(real_redis, namespace=NAMESPACE, node_ttl_ms=2000)
+
+
+@pytest.fixture
+def facts(runtime: RedisRuntime) -> Facts:
+    return Facts(runtime)
+
+
+@pytest.fixture
+def bundles(real_redis: redis.Redis) -> RedisBundleStore:
+    return RedisBundleStore(real_redis, namespace=NAMESPACE)
+
+
+@pytest.fixture
+def start_worker(
+    redis_server: LocalRedisServer, real_redis: redis.Redis, runtime: RedisRuntime, tmp_path: Path
+) -> Iterator[Callable[..., Worker]]:
+    """Workers in threads of the test process, each stopped (with its agents) at the end of the test."""
+    running: list[tuple[threading.Event, threading.Thread, redis.Redis]] = []
+
+    def start(node: str = "n1", *, grace_ms: int = GRACE_MS) -> Worker:
+        client = connect(redis_server.url)
+        worker = Worker(client, node, namespace=NAMESPACE, workdir=tmp_path / node, heartbeat_ms=50, grace_ms=grace_ms)
+        stop = threading.Event()
+        thread = threading.Thread(target=worker.run, args=(stop,), name=f"worker {node}", daemon=True)
+        thread.start()
+        running.append((stop, thread, client))
+        wait_until(lambda: real_redis.exists(KEYS.node_heartbeat(node)), f"node {node} to register")
+        return worker
+
+    yield start
+    for stop, _, _ in running:
+        stop.set()
+    for _, thread, client in running:
+        thread.join(DEADLINE_S)
+        assert not thread.is_alive()
+        client.close()
+
+
+@pytest.fixture
+def worker_process(redis_server: LocalRedisServer, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """`mn-deploy agent worker` as its own process, killed at the end if the test left it running."""
+    cli = Path(sys.executable).with_name("mn-deploy")
+    env = {**os.environ, "MN_REDIS_NAMESPACE": NAMESPACE}
+    args = ["agent", "worker", "--redis", redis_server.url, "--node", "n1", "--workdir", str(tmp_path / "n1")]
+    process = subprocess.Popen([str(cli), *args, "--heartbeat-ms", "50", "--grace-ms", str(GRACE_MS)], env=env)
+    yield process
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+
+
+# ---- running an agent --------------------------------------------------------------------------
+
+
+def test_the_worker_runs_the_example_agent_from_its_bundle(
+    start_worker: Callable[..., Worker], runtime: RedisRuntime, facts: Facts, bundles: RedisBundleStore
+) -> None:
+    start_worker()
+    node = example("hello-v1")["nodes"][0]
+    p = placement(node, bundle=bundles.put(payloads("hello-v1")))
+
+    runtime.place(p)
+    kinds = facts.until(Fact(p.instance_id, FactKind.CHECK_PASSING, "health"))
+
+    assert kinds[:3] == ["placed", "running", "ready"]
+    [pid] = agent_pids(p.instance_id)
+    env = process_env(pid)
+    expected = {
+        "MN_AGENT_ID": "web",
+        "MN_INSTANCE_ID": p.instance_id,
+        "MN_DEPLOYMENT_KEY": "hello",
+        "MN_DEPLOYMENT_VERSION": "7",
+        "MN_DEPLOYMENT_ROLE": "canary",
+        "MN_BUNDLE_DIR": os.readlink(f"/proc/{pid}/cwd"),
+    }
+    assert {name: env.get(name) for name in expected} == expected
+    assert sorted(os.listdir(env["MN_BUNDLE_DIR"])) == ["agent.json", "agent.py"]
+    answer = get_json(int(env["PORT"]), "/")
+    assert answer == {
+        "greeting": "hello from v1",
+        "version": "7",
+        "agent_id": "web",
+        "instance_id": p.instance_id,
+        "role": "canary",
+    }
+
+
+def test_a_broken_version_fails_its_health_check(
+    start_worker: Callable[..., Worker], runtime: RedisRuntime, facts: Facts, bundles: RedisBundleStore
+) -> None:
+    start_worker()
+    p = placement(example("hello-v2-broken")["nodes"][0], bundle=bundles.put(payloads("hello-v2-broken")))
+
+    runtime.place(p)
+    kinds = facts.until(Fact(p.instance_id, FactKind.CHECK_FAILING, "health"))
+
+    assert "check_passing:health" not in kinds
+    [pid] = agent_pids(p.instance_id)
+    answer = wait_until(lambda: get_json(int(process_env(pid)["PORT"]), "/"), "the agent to answer")
+    assert answer["greeting"] == "hello from v2"
+
+
+def test_http_tcp_and_exec_checks_pass_and_fail(
+    start_worker: Callable[..., Worker], runtime: RedisRuntime, facts: Facts, bundles: RedisBundleStore, tmp_path: Path
+) -> None:
+    start_worker()
+    fast = {"interval_ms": 100, "timeout_ms": 1000}
+    closed = free_port()
+    checks = [
+        {"name": "http-ok", "type": "http", "path": "/health", **fast},
+        {"name": "http-404", "type": "http", "path": "/missing", **fast},
+        {"name": "tcp-ok", "type": "tcp", **fast},
+        {"name": "tcp-closed", "type": "tcp", "port": closed, **fast},
+        {
+            "type": "exec",
+            "command": ["python3", "-c", "import os, sys; sys.exit(0 if os.environ['PORT'] else 1)"],
+            **fast,
+        },
+        {"type": "exec", "command": ["false"], **fast},
+    ]
+    p = placement(agent_node(["python3", "agent.py"], checks), bundle=bundles.put(payloads("hello-v1")))
+
+    runtime.place(p)
+    for name in ("http-ok", "tcp-ok", "svc:4"):
+        facts.until(Fact(p.instance_id, FactKind.CHECK_PASSING, name))
+    for name in ("http-404", "tcp-closed", "svc:5"):
+        facts.until(Fact(p.instance_id, FactKind.CHECK_FAILING, name))
+
+    passed = {f.check for f in facts.seen if f.kind is FactKind.CHECK_PASSING}
+    assert passed.isdisjoint({"http-404", "tcp-closed", "svc:5"})
+
+
+# ---- restarts and failures ---------------------------------------------------------------------
+
+
+def test_an_exiting_command_is_restarted_until_its_attempts_are_used_up(
+    start_worker: Callable[..., Worker], runtime: RedisRuntime, facts: Facts
+) -> None:
+    start_worker()
+    p = placement(agent_node(["python3", "-c", "raise SystemExit(3)"]), restart=RestartPolicy(attempts=2, delay_ms=50))
+
+    runtime.place(p)
+
+    once = ["running", "ready", "exited"]
+    assert facts.until(Fact(p.instance_id, FactKind.FAILED)) == [
+        "placed", *once, "restarted", *once, "restarted", *once, "failed"
+    ]  # fmt: skip
+
+
+def test_a_command_that_cannot_be_executed_exits(
+    start_worker: Callable[..., Worker], runtime: RedisRuntime, facts: Facts
+) -> None:
+    start_worker()
+    p = placement(agent_node(["no-such-command-anywhere"]))
+
+    runtime.place(p)
+
+    assert facts.until(Fact(p.instance_id, FactKind.FAILED)) == ["placed", "running", "ready", "exited", "failed"]
+
+
+@pytest.mark.parametrize(
+    ("command", "bundle"),
+    [("python3 agent.py", None), ([], None), (["python3", "agent.py"], "0" * 64)],
+    ids=["command-not-a-list", "empty-command", "bundle-not-stored"],
+)
+def test_an_instance_that_can_never_run_fails_at_once(
+    start_worker: Callable[..., Worker], runtime: RedisRuntime, facts: Facts, command: Any, bundle: str | None
+) -> None:
+    start_worker()
+    p = placement(agent_node(command), restart=RestartPolicy(attempts=5, delay_ms=50), bundle=bundle)
+
+    runtime.place(p)
+
+    assert facts.until(Fact(p.instance_id, FactKind.FAILED)) == ["placed", "failed"]
+
+
+def test_payloads_are_written_only_inside_the_directory(tmp_path: Path) -> None:
+    materialise({"agent.py": b"1", "nested/deep/data.bin": b"\x00\x01"}, tmp_path / "ok")
+    with pytest.raises(UnsafePayloadPathError):
+        materialise({"../escape.py": b"x"}, tmp_path / "bad")
+
+    assert (tmp_path / "ok" / "nested" / "deep" / "data.bin").read_bytes() == b"\x00\x01"
+    assert not (tmp_path / "escape.py").exists()
+
+
+# ---- stopping ----------------------------------------------------------------------------------
+
+STUBBORN = """
+import pathlib, signal, sys, time
+marker = pathlib.Path(sys.argv[1])
+signal.signal(signal.SIGTERM, lambda *_: marker.write_text("got SIGTERM"))
+marker.write_text("started")
+while True:
+    time.sleep(1)
+"""
+
+
+def test_stop_sends_sigterm_then_sigkill_after_the_grace_period(
+    start_worker: Callable[..., Worker], runtime: RedisRuntime, facts: Facts, tmp_path: Path
+) -> None:
+    start_worker()
+    marker = tmp_path / "marker"
+    p = placement(agent_node(["python3", "-c", STUBBORN, str(marker)]))
+    runtime.place(p)
+    facts.until(Fact(p.instance_id, FactKind.RUNNING))
+    wait_until(lambda: marker.exists() and marker.read_text() == "started", "the SIGTERM handler")
+    [pid] = agent_pids(p.instance_id)
+    directory = process_env(pid)["MN_BUNDLE_DIR"]
+
+    stopped_at = time.monotonic()
+    runtime.stop(p.instance_id)
+    wait_until(lambda: not agent_pids(p.instance_id), "the agent to die")
+
+    assert marker.read_text() == "got SIGTERM"
+    assert time.monotonic() - stopped_at >= GRACE_MS / 1000
+    wait_until(lambda: not os.path.exists(directory), "the working directory to be removed")
+
+
+def test_an_agent_that_honours_sigterm_ends_before_the_grace_period(
+    start_worker: Callable[..., Worker], runtime: RedisRuntime, facts: Facts, bundles: RedisBundleStore
+) -> None:
+    start_worker(grace_ms=10_000)
+    p = placement(example("hello-v1")["nodes"][0], bundle=bundles.put(payloads("hello-v1")))
+    runtime.place(p)
+    facts.until(Fact(p.instance_id, FactKind.RUNNING))
+
+    stopped_at = time.monotonic()
+    runtime.stop(p.instance_id)
+    wait_until(lambda: not agent_pids(p.instance_id), "the agent to end")
+
+    assert time.monotonic() - stopped_at < 5.0
+
+
+def test_a_killed_worker_leaves_no_agent_behind(
+    worker_process: subprocess.Popen[bytes], real_redis: redis.Redis, runtime: RedisRuntime, facts: Facts
+) -> None:
+    wait_until(lambda: real_redis.exists(KEYS.node_heartbeat("n1")), "the worker to register")
+    p = placement(agent_node(["python3", "-c", STUBBORN, "/dev/null"]))
+    runtime.place(p)
+    facts.until(Fact(p.instance_id, FactKind.RUNNING))
+    wait_until(lambda: agent_pids(p.instance_id), "the agent to start")
+
+    worker_process.send_signal(signal.SIGKILL)
+    worker_process.wait()
+
+    wait_until(lambda: not agent_pids(p.instance_id), "the orphaned agent to die")
+
+
+def test_sigterm_stops_the_worker_with_its_agents(
+    worker_process: subprocess.Popen[bytes], real_redis: redis.Redis, runtime: RedisRuntime, facts: Facts
+) -> None:
+    wait_until(lambda: real_redis.exists(KEYS.node_heartbeat("n1")), "the worker to register")
+    p = placement(agent_node(["python3", "-c", STUBBORN, "/dev/null"]))
+    runtime.place(p)
+    facts.until(Fact(p.instance_id, FactKind.RUNNING))
+    wait_until(lambda: agent_pids(p.instance_id), "the agent to start")
+
+    worker_process.send_signal(signal.SIGTERM)
+
+    assert worker_process.wait(DEADLINE_S) == 0
+    assert not agent_pids(p.instance_id)
+    assert not real_redis.exists(KEYS.node_heartbeat("n1"))  # the controller need not wait for the TTL
+    assert [f.instance_id for f in runtime.expire_nodes()] == [p.instance_id]
+
+
+# ---- the controller's view ---------------------------------------------------------------------
+
+
+def test_resync_reports_the_current_facts_again(
+    start_worker: Callable[..., Worker], runtime: RedisRuntime, facts: Facts, bundles: RedisBundleStore
+) -> None:
+    start_worker()
+    p = placement(example("hello-v1")["nodes"][0], bundle=bundles.put(payloads("hello-v1")))
+    runtime.place(p)
+    facts.until(Fact(p.instance_id, FactKind.CHECK_PASSING, "health"))
+    start = len(facts.seen)
+
+    runtime.request_resync()
+
+    passing = Fact(p.instance_id, FactKind.CHECK_PASSING, "health")
+    assert facts.until(passing, start=start) == ["running", "ready", "check_passing:health"]
+
+
+def test_a_restarted_worker_takes_up_what_its_node_should_run(
+    start_worker: Callable[..., Worker], real_redis: redis.Redis, runtime: RedisRuntime, facts: Facts
+) -> None:
+    real_redis.set(KEYS.node_heartbeat("n1"), "the previous worker", px=60_000)  # it died within the TTL
+    real_redis.sadd(KEYS.nodes, "n1")
+    p = placement(agent_node(["python3", "-c", STUBBORN, "/dev/null"]))
+    runtime.place(p)
+
+    start_worker("n1")
+
+    assert facts.until(Fact(p.instance_id, FactKind.READY)) == ["restarted", "running", "ready"]
+
+
+def test_a_worker_whose_node_was_dropped_stops_its_instances(
+    start_worker: Callable[..., Worker], real_redis: redis.Redis, runtime: RedisRuntime, facts: Facts
+) -> None:
+    start_worker("n1")
+    p = placement(agent_node(["python3", "-c", STUBBORN, "/dev/null"]))
+    runtime.place(p)
+    facts.until(Fact(p.instance_id, FactKind.RUNNING))
+
+    pipe = real_redis.pipeline(transaction=True)  # what expire_nodes does once the heartbeat has expired
+    pipe.delete(KEYS.node_heartbeat("n1"), KEYS.node_desired("n1"))
+    pipe.srem(KEYS.nodes, "n1")
+    pipe.execute()
+
+    wait_until(lambda: not agent_pids(p.instance_id), "the dropped instance to be stopped")
+    wait_until(lambda: real_redis.sismember(KEYS.nodes, "n1"), "the node to register again")
+
+
+def test_the_core_rolls_out_the_example_bundles_on_two_workers(
+    start_worker: Callable[..., Worker], runtime: RedisRuntime, bundles: RedisBundleStore
+) -> None:
+    start_worker("n1")
+    start_worker("n2")
+    controller = Controller(MemoryStore(), runtime, MemoryRegistry(), lambda: time.time() * 1000)
+    fast = {"min_healthy_ms": 200, "healthy_deadline_ms": 10_000}
+
+    first = controller.deploy(example("hello-v1"), fast, bundle=bundles.put(payloads("hello-v1")))
+    drive(controller, runtime, first.deployment_id)
+    v1 = [view.instance_id for view in controller.instances()]
+    second = controller.deploy(example("hello-v2"), fast, bundle=bundles.put(payloads("hello-v2")))
+    drive(controller, runtime, second.deployment_id)
+
+    assert controller.get("hello").stable_version == "2"
+    wait_until(lambda: not any(agent_pids(instance_id) for instance_id in v1), "version 1's agents to stop")
+    for view in controller.instances():
+        [pid] = agent_pids(view.instance_id)
+        assert get_json(int(process_env(pid)["PORT"]), "/")["greeting"] == "hello from v2"
+
+
+def drive(controller: Controller, runtime: RedisRuntime, deployment_id: str) -> None:
+    """What the daemon's driver does, until the deployment settles: tick, feed facts, acknowledge them."""
+    deadline = time.monotonic() + DEADLINE_S
+    while controller.get(deployment_id).status not in ("successful", "failed"):
+        assert time.monotonic() < deadline, controller.get(deployment_id).status
+        entries = runtime.read_facts(50)
+        now = time.time() * 1000
+        controller.tick(now)
+        for _, fact in entries:
+            controller.observe(fact, now)
+        runtime.ack([entry_id for entry_id, _ in entries])
+    assert controller.get(deployment_id).status == "successful"
+
+
+def test_the_example_bundles_differ_only_in_their_settings() -> None:
+    v1, v2, broken = (example(name) for name in ("hello-v1", "hello-v2", "hello-v2-broken"))
+
+    assert (
+        payloads("hello-v1")["agent.py"] == payloads("hello-v2")["agent.py"] == payloads("hello-v2-broken")["agent.py"]
+    )
+    assert v1 == v2 == broken
+    assert load_manifest(v1).key == "hello"
+    assert json.loads(payloads("hello-v2-broken")["agent.json"])["healthy"] is False
