@@ -73,7 +73,8 @@ def deployment() -> None:
     \b
     Target:  --target, else MN_GRPC_TARGET, else 127.0.0.1:55051.
     Output:  Rich on a terminal; `Label: value` lines when piped or with
-             MN_CLI_OUTPUT=plain; --json prints the API's JSON unchanged.
+             MN_CLI_OUTPUT=plain (MN_CLI_OUTPUT=rich forces Rich);
+             --json prints the API's JSON unchanged.
 
     \b
     Exit codes:

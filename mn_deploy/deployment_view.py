@@ -96,14 +96,14 @@ def role_progress(record: Record) -> list[RoleProgress]:
 def _agents(events: Iterable[Record]) -> dict[str, tuple[str, bool]]:
     """Each agent's newest instance: (role, healthy)."""
     agents: dict[str, tuple[str, bool]] = {}
-    newest: dict[str, str] = {}
+    newest: dict[str, Any] = {}
     for event in events:
-        kind, agent = event.get("type"), event.get("agent_id")
+        kind, agent, instance = event.get("type"), str(event.get("agent_id")), event.get("instance_id")
         if kind == "deployment_instance_placed":
-            newest[agent] = event.get("instance_id")
+            newest[agent] = instance
             agents[agent] = (str(event.get("role")), False)
         elif kind in ("deployment_instance_healthy", "deployment_instance_unhealthy"):
-            if agent in agents and newest[agent] == event.get("instance_id"):
+            if agent in newest and newest[agent] == instance:
                 agents[agent] = (agents[agent][0], kind == "deployment_instance_healthy")
         elif kind == "deployment_promoted":
             agents = {a: ("primary", healthy) for a, (_, healthy) in agents.items()}

@@ -425,7 +425,7 @@ class Controller:
         job = self._fleet.jobs[rollout.key]
         if role is Role.PRIMARY and rollout.mode is Mode.AGENT_LEVEL and agent_id in job.primaries:
             self.stop(job.primaries[agent_id])
-        instance_id = f"{rollout.deployment_id}.{agent_id}.{rollout.reschedules.get(agent_id, 0)}"
+        instance_id = f"{rollout.deployment_id}.{agent_id}.{rollout.attempt(agent_id)}"
         phase = _PHASES[(rollout.mode, role)]
         record = rollout.record
         instance = self._launch(record, rollout.manifest, agent_id, role, rollout.job_id, phase, instance_id, now)

@@ -177,6 +177,7 @@ class DeploymentRecord:
     counters: Counters = field(default_factory=Counters)
     rollback: Mapping[str, Any] | None = None
     reverted_to_version: str | None = None
+    reschedules: Mapping[str, int] = field(default_factory=dict)
     events: tuple[Event, ...] = ()
     revision: int = 0
 

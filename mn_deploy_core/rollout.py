@@ -146,10 +146,13 @@ class Rollout(Journal):
         self.new: dict[str, Instance] = {}
         self.healthy: set[str] = set()
         self.in_flight = 0
-        self.reschedules: dict[str, int] = {}
         self.desired = record.counters.desired_total
 
     # ---- queries -------------------------------------------------------------------------------
+
+    def attempt(self, agent_id: str) -> int:
+        """How many replacements this agent has had here: the next instance id's attempt number."""
+        return self.record.reschedules.get(agent_id, 0)
 
     @property
     def key(self) -> str:
@@ -186,7 +189,6 @@ class Rollout(Journal):
         """
         for instance in sorted(instances, key=_attempt):
             agent_id = instance.agent_id
-            self.reschedules[agent_id] = _attempt(instance)
             self.new[agent_id] = instance
             if instance.role is not Role.PRIMARY:
                 self.trial[agent_id] = instance
@@ -322,11 +324,11 @@ class Rollout(Journal):
     def _replace_unhealthy(self, instance: Instance, now: float) -> None:
         """R9: PD 0 or no reschedule attempts left fails at once; otherwise place a replacement."""
         agent_id = instance.agent_id
-        used = self.reschedules.get(agent_id, 0)
+        used = self.record.reschedules.get(agent_id, 0)
         if self.policy.progress_deadline_ms == 0 or used >= self.manifest.reschedule.attempts:
             self.actuator.failed(self, now, FAILED_UNHEALTHY)
             return
-        self.reschedules[agent_id] = used + 1
+        self.set(now, reschedules={**self.record.reschedules, agent_id: used + 1})
         self.actuator.stop(instance)
         del self.new[agent_id]
         if agent_id in self.trial:

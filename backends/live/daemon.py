@@ -61,11 +61,11 @@ def run_daemon(config: DaemonConfig, stop: threading.Event) -> None:
                     break
                 log.info("leading as %s", fence)
                 _lead(config, namespace, client, lease, fence, stop)
+                if not stop.is_set():
+                    log.warning("lost the controller lease; standby again")
             except (redis.ConnectionError, redis.TimeoutError) as error:
-                log.warning("Redis unreachable (%s); retrying", error)
+                log.warning("Redis unreachable (%s); standby, retrying", error)
                 stop.wait(lease.renew_interval_s)
-            if not stop.is_set():
-                log.warning("no longer leading; standby again")
     finally:
         with contextlib.suppress(redis.RedisError):  # unreachable: the lease expires by itself
             lease.release()

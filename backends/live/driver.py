@@ -2,7 +2,8 @@
 
 It blocks on the workers' fact stream for as long as the core has nothing due (`next_wakeup() - now`, capped by
 the next lease renewal), then, under the controller lock, ticks, folds in the facts and acknowledges them. There
-is no polling: an idle controller makes a few Redis calls per lease TTL.
+is no polling: an idle controller wakes once per renewal interval (a third of the lease TTL), to renew the lease
+and look for workers whose heartbeat expired.
 
 A gRPC call can make the core due earlier than the driver planned (a deploy starts healthy deadlines). The lock
 the gRPC server takes is `Driver.lock`; releasing it after such a call calls `wake`, which must make the blocked
@@ -70,17 +71,17 @@ class Driver:
             with self._lock:
                 block_ms = self._plan(renew_at)
             entries = self._facts.read_facts(block_ms) if block_ms > 0 else []
-            expired: list[Fact] = []
-            if time.monotonic() >= renew_at:
+            renewing = time.monotonic() >= renew_at
+            if renewing:
                 if not self._lease.renew():
                     return
                 renew_at = time.monotonic() + self._lease.renew_interval_s
-                expired = self._facts.expire_nodes()
-            with self._lock:
+            with self._lock:  # node expiry may assign placements: no runtime call races a gRPC call's
                 if not self._lease.held():
                     return
                 now = self._clock()
                 self._controller.tick(now)
+                expired = self._facts.expire_nodes() if renewing else []
                 for fact in [f for _, f in entries] + expired:
                     self._controller.observe(fact, now)
             if entries:

@@ -126,3 +126,19 @@ def test_restore_an_instance_failing_its_checks_stays_hidden_then_returns_when_i
     world.report(first, FactKind.READY)
     world.report(first, FactKind.CHECK_PASSING, check)
     assert first in {s.instance_id for s in world.registry.lookup("api")}
+
+
+def test_restore_a_replacement_pending_during_a_pause_gets_a_new_instance_id() -> None:
+    world = World()
+    world.deploy(service_manifest("agent:1", count=2))
+    world.converge()
+    record = world.deploy(service_manifest("agent:2", count=2, update={"strategy": "canary", "canary": 1}))
+    world.controller.pause("agent-api")
+    (canary,) = world.fresh()
+    world.report(canary, FactKind.FAILED)
+    world.restart_controller()
+    world.controller.resume("agent-api")
+    (replacement,) = world.fresh()
+    assert replacement != canary
+    assert replacement.startswith(f"{record.deployment_id}.")
+    assert world.record("agent-api").reschedules == {"worker-0": 1}

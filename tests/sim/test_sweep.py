@@ -4,6 +4,7 @@ identical rows whatever executes them (process pools of 1 and 2 workers, a Dask 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -326,3 +327,15 @@ def test_process_pools_and_a_dask_cluster_write_the_same_rows(tmp_path: Path) ->
     texts = {name: path.read_text() for name, path in outputs.items()}
     assert texts["pool-1"] == texts["pool-2"] == texts["dask"]
     assert len(csv_rows(outputs["pool-1"])) == 21
+
+
+# The examples
+
+
+@pytest.mark.parametrize("path", sorted((EXAMPLES.parent / "sweeps").glob("*.json")), ids=lambda p: p.stem)
+def test_example_sweeps_load_and_run(path: Path) -> None:
+    sweep = dataclasses.replace(read_sweep(path), runs=2)
+    assert len(sweep.grid) == 2 and sweep.runs == 2
+    result = on_threads(sweep)
+    assert len(result.rows) == 2 * len(sweep.points)
+    assert all(row["outcome"] != "error" for row in result.rows)
