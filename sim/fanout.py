@@ -7,7 +7,7 @@ leaves little to cancel when it is interrupted.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from itertools import islice
 from typing import Any, Generic, TypeVar
@@ -18,7 +18,7 @@ T = TypeVar("T")
 
 def completions(
     executor: Executor, fn: Callable[..., R], calls: Iterable[tuple[Any, ...]], in_flight: int
-) -> Iterator[tuple[int, R]]:
+) -> Generator[tuple[int, R], None, None]:
     """(index, result) of each call of `fn(*args)` as it completes, with at most `in_flight` submitted and
     unfinished at once. Closing the iterator early cancels the calls not yet started."""
     todo = enumerate(calls)

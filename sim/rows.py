@@ -21,7 +21,7 @@ ERROR = "error"
 REPLAY = "replay"
 
 
-def columns(axes: Sequence[str], metrics: Sequence[str]) -> list[str]:
+def header(axes: Sequence[str], metrics: Sequence[str]) -> list[str]:
     return ["point", "run", "seed", *axes, "outcome", *metrics, ERROR, REPLAY]
 
 

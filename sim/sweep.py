@@ -2,7 +2,7 @@
 
     sweep = read_sweep("examples/sweeps/max-parallel-x-start-failure.json")
     result = run_sweep(sweep, workers=2, out=Path("runs.csv"))
-    result.summary()          # per point: mean and 95% interval of each measure, share of each outcome
+    result.summary            # per point: mean and 95% interval of each measure, share of each outcome
 
 Run i of every point has the same seed, drawn from one `SeedSequence` (child i of the sweep's seed), so
 points differ only by their parameters (common random numbers), and adding a grid value or more runs leaves
@@ -33,7 +33,7 @@ from sim.jsonfile import read_json
 from sim.measures import MEASURES, OUTCOME, measure
 from sim.overrides import PathError, format_assignment, with_overrides
 from sim.replay import replay_command
-from sim.rows import ERROR, REPLAY, Row, RowWriter, columns
+from sim.rows import ERROR, REPLAY, Row, RowWriter, header
 from sim.scenario import Scenario, load_scenario, run_scenario
 from sim.schema import ScenarioError, child, closed_object, list_of, natural, object_of, text
 from sim.summary import PointSummary, summarize
@@ -75,6 +75,11 @@ class Sweep:
     @cached_property
     def seeds(self) -> tuple[int, ...]:
         return run_seeds(self.seed, self.runs)
+
+    @cached_property
+    def columns(self) -> list[str]:
+        """The CSV header of its rows."""
+        return header(list(self.grid), self.metrics)
 
     def document(self, point: Point) -> Any:
         """The scenario document of `point`."""
@@ -209,10 +214,6 @@ class SweepResult:
     rows: list[Row]
     """One per run, in (point, run) order."""
 
-    @property
-    def columns(self) -> list[str]:
-        return columns(list(self.sweep.grid), self.sweep.metrics)
-
     @cached_property
     def summary(self) -> list[PointSummary]:
         return summarize([p.params for p in self.sweep.points], self.rows, self.sweep.metrics)
@@ -233,7 +234,7 @@ class SweepResult:
         """The rows as a pandas DataFrame (pandas is not a dependency: install it to use this)."""
         import pandas as pd
 
-        return pd.DataFrame(self.rows, columns=self.columns)
+        return pd.DataFrame(self.rows, columns=self.sweep.columns)
 
 
 def _row(sweep: Sweep, index: int, measured: Mapping[str, Any]) -> Row:
@@ -270,7 +271,7 @@ def run_sweep(
     with ExitStack() as stack:
         if executor is None:
             executor = stack.enter_context(ProcessPoolExecutor(workers, initializer=ignore_interrupts))
-        writer = stack.enter_context(RowWriter(out, columns(list(sweep.grid), sweep.metrics))) if out else None
+        writer = stack.enter_context(RowWriter(out, sweep.columns)) if out else None
         ordered: InOrder[Row] = InOrder(writer.write if writer else lambda row: None)
         runs = stack.enter_context(closing(completions(executor, run_one, calls, 2 * workers)))
         try:

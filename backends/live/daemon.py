@@ -35,6 +35,8 @@ _WAKE = Fact("wake", FactKind.PLACED)
 
 @dataclass(frozen=True, slots=True)
 class DaemonConfig:
+    """What `controller run` is given; `owner` names this daemon in the lease (default `<host>/<pid>`)."""
+
     redis_url: str
     grpc_address: str
     namespace: str | None = None
@@ -83,7 +85,11 @@ def _lead(
     facts_key = Keys(namespace).facts
 
     def wake() -> None:
-        facts_client.xadd(facts_key, wire.fact_fields(_WAKE, fence))
+        """Never fails the gRPC call that asked: without the wake the driver is only late, by a renewal at most."""
+        try:
+            facts_client.xadd(facts_key, wire.fact_fields(_WAKE, fence))
+        except redis.RedisError as error:
+            log.warning("could not wake the driver (%s)", error)
 
     driver = Driver(controller, runtime, lease, wake)
     server = None

@@ -60,11 +60,6 @@ class Lease:
     def renew_interval_s(self) -> float:
         return self._ttl_ms / 3000
 
-    @property
-    def value(self) -> str | None:
-        """`<owner>:<token>` while this term holds the lease: the fence for its store."""
-        return self._value
-
     def acquire(self, stop: threading.Event) -> str | None:
         """Wait as a standby until the lease is ours (its value) or `stop` is set (None).
 

@@ -7,7 +7,8 @@ The facts it reports, in order:
   agent serves is what its checks say, and `health_check: checks` waits for them;
 - `check_passing` / `check_failing` when a check's result changes (the first result counts as a change);
 - `exited` when the process ends, then `restarted` before the next start after `restart.delay_ms`, or `failed`
-  once `restart.attempts` restarts are used up (also at once when the payloads or the command are unusable).
+  once `restart.attempts` restarts are used up. A command that cannot be executed exits with 127 like any other;
+  `failed` comes at once when `config.command` is not a list of strings or the payloads cannot be had or written.
 A stopped instance reports nothing more. `resync` reports the current state again.
 """
 
@@ -65,7 +66,6 @@ class InstanceSupervisor:
         self._grace_s = grace_s
         self._adopted = adopted
         self._checks = declared_checks(placement.node, placement.checks)
-        self._port = free_port()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._state = FactKind.PLACED
@@ -111,13 +111,12 @@ class InstanceSupervisor:
             self._lifecycle(FactKind.FAILED)
             return
         try:
-            env = self._environment(directory)
             for restarts in itertools.count():
                 if restarts:
                     if self._stopping.wait(self.placement.restart.delay_ms / 1000):
                         return
                     self._lifecycle(FactKind.RESTARTED, FactKind.EXITED)
-                if not self._run_once(command, directory, env):
+                if not self._run_once(command, directory):
                     return
                 if restarts >= self.placement.restart.attempts:
                     self._lifecycle(FactKind.FAILED)
@@ -147,7 +146,7 @@ class InstanceSupervisor:
             return None
         return directory
 
-    def _environment(self, directory: Path) -> dict[str, str]:
+    def _environment(self, directory: Path, port: int) -> dict[str, str]:
         placement = self.placement
         return {
             **os.environ,
@@ -157,11 +156,17 @@ class InstanceSupervisor:
             "MN_DEPLOYMENT_VERSION": placement.deployment_version,
             "MN_DEPLOYMENT_ROLE": str(placement.role),
             "MN_BUNDLE_DIR": str(directory),
-            "PORT": str(self._port),
+            "PORT": str(port),
         }
 
-    def _run_once(self, command: Sequence[str], directory: Path, env: Mapping[str, str]) -> bool:
-        """Start the process and its checks and wait for its end; False when it ended because of a stop."""
+    def _run_once(self, command: Sequence[str], directory: Path) -> bool:
+        """Start the process and its checks and wait for its end; False when it ended because of a stop.
+
+        Each start gets a new PORT, so a port taken by someone else between choosing and binding it costs one
+        restart, not every one.
+        """
+        port = free_port()
+        env = self._environment(directory, port)
         with self._lock:
             if self._stopping.is_set():
                 return False
@@ -175,7 +180,7 @@ class InstanceSupervisor:
                 self._fact(FactKind.READY)
                 self._generation = _Generation()
                 for check in self._checks:
-                    self._watch(check, self._generation, directory, env)
+                    self._watch(check, self._generation, port, directory, env)
         if self._child is not None:
             self._child.wait()
         with self._lock:
@@ -189,10 +194,10 @@ class InstanceSupervisor:
             thread.join()
         return not stopped
 
-    def _watch(self, check: Check, generation: _Generation, directory: Path, env: Mapping[str, str]) -> None:
+    def _watch(self, check: Check, generation: _Generation, port: int, directory: Path, env: Mapping[str, str]) -> None:
         def loop() -> None:
             while True:
-                passing = probe(check, port=self._port, cwd=directory, env=env)
+                passing = probe(check, port=port, cwd=directory, env=env)
                 with self._lock:
                     if generation.ended.is_set():
                         return

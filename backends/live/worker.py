@@ -61,6 +61,7 @@ class Worker:
         self._heartbeat = scripts.bind(client, "node_heartbeat")
         self._workdir = workdir
         self._heartbeat_s = heartbeat_ms / 1000
+        self._max_block_ms = wire.max_block_ms(client)
         self._grace_s = grace_ms / 1000
         self._identity = f"{socket.gethostname()}/{os.getpid()}"
         self._instances: dict[str, InstanceSupervisor] = {}
@@ -96,10 +97,9 @@ class Worker:
     def _follow(self, cursor: str, wait_s: float) -> str:
         """Apply the orders after `cursor`, waiting for them at most `wait_s`; the new cursor."""
         block = max(1, int(wait_s * 1000))
-        cap = wire.max_block_ms(self._client)
-        reply = self._client.xread(
-            {self._keys.node_assignments(self.node): cursor}, count=100, block=block if cap is None else min(block, cap)
-        )
+        if self._max_block_ms is not None:
+            block = min(block, self._max_block_ms)
+        reply = self._client.xread({self._keys.node_assignments(self.node): cursor}, count=100, block=block)
         for entry_id, fields in reply[0][1] if reply else []:
             self._apply(fields)
             cursor = entry_id
@@ -138,7 +138,7 @@ class Worker:
         supervisor = InstanceSupervisor(
             placement,
             root=self._workdir,
-            payloads=self._bundles.get,
+            payloads=self._payloads,
             report=self._report,
             grace_s=self._grace_s,
             adopted=adopted,
@@ -176,6 +176,15 @@ class Worker:
     def _last_order_id(self) -> str:
         last = self._client.xrevrange(self._keys.node_assignments(self.node), count=1)
         return str(last[0][0]) if last else "0-0"
+
+    def _payloads(self, fingerprint: str) -> dict[str, bytes] | None:
+        """For an instance thread: a bundle Redis cannot give (after the client's retries) counts as missing, so
+        the instance fails and the controller replaces it."""
+        try:
+            return self._bundles.get(fingerprint)
+        except redis.RedisError as error:
+            log.warning("node %s: bundle %s not read (%s)", self.node, fingerprint, error)
+            return None
 
     def _report(self, fact: Fact) -> None:
         """Called from instance threads; a fact that cannot be written marks the state for a resync."""

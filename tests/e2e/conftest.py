@@ -43,13 +43,21 @@ class Agent:
     version: str
 
 
-def marked(marker: str) -> list[int]:
-    """Pids of live processes started under `marker` (zombies have no environment and do not count)."""
+def marked(marker: str, root: Path) -> list[int]:
+    """Pids of live processes a test started: the marker in their environment, or (redis-server writes its title
+    over its environment) a working directory under the test's `root`. Zombies have neither."""
     pids = []
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and _environment(int(entry.name)).get(MARK) == marker:
+        if entry.name.isdigit() and (_environment(int(entry.name)).get(MARK) == marker or _inside(entry, root)):
             pids.append(int(entry.name))
     return pids
+
+
+def _inside(process: Path, root: Path) -> bool:
+    try:
+        return (process / "cwd").resolve().is_relative_to(root.resolve())
+    except OSError:
+        return False
 
 
 def _environment(pid: int) -> dict[str, str]:
@@ -85,6 +93,7 @@ class World:
     stack: DevStack
     client: Any
     marker: str
+    root: Path
 
     def deploy(self, bundle: str, **policy: Any) -> dict[str, Any]:
         read = read_bundle(BUNDLES / bundle)
@@ -106,7 +115,7 @@ class World:
     def agents(self) -> list[Agent]:
         """Agent processes now running, by instance id."""
         found = []
-        for pid in marked(self.marker):
+        for pid in marked(self.marker, self.root):
             env = _environment(pid)
             if "MN_INSTANCE_ID" in env:
                 found.append(
@@ -136,15 +145,15 @@ def mn_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 @pytest.fixture
-def marker(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def marker(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]:
     """Set in the environment every process of the test inherits; after the test none may be left."""
     value = uuid.uuid4().hex
     monkeypatch.setenv(MARK, value)
     yield value
     deadline = time.monotonic() + 10.0  # an agent whose worker died is killed by the kernel, a moment later
-    while marked(value) and time.monotonic() < deadline:
+    while marked(value, tmp_path) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not marked(value), f"processes left behind: {marked(value)}"
+    assert not marked(value, tmp_path), f"processes left behind: {marked(value, tmp_path)}"
 
 
 @pytest.fixture
@@ -166,7 +175,7 @@ def world(tmp_path: Path, mn_home: Path, marker: str) -> Iterator[World]:
     try:
         stack.start()
         client = Client(target=stack.grpc_address, timeout=10)
-        yield World(stack, client, marker)
+        yield World(stack, client, marker, tmp_path)
     finally:
         if client is not None:
             client.channel.close()

@@ -19,14 +19,16 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_dev_up_prints_where_to_connect_and_stops_everything(signum: int, marker: str, mn_home: Path) -> None:
+def test_dev_up_prints_where_to_connect_and_stops_everything(
+    signum: int, marker: str, mn_home: Path, tmp_path: Path
+) -> None:
     if executable() is None:
         pytest.skip("redis-server is not installed")
     from mn_sdk import Client
 
     address = f"127.0.0.1:{free_port()}"
     up = subprocess.Popen(
-        [*mn_deploy_command(), "dev", "up", "--workers", "1", "--grpc", address],
+        [*mn_deploy_command(), "dev", "up", "--workers", "1", "--grpc", address, "--workdir", str(tmp_path / "dev")],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -43,9 +45,13 @@ def test_dev_up_prints_where_to_connect_and_stops_everything(signum: int, marker
         up.send_signal(signum)
         assert up.wait(30) == 0
     finally:
-        if up.poll() is None:
-            up.kill()
-            up.wait()
+        if up.poll() is None:  # the test failed half-way: still stop the stack the way a user would
+            up.terminate()
+            try:
+                up.wait(30)
+            except subprocess.TimeoutExpired:
+                up.kill()
+                up.wait()
 
 
 def test_dev_up_without_redis_server_says_how_to_install_it(tmp_path: Path) -> None:

@@ -1,7 +1,8 @@
 """The real-time driver and the daemon around it.
 
-The driver is tested against a fact source made of a queue (what it blocks for, when it wakes); the daemon on a
-real redis-server with in-process workers running tiny Python agents, standing by, leading and handing over.
+The driver is tested against a fact source made of a queue (what it blocks for, when it wakes); the daemon, run in
+threads, on a real redis-server with worker processes running tiny Python agents: leading, standing by, handing
+over.
 """
 
 from __future__ import annotations
@@ -134,7 +135,7 @@ def test_the_driver_blocks_until_the_core_is_due_and_acknowledges_what_it_observ
         wait_for(lambda: record(driver, control).status == "successful", what="the rollout")
         took = time.monotonic() - ready_at
 
-    assert 0.3 <= took < 0.3 + 0.2
+    assert 0.3 <= took < 1.5, "it waited for the window to end, not for the 10 s renewal"
     assert facts.acked[:2] == ["1-0", "2-0"]
     waits_for_the_window = [b for b in facts.blocks if 200 <= b <= 300]
     assert waits_for_the_window, f"the driver never blocked until min_healthy ended: {facts.blocks}"

