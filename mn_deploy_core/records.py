@@ -30,6 +30,17 @@ def deployment_id(key: str, number: int) -> str:
     return f"dep_{safe_key(key)}_{number}"
 
 
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def field_names(cls: type) -> tuple[str, ...]:
+    """A dataclass's field names, computed once: records convert to JSON on hot read paths."""
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))
+    return names
+
+
 def version_order(version: str) -> tuple[int, str]:
     """Versions sort by their integer value (reference §13); a non-integer counts as 0."""
     return (int(version) if version.isascii() and version.isdigit() else 0, version)
@@ -77,7 +88,7 @@ class Counters:
     unhealthy: int = 0
 
     def to_json(self) -> dict[str, int]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        return {name: getattr(self, name) for name in field_names(type(self))}
 
     def add(self, *, placed: int = 0, healthy: int = 0, unhealthy: int = 0) -> Counters:
         """A copy with these counts added (cheaper than `dataclasses.replace` on a hot path)."""
@@ -192,35 +203,32 @@ class DeploymentRecord:
 
     def snapshot(self) -> DeploymentRecord:
         """A copy safe to keep: every field value is immutable, so a shallow copy is enough."""
-        return DeploymentRecord(*[getattr(self, name) for name in _RECORD_FIELDS])
+        return DeploymentRecord(*[getattr(self, name) for name in field_names(DeploymentRecord)])
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name == "events":
+        for name in field_names(type(self)):
+            value = getattr(self, name)
+            if name == "events":
                 value = [e.to_json() for e in value]
-            elif f.name == "counters":
+            elif name == "counters":
                 value = value.to_json()
             elif isinstance(value, (tuple, AgentQueue)):
                 value = list(value)
             elif isinstance(value, Mapping):
                 value = dict(value)
-            data[f.name] = value
+            data[name] = value
         return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> DeploymentRecord:
-        known = {f.name for f in fields(cls)}
+        known = set(field_names(cls))
         values: dict[str, Any] = {k: v for k, v in data.items() if k in known}
         values["events"] = tuple(Event.from_json(e) for e in data.get("events", ()))
         values["counters"] = Counters(**data.get("counters", {}))
         for name in ("changed_agent_ids", "remaining_agent_ids", "canary_agent_ids"):
             values[name] = tuple(data.get(name) or ())
         return cls(**values)
-
-
-_RECORD_FIELDS = tuple(f.name for f in fields(DeploymentRecord))
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,14 +253,14 @@ class VersionRecord:
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            data[f.name] = dict(value) if isinstance(value, Mapping) else value
+        for name in field_names(type(self)):
+            value = getattr(self, name)
+            data[name] = dict(value) if isinstance(value, Mapping) else value
         return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> VersionRecord:
-        known = {f.name for f in fields(cls)}
+        known = set(field_names(cls))
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
@@ -273,9 +281,9 @@ class InstanceRecord:
     serving: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        return {name: getattr(self, name) for name in field_names(type(self))}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> InstanceRecord:
-        known = {f.name for f in fields(cls)}
+        known = set(field_names(cls))
         return cls(**{k: v for k, v in data.items() if k in known})
