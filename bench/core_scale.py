@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import time
 from collections import deque
+from functools import partial
+from operator import getitem
 from typing import Any
 
 from backends.memory import MemoryRegistry, MemoryStore
@@ -71,7 +73,7 @@ def measure(agents: int, max_parallel: int, repeats: int) -> tuple[float, int, s
     for _ in range(repeats):
         clock = [0.0]
         runtime = QueueRuntime()
-        controller = Controller(MemoryStore(), runtime, MemoryRegistry(), lambda: clock[0])
+        controller = Controller(MemoryStore(), runtime, MemoryRegistry(), partial(getitem, clock, 0))
         controller.deploy(manifest("agent:1", agents, max_parallel))
         run(controller, runtime, clock)
         started = time.process_time()

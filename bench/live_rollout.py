@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from backends.live.devstack import DevStack
-from backends.redis.server import free_port
+from backends.loopback import free_port
 from mn_deploy.bundle_reader import read_bundle
 from mn_deploy.live_cli import mn_deploy_command
 

@@ -232,7 +232,10 @@ class SweepResult:
 
     def to_dataframe(self) -> Any:
         """The rows as a pandas DataFrame (pandas is not a dependency: install it to use this)."""
-        import pandas as pd
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError("to_dataframe needs pandas: pip install pandas") from None
 
         return pd.DataFrame(self.rows, columns=self.sweep.columns)
 

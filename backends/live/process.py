@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -36,13 +35,6 @@ except OSError as error:
     print(f"cannot run {{sys.argv[2]}}: {{error}}", file=sys.stderr)
     os._exit(127)
 """
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on now, for an agent's PORT."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class ProcessGroup:

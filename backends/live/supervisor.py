@@ -27,7 +27,8 @@ from pathlib import Path
 
 from backends.live.bundles import UnsafePayloadPathError, check_payload_paths
 from backends.live.checks import Check, declared_checks, probe
-from backends.live.process import ProcessGroup, free_port
+from backends.live.process import ProcessGroup
+from backends.loopback import free_port
 from mn_deploy_core.ports import Fact, FactKind, Placement
 
 Payloads = Callable[[str], Mapping[str, bytes] | None]

@@ -7,7 +7,6 @@ tested by restarting on the same directory.
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -15,17 +14,13 @@ from types import TracebackType
 
 import redis
 
+from backends.loopback import free_port
+
 START_TIMEOUT_S = 10.0
 
 
 def executable() -> str | None:
     return shutil.which("redis-server")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class LocalRedisServer:

@@ -20,7 +20,7 @@ from click.testing import CliRunner, Result
 
 from backends.live.bundles import MemoryBundleStore
 from backends.live.grpc import serve
-from backends.redis.server import free_port
+from backends.loopback import free_port
 from mn_deploy.cli import main
 from tests.scripted import World
 

@@ -12,7 +12,7 @@ import pytest
 from click.testing import Result
 
 from backends.live.bundles import bundle_fingerprint
-from backends.redis.server import free_port
+from backends.loopback import free_port
 from mn_deploy.grpc_client import ApiError, DeploymentApi
 from tests.cli.conftest import Cli, Stack, write_bundle
 from tests.scripted import service_manifest

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from click.testing import Result
 
-from backends.redis.server import free_port
+from backends.loopback import free_port
 from mn_deploy.live_cli import mn_deploy_command
 from tests.cli.conftest import Cli
 from tests.cli.test_deployment_cli import ok

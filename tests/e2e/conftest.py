@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 
 from backends.live.devstack import DevStack
-from backends.redis.server import executable, free_port
+from backends.loopback import free_port
+from backends.redis.server import executable
 from mn_deploy.bundle_reader import read_bundle
 from mn_deploy.live_cli import mn_deploy_command
 

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from backends.redis.server import executable, free_port
+from backends.loopback import free_port
+from backends.redis.server import executable
 from mn_deploy.live_cli import mn_deploy_command
 
 pytestmark = pytest.mark.e2e

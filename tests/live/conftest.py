@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ import pytest
 
 from backends.live.bundles import MemoryBundleStore
 from backends.live.grpc import serve
+from backends.loopback import free_port
 from tests.scripted import World
 
 
@@ -42,18 +42,12 @@ class Api:
             self.world.converge()
 
 
-def _free_loopback_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def api(mn_home: Path) -> Iterator[Api]:
     from mn_sdk import Client  # imported once MN_HOME is set: the SDK opens its log file at import
 
     world, lock, bundles = World(), threading.Lock(), MemoryBundleStore()
-    target = f"127.0.0.1:{_free_loopback_port()}"
+    target = f"127.0.0.1:{free_port()}"
     server = serve(world.controller, target, lock=lock, bundles=bundles)
     client = Client(target=target, timeout=10)
     yield Api(world, lock, bundles, target, client)

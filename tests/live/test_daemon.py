@@ -27,9 +27,10 @@ from backends.live.daemon import DaemonConfig, run_daemon
 from backends.live.driver import Driver, wall_ms
 from backends.live.lease import Lease
 from backends.live.process import ProcessGroup
+from backends.loopback import free_port
 from backends.memory import MemoryRegistry, MemoryStore
 from backends.redis import Keys
-from backends.redis.server import LocalRedisServer, free_port
+from backends.redis.server import LocalRedisServer
 from mn_deploy.live_cli import mn_deploy_command
 from mn_deploy_core.controller import Controller
 from mn_deploy_core.ports import Fact, FactKind

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
 
+import grpc
 import pytest
 import redis
 
+from backends.live.grpc import job_pb2, job_pb2_grpc, serve
 from backends.live.lease import Lease
+from backends.loopback import free_port
+from backends.memory import MemoryRegistry
 from backends.redis import FencedError, Keys, RedisStore
+from mn_deploy_core.controller import Controller
 from mn_deploy_core.records import InstanceRecord
 from tests.backends import samples
+from tests.scripted import ManualClock, ScriptedRuntime, service_manifest
 
 NAMESPACE = "mn_lease"
 K = Keys(NAMESPACE)
@@ -171,3 +178,24 @@ def test_an_unfenced_store_ignores_the_lease(real_redis: redis.Redis) -> None:
         write()
 
     assert store.load_deployment("dep_a_1") is not None
+
+
+def test_a_deposed_leader_answers_unavailable_so_clients_retry_elsewhere(real_redis: redis.Redis) -> None:
+    old = lease(real_redis, "a", ttl_ms=1000)
+    store = RedisStore(real_redis, namespace=NAMESPACE, fence=taken(old))
+    real_redis.delete(K.controller_lease)
+    taken(lease(real_redis, "b"))
+    runtime = ScriptedRuntime()
+    controller = Controller(store, runtime, MemoryRegistry(), ManualClock())
+    address = f"127.0.0.1:{free_port()}"
+    server = serve(controller, address)
+    try:
+        with grpc.insecure_channel(address) as channel:
+            stub = job_pb2_grpc.JobServiceStub(channel)
+            request = job_pb2.DeployJobRequest(manifest_json=json.dumps(service_manifest()))
+            with pytest.raises(grpc.RpcError) as raised:
+                stub.DeployJob(request, timeout=10)
+        assert raised.value.code() is grpc.StatusCode.UNAVAILABLE
+        assert "no longer held by a:1" in str(raised.value.details())
+    finally:
+        server.stop(None)

@@ -24,11 +24,11 @@ import pytest
 import redis
 
 from backends.live.bundles import UnsafePayloadPathError
-from backends.live.process import free_port
 from backends.live.redis_bundles import RedisBundleStore
 from backends.live.runtime import RedisRuntime
 from backends.live.supervisor import materialise
 from backends.live.worker import Worker
+from backends.loopback import free_port
 from backends.memory import MemoryRegistry, MemoryStore
 from backends.redis.client import connect
 from backends.redis.keys import Keys

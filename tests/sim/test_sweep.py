@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -219,12 +220,15 @@ def test_rows_go_to_the_csv_in_order_and_the_summary_counts_them(tmp_path: Path)
     assert set(data["points"][3]["outcomes"]) == {row["outcome"] for row in result.rows}
 
 
-def test_the_rows_as_a_dataframe(tmp_path: Path) -> None:
+def test_the_rows_as_a_dataframe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     result = on_threads(read_sweep(write_sweep(tmp_path, runs=2)))
     frame = result.to_dataframe()
     assert list(frame.columns) == result.sweep.columns
     assert frame.shape == (8, len(result.sweep.columns))
     assert frame.groupby("point")["run"].count().tolist() == [2, 2, 2, 2]
+    monkeypatch.setitem(sys.modules, "pandas", None)
+    with pytest.raises(ImportError, match=r"to_dataframe needs pandas: pip install pandas"):
+        result.to_dataframe()
 
 
 def test_a_run_that_raises_is_an_error_row_with_its_replay_and_the_sweep_goes_on(

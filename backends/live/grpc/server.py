@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
+from typing import Any
 
 import grpc
 
@@ -22,7 +24,7 @@ def serve(
     controller: Controller,
     address: str = DEFAULT_ADDRESS,
     *,
-    lock: threading.Lock | None = None,
+    lock: AbstractContextManager[Any] | None = None,
     bundles: BundleStore | None = None,
 ) -> grpc.Server:
     """Start a server for `controller` on `address` (insecure: bind it to loopback or a private network).

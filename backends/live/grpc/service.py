@@ -8,14 +8,15 @@ the deploy keeps its fingerprint with the version, and the bundle is persisted o
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from typing import Any
 
 import grpc
 
 from backends.live.bundles import BundleStore, check_payload_paths
 from backends.live.grpc import arguments, job_pb2, job_pb2_grpc, results
+from backends.redis.store import FencedError
 from mn_deploy_core.controller import Controller
 from mn_deploy_core.errors import ConflictError, DeploymentError, NoRollbackTargetError, NotFoundError
 from mn_deploy_core.records import DeploymentRecord
@@ -37,7 +38,7 @@ def status_code(error: DeploymentError) -> grpc.StatusCode:
 class JobService(job_pb2_grpc.JobServiceServicer):
     """One controller behind MirrorNeuron's wire API, so the official `mn` CLI and SDK work unchanged."""
 
-    def __init__(self, controller: Controller, lock: threading.Lock, bundles: BundleStore) -> None:
+    def __init__(self, controller: Controller, lock: AbstractContextManager[Any], bundles: BundleStore) -> None:
         self._controller = controller
         self._lock = lock
         self._bundles = bundles
@@ -122,6 +123,9 @@ class JobService(job_pb2_grpc.JobServiceServicer):
                 result = call()
         except DeploymentError as error:
             context.abort(status_code(error), error.message)  # raises
+        except FencedError as error:
+            # another controller took the lease: the client should retry against the new leader
+            context.abort(grpc.StatusCode.UNAVAILABLE, str(error))  # raises
         return job_pb2.DeploymentResponse(result_json=results.encode(result), version=results.INTERFACE_VERSION)
 
     def _started(self, record: DeploymentRecord) -> dict[str, Any]:
