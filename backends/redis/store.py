@@ -92,6 +92,7 @@ class RedisStore:
         self._current = scripts.bind(client, "current")
         self._read_set = scripts.bind(client, "read_set")
         self._forget = scripts.bind(client, "forget")
+        self._versions_seen: dict[tuple[str, str], tuple[str, VersionRecord]] = {}
 
     def allocate_deployment_number(self, key: str) -> int:
         k = self._keys
@@ -245,11 +246,21 @@ class RedisStore:
                     gone.append(version)
                 continue
             try:
-                good.append(decode_version(key, version, raw))
+                good.append(self._decoded_version(key, version, raw))
             except CorruptRecordError as exc:
                 log.warning("skipping %s", exc.message)
                 bad.append(version)
         return good, gone, bad
+
+    def _decoded_version(self, key: str, version: str, raw: str) -> VersionRecord:
+        """Versions are written once (and once more when they turn stable) but read on every GetDeployment:
+        decode each stored text once."""
+        cached = self._versions_seen.get((key, version))
+        if cached is not None and cached[0] == raw:
+            return cached[1]
+        record = decode_version(key, version, raw)
+        self._versions_seen[(key, version)] = (raw, record)
+        return record
 
     def _records(self, ids: list[str]) -> Iterator[tuple[str, str | None]]:
         """Each id with its record JSON, read in batches so a large installation is not one huge reply."""
