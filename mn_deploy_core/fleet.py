@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from mn_deploy_core.manifest import AgentSpec
 from mn_deploy_core.ports import Role
-from mn_deploy_core.records import InstanceRecord
+from mn_deploy_core.records import InstanceRecord, field_names
 
 
 @dataclass(slots=True)
@@ -43,17 +43,8 @@ class Instance:
         return cls(agent=agent, role=Role(record.role), **fields)
 
 
-_STORED = (
-    "instance_id",
-    "job_id",
-    "deployment_key",
-    "deployment_id",
-    "version",
-    "placed_ms",
-    "healthy",
-    "failed",
-    "serving",
-)
+# what a stored instance record carries besides the agent spec and role, which convert on their own
+_STORED = tuple(name for name in field_names(InstanceRecord) if name not in ("agent_id", "role"))
 
 
 @dataclass(frozen=True, slots=True)

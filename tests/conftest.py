@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import redis
@@ -54,3 +55,13 @@ def real_redis(redis_server: LocalRedisServer) -> Iterator[redis.Redis]:
     client.flushdb()
     yield client
     client.close()
+
+
+@pytest.fixture(scope="session")
+def mn_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The SDK writes its config and logs under MN_HOME (default ~/.mn); keep them in a temporary directory."""
+    home = tmp_path_factory.mktemp("mn_home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MN_HOME", str(home))
+        patch.delenv("MN_GRPC_TARGET", raising=False)
+        yield home

@@ -15,35 +15,9 @@ from backends.redis import CorruptRecordError, Keys, RedisStore, connect
 from backends.redis.server import LocalRedisServer
 from tests.backends import samples
 from tests.backends.conftest import NAMESPACE
+from tests.reference import REFERENCE_FIELDS
 
 K = Keys(NAMESPACE)
-
-# Reference §4 fields a MirrorNeuron reader relies on.
-MIRRORNEURON_FIELDS = {
-    "deployment_id",
-    "deployment_key",
-    "status",
-    "description",
-    "strategy",
-    "policy",
-    "current_job_id",
-    "stable_job_id",
-    "current_version",
-    "stable_version",
-    "target_version",
-    "health",
-    "events",
-    "source_job_id",
-    "target_job_id",
-    "target_manifest",
-    "target_scheduler",
-    "changed_agent_ids",
-    "remaining_agent_ids",
-    "canary_agent_ids",
-    "mode",
-    "created_at",
-    "updated_at",
-}
 
 
 @pytest.fixture
@@ -61,7 +35,7 @@ def test_a_save_writes_mirrorneuron_keys_and_a_status_event(store: RedisStore, r
     dep = save(store, "agent api", 1)
     store.save_version(samples.version("agent api", "1", deployment=dep))
     raw = redis_client.get(K.deployment(dep))
-    assert set(json.loads(raw)) >= MIRRORNEURON_FIELDS
+    assert set(json.loads(raw)) >= REFERENCE_FIELDS
     assert redis_client.smembers(K.deployments) == {dep}
     assert redis_client.get(K.current("agent api")) == dep
     assert redis_client.smembers(K.key_deployments("agent api")) == {dep}
@@ -97,7 +71,7 @@ def test_an_upsert_is_one_round_trip(store: RedisStore, redis_client: redis.Redi
 def test_mirrorneuron_data_reads_as_ours(store: RedisStore, redis_client: redis.Redis) -> None:
     """Records as MirrorNeuron writes them: no revision, events without t_ms, versions without our fields."""
     dep = "dep_agent-api_41"
-    record = dict.fromkeys(MIRRORNEURON_FIELDS)
+    record = dict.fromkeys(REFERENCE_FIELDS)
     record |= {"deployment_id": dep, "deployment_key": "agent-api", "status": "successful", "strategy": "rolling"}
     record |= {"description": "initial deployment completed", "policy": {}, "health": {}, "current_version": "5"}
     record |= {"created_at": "2026-01-01T00:00:00.000Z", "updated_at": "2026-01-01T00:00:00.000Z"}

@@ -6,8 +6,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from backends.loopback import free_port
 from mn_deploy.live_cli import mn_deploy_command
 from tests.cli.conftest import Cli
 from tests.cli.test_deployment_cli import ok
+from tests.polling import wait_for
 
 BUNDLES = Path(__file__).resolve().parents[2] / "examples" / "bundles"
 FAST = ("--interval", "0.1")
@@ -45,15 +45,6 @@ def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli]:
             up.wait()
 
 
-def until(condition: Callable[[], Any], what: str, timeout_s: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while not (value := condition()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}")
-        time.sleep(0.1)
-    return value
-
-
 def deploy(stack: Cli, bundle: str, key: str, *flags: str) -> Result:
     return stack.cli("deploy", str(BUNDLES / bundle), "--key", key, *flags, *FAST)
 
@@ -78,7 +69,7 @@ def test_canary_promote_then_rollback(dev_stack: Cli) -> None:
     ok(deploy(dev_stack, "hello-v1", "canaried", "--wait"))
     ok(deploy(dev_stack, "hello-v2", "canaried", "--strategy", "canary", "--canary", "1"))
 
-    until(lambda: status(dev_stack, "canaried")["status"] == "awaiting_promotion", "the canary to be healthy")
+    wait_for(lambda: status(dev_stack, "canaried")["status"] == "awaiting_promotion", 30.0, "the canary to be healthy")
     assert "Canary: 1/1 healthy, 1 placed" in ok(dev_stack.cli("status", "canaried"))
     assert "Status: running" in ok(dev_stack.cli("promote", "canaried"))
     assert ok(dev_stack.cli("watch", "canaried", *FAST))[-1].endswith("successful: Deployment completed successfully")

@@ -15,6 +15,7 @@ import pytest
 
 from mn_deploy_core.ports import FactKind
 from mn_deploy_core.records import EVENTS_KEPT, DeploymentRecord, deployment_id, safe_key
+from tests.reference import REFERENCE_FIELDS
 from tests.scripted import World, service_manifest
 
 KEY = "agent-api"
@@ -26,31 +27,6 @@ SEMANTICS_FIELDS = {
     "rollback",
     "reverted_to_version",
     "canary_agent_ids",
-}
-REFERENCE_FIELDS = {
-    "deployment_id",
-    "deployment_key",
-    "status",
-    "description",
-    "strategy",
-    "policy",
-    "current_job_id",
-    "stable_job_id",
-    "current_version",
-    "stable_version",
-    "target_version",
-    "health",
-    "events",
-    "source_job_id",
-    "target_job_id",
-    "target_manifest",
-    "target_scheduler",
-    "changed_agent_ids",
-    "remaining_agent_ids",
-    "canary_agent_ids",
-    "mode",
-    "created_at",
-    "updated_at",
 }
 COUNTERS = {"desired_total", "desired_canaries", "placed", "healthy", "unhealthy"}
 ISO_MS_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")

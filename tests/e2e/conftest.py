@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from backends.loopback import free_port
 from backends.redis.server import executable
 from mn_deploy.bundle_reader import read_bundle
 from mn_deploy.live_cli import mn_deploy_command
+from tests.polling import wait_for
 
 BUNDLES = Path(__file__).resolve().parents[2] / "examples" / "bundles"
 MARK = "MN_E2E_MARK"
@@ -78,17 +79,6 @@ def _parent(pid: int) -> int:
     return int(stat.rsplit(")", 1)[1].split()[1])
 
 
-def wait_for(condition: Callable[[], Any], timeout_s: float = 20.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}")
-        time.sleep(0.05)
-
-
 @dataclass
 class World:
     stack: DevStack
@@ -133,16 +123,6 @@ class World:
             return agents if one_each and sorted(a.version for a in agents) == sorted(versions) else None
 
         return list(wait_for(exact, what=f"agents at versions {sorted(versions)}"))
-
-
-@pytest.fixture(scope="session")
-def mn_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """The SDK writes its config and logs under MN_HOME (default ~/.mn); keep them in a temporary directory."""
-    home = tmp_path_factory.mktemp("mn_home")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MN_HOME", str(home))
-        patch.delenv("MN_GRPC_TARGET", raising=False)
-        yield home
 
 
 @pytest.fixture

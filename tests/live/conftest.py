@@ -16,16 +16,6 @@ from backends.loopback import free_port
 from tests.scripted import World
 
 
-@pytest.fixture(scope="session")
-def mn_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """The SDK and CLI read config from and write logs to MN_HOME (default ~/.mn); keep them in a temp dir."""
-    home = tmp_path_factory.mktemp("mn_home")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MN_HOME", str(home))
-        patch.delenv("MN_GRPC_TARGET", raising=False)
-        yield home
-
-
 @dataclass
 class Api:
     """The server's world, the lock it shares with the test (standing in for the driver) and a client."""

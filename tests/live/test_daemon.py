@@ -35,22 +35,11 @@ from mn_deploy.live_cli import mn_deploy_command
 from mn_deploy_core.controller import Controller
 from mn_deploy_core.ports import Fact, FactKind
 from mn_deploy_core.records import DeploymentRecord, InstanceRecord
+from tests.polling import wait_for
 from tests.scripted import ScriptedRuntime, service_manifest
 
 NAMESPACE = "mn_daemon"
 K = Keys(NAMESPACE)
-
-
-def wait_for(condition: Callable[[], Any], timeout_s: float = 10.0, what: str = "condition") -> Any:
-    """Poll the state a test asserts until it holds (never a fixed sleep as synchronisation)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 # ---- the driver, on a queue of facts -------------------------------------------------------------
