@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from sim.fanout import InOrder, completions
+from sim.interrupts import DeferredInterrupt
 from sim.jsonfile import read_json
 from sim.measures import MEASURES, OUTCOME, measure
 from sim.overrides import PathError, format_assignment, with_overrides
@@ -266,12 +267,14 @@ def run_sweep(
     """Run every point `sweep.runs` times. Without an `executor` a process pool of `workers` (default: the
     core count) runs them; with one, `workers` says how many runs it executes at once (2 x that many are kept
     submitted). Rows go to the CSV `out` in (point, run) order as soon as they can; `progress` is called with
-    each finished row. Ctrl-C raises SweepInterrupted after writing every finished row."""
+    each finished row. Ctrl-C (taken after the next run finishes) raises SweepInterrupted once every finished
+    row is written."""
     workers = workers or default_workers()
     texts = [json.dumps(sweep.document(point)) for point in sweep.points]
     calls = ((texts[point.index], seed) for point in sweep.points for seed in sweep.seeds)
     finished: dict[int, Row] = {}
     with ExitStack() as stack:
+        interrupt = stack.enter_context(DeferredInterrupt())
         if executor is None:
             executor = stack.enter_context(ProcessPoolExecutor(workers, initializer=ignore_interrupts))
         writer = stack.enter_context(RowWriter(out, sweep.columns)) if out else None
@@ -283,6 +286,7 @@ def run_sweep(
                 ordered.add(index, row)
                 if progress is not None:
                     progress(row)
+                interrupt.check()
         except KeyboardInterrupt:
             ordered.drain()
             raise SweepInterrupted([finished[i] for i in sorted(finished)]) from None

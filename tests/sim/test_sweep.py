@@ -6,7 +6,9 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import signal
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ from sim import (
     run_scenario,
     run_sweep,
 )
+from sim.interrupts import DeferredInterrupt
 from sim.measures import measure
 from sim.overrides import with_overrides
 from sim.sweep import Sweep, SweepResult, run_seeds
@@ -273,6 +276,37 @@ def test_ctrl_c_keeps_every_finished_row_on_disk(tmp_path: Path) -> None:
     assert len(raised.value.rows) == len(rows) == 5
     assert sorted((int(r[0]), int(r[1])) for r in rows) == sorted((r["point"], r["run"]) for r in seen)
     assert isinstance(raised.value, KeyboardInterrupt)
+
+
+def press_ctrl_c() -> None:
+    """SIGINT to this (the main) thread; `pthread_kill` runs the Python handler before it returns."""
+    signal.pthread_kill(threading.get_ident(), signal.SIGINT)
+
+
+def test_a_real_ctrl_c_is_taken_between_runs_so_the_count_and_the_file_agree(tmp_path: Path) -> None:
+    out = tmp_path / "runs.csv"
+    seen: list[Any] = []
+
+    def press_ctrl_c_at_three(row: Any) -> None:
+        seen.append(row)
+        if len(seen) == 3:
+            press_ctrl_c()
+
+    with pytest.raises(SweepInterrupted) as raised:
+        on_threads(read_sweep(write_sweep(tmp_path, runs=50)), out=out, progress=press_ctrl_c_at_three)
+    assert len(raised.value.rows) == len(csv_rows(out)) - 1 == 3
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_second_ctrl_c_raises_at_once_and_other_threads_are_left_alone() -> None:
+    with DeferredInterrupt() as interrupt:
+        press_ctrl_c()
+        assert interrupt.requested
+        with pytest.raises(KeyboardInterrupt):
+            press_ctrl_c()
+    with ThreadPoolExecutor(1) as executor:
+        installed = executor.submit(lambda: DeferredInterrupt().__enter__()._installed).result()
+    assert not installed and signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 # Measures of a run
