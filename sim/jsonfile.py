@@ -1,7 +1,7 @@
 """A JSON file read for the simulator: an unreadable file or bad JSON is a ScenarioError, never a traceback.
 
-Sweeps and `sim run --set` need the scenario as a document (to override parts of it before it is loaded),
-so they read it here rather than through `read_scenario`, with the same messages.
+Scenario files, and sweeps and `sim run --set` (which override parts of the document before it is loaded),
+all read through here, so the messages are the same everywhere.
 """
 
 from __future__ import annotations

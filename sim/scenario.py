@@ -8,7 +8,6 @@ seed give the same result, byte for byte.
 from __future__ import annotations
 
 import gc
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from mn_deploy_core.manifest import Manifest, load_manifest
 from mn_deploy_core.records import DeploymentRecord
 from sim.actions import Action, Operator, parse_action
 from sim.behavior import DEFAULT, BehaviorTable
+from sim.jsonfile import read_json
 from sim.provenance import Provenance
 from sim.result import Result, collect
 from sim.schema import ScenarioError, child, closed_object, list_of, natural, number, object_of, text
@@ -98,15 +98,7 @@ def load_scenario(document: Any) -> Scenario:
 
 def read_scenario(path: str | Path) -> Scenario:
     """Load a scenario file; unreadable files and bad JSON are ScenarioErrors too."""
-    try:
-        content = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise ScenarioError("", f"cannot read the file: {getattr(error, 'strerror', None) or error}") from None
-    try:
-        document = json.loads(content)
-    except json.JSONDecodeError as error:
-        raise ScenarioError("", f"not valid JSON: {error.msg} (line {error.lineno}, column {error.colno})") from None
-    return load_scenario(document)
+    return load_scenario(read_json(path))
 
 
 class Simulation:
