@@ -104,6 +104,17 @@ def test_r5_budget_is_max_parallel_minus_in_flight() -> None:
     assert list(world.record(KEY).remaining_agent_ids) == ["worker-3", "worker-4"]
 
 
+def test_r5_max_parallel_zero_means_no_limit() -> None:
+    # Nomad's reading of 0 (peers.md §1): everything at once, rather than a rollout that can never start
+    world = stable_world(count=5)
+
+    record = world.deploy(service_manifest("agent:2", count=5, update={"max_parallel": 0}))
+
+    assert world.in_flight(record.deployment_id) == [f"worker-{i}" for i in range(5)]
+    world.converge()
+    assert world.record(KEY).status == "successful"
+
+
 def test_r5_unhealthy_replacement_is_placed_at_once_and_counts_as_in_flight() -> None:
     world = stable_world(count=4)
 
