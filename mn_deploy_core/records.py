@@ -41,6 +41,18 @@ def field_names(cls: type) -> tuple[str, ...]:
     return names
 
 
+def _json_value(value: Any) -> Any:
+    """A field value as JSON would hold it: sequences as lists, mappings as fresh dicts (cheap checks first:
+    GetDeployment converts every version of a key)."""
+    if value is None or isinstance(value, (str, int, float)):
+        return value
+    if isinstance(value, (dict, Mapping)):
+        return dict(value)
+    if isinstance(value, (tuple, list, AgentQueue)):
+        return list(value)
+    return value
+
+
 def version_order(version: str) -> tuple[int, str]:
     """Versions sort by their integer value (reference §13); a non-integer counts as 0."""
     return (int(version) if version.isascii() and version.isdigit() else 0, version)
@@ -206,18 +218,9 @@ class DeploymentRecord:
         return DeploymentRecord(*[getattr(self, name) for name in field_names(DeploymentRecord)])
 
     def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {}
-        for name in field_names(type(self)):
-            value = getattr(self, name)
-            if name == "events":
-                value = [e.to_json() for e in value]
-            elif name == "counters":
-                value = value.to_json()
-            elif isinstance(value, (tuple, AgentQueue)):
-                value = list(value)
-            elif isinstance(value, Mapping):
-                value = dict(value)
-            data[name] = value
+        data = {name: _json_value(getattr(self, name)) for name in field_names(type(self))}
+        data["events"] = [e.to_json() for e in self.events]
+        data["counters"] = self.counters.to_json()
         return data
 
     @classmethod
@@ -252,11 +255,7 @@ class VersionRecord:
     tag: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {}
-        for name in field_names(type(self)):
-            value = getattr(self, name)
-            data[name] = dict(value) if isinstance(value, Mapping) else value
-        return data
+        return {name: _json_value(getattr(self, name)) for name in field_names(type(self))}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> VersionRecord:

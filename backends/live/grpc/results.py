@@ -19,7 +19,8 @@ _NO_STATUS_MODES = frozenset({"noop", "rerun"})
 
 
 def encode(result: Mapping[str, Any]) -> str:
-    return json.dumps({**result, "version": result.get("version", INTERFACE_VERSION)})
+    """Compact JSON: GetDeployment carries every version with its manifest."""
+    return json.dumps({**result, "version": result.get("version", INTERFACE_VERSION)}, separators=(",", ":"))
 
 
 def started(record: DeploymentRecord, version: VersionRecord) -> dict[str, Any]:
