@@ -54,10 +54,10 @@ def settled(client: Any, timeout_s: float = 120.0) -> dict[str, Any]:
 def rolling(client: Any, agents: int, max_parallel: int, min_healthy_ms: int) -> tuple[float, float, float]:
     """(duration s, median start s, ideal s) of a rolling update from v1 to v2."""
     policy = {"min_healthy_ms": min_healthy_ms, "max_parallel": max_parallel}
-    client.deploy_job(*bundle("hello-v1", agents), update_policy=policy)
+    client.deploy_job(*bundle("hello/v1.json", agents), update_policy=policy)
     if settled(client)["status"] != "successful":
         raise SystemExit("v1 did not deploy")
-    client.deploy_job(*bundle("hello-v2", agents), update_policy=policy)
+    client.deploy_job(*bundle("hello/v2.json", agents), update_policy=policy)
     record = settled(client)
     if record["status"] != "successful":
         raise SystemExit(f"v2 did not deploy: {record['description']}")
@@ -86,7 +86,7 @@ def idle_cpu_percent(pid: int, seconds: float) -> float:
 
 def get_p50_ms(client: Any, versions: int, agents: int, reads: int) -> float:
     """Noop deploys (same spec) add versions without touching an agent; then time GetDeployment."""
-    manifest, payloads = bundle("hello-v2", agents)
+    manifest, payloads = bundle("hello/v2.json", agents)
     while len(json.loads(client.get_deployment(KEY))["versions"]) < versions:
         client.deploy_job(manifest, payloads)
     timings = []

@@ -54,7 +54,7 @@ def status(stack: Cli, key: str) -> dict[str, Any]:
 
 
 def test_deploy_wait_then_status(dev_stack: Cli) -> None:
-    lines = ok(deploy(dev_stack, "hello-v1", "waited", "--wait"))
+    lines = ok(deploy(dev_stack, "hello/v1.json", "waited", "--wait"))
 
     assert lines[-1] == f"Deployment {status(dev_stack, 'waited')['deployment_id']} successful: " + (
         "Deployment completed successfully"
@@ -66,8 +66,8 @@ def test_deploy_wait_then_status(dev_stack: Cli) -> None:
 
 
 def test_canary_promote_then_rollback(dev_stack: Cli) -> None:
-    ok(deploy(dev_stack, "hello-v1", "canaried", "--wait"))
-    ok(deploy(dev_stack, "hello-v2", "canaried", "--strategy", "canary", "--canary", "1"))
+    ok(deploy(dev_stack, "hello/v1.json", "canaried", "--wait"))
+    ok(deploy(dev_stack, "hello/v2.json", "canaried", "--strategy", "canary", "--canary", "1"))
 
     wait_for(lambda: status(dev_stack, "canaried")["status"] == "awaiting_promotion", 30.0, "the canary to be healthy")
     assert "Canary: 1/1 healthy, 1 placed" in ok(dev_stack.cli("status", "canaried"))
@@ -86,9 +86,9 @@ def test_canary_promote_then_rollback(dev_stack: Cli) -> None:
 
 
 def test_a_broken_release_fails_the_wait_and_reverts(dev_stack: Cli) -> None:
-    ok(deploy(dev_stack, "hello-v1", "broken", "--wait"))
+    ok(deploy(dev_stack, "hello/v1.json", "broken", "--wait"))
 
-    result = deploy(dev_stack, "hello-v2-broken", "broken", "--wait", "--healthy-deadline-ms", "2000")
+    result = deploy(dev_stack, "hello/v2-broken.json", "broken", "--wait", "--healthy-deadline-ms", "2000")
 
     assert result.exit_code == 1, result.output
     assert result.stdout.splitlines()[-1].endswith(

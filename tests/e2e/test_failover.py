@@ -10,9 +10,9 @@ pytestmark = pytest.mark.e2e
 
 
 def test_a_controller_killed_mid_rollout_is_replaced_and_the_rollout_completes(world: World) -> None:
-    world.deploy("hello-v1", min_healthy_ms=300)
+    world.deploy("hello/v1.json", min_healthy_ms=300)
     world.settled()
-    world.deploy("hello-v2", min_healthy_ms=1500)
+    world.deploy("hello/v2.json", min_healthy_ms=1500)
     wait_for(lambda: world.get()["counters"]["healthy"] >= 1, what="the first v2 agent")  # mid-rollout
     (killed,) = world.stack.controllers
 
@@ -30,7 +30,7 @@ def test_a_controller_killed_mid_rollout_is_replaced_and_the_rollout_completes(w
 
 
 def test_the_agents_of_a_killed_worker_are_replaced_on_a_live_one(world: World) -> None:
-    world.deploy("hello-v1", min_healthy_ms=2500, healthy_deadline_ms=8000)
+    world.deploy("hello/v1.json", min_healthy_ms=2500, healthy_deadline_ms=8000)
     placed = wait_for(lambda: len(a := world.agents()) == 2 and a, what="an agent on each node")
     lost = world.stack.workers["node-2"]
     assert {a.parent for a in placed} == {world.stack.workers["node-1"].pid, lost.pid}

@@ -12,11 +12,11 @@ FAST = {"min_healthy_ms": 300}
 
 
 def test_a_rolling_update_replaces_every_agent(world: World) -> None:
-    assert world.deploy("hello-v1", **FAST)["status"] == "running"
+    assert world.deploy("hello/v1.json", **FAST)["status"] == "running"
     assert world.settled()["status"] == "successful"
     world.serving("1", "1")
 
-    world.deploy("hello-v2", **FAST)
+    world.deploy("hello/v2.json", **FAST)
     done = world.settled()
 
     assert done["status"] == "successful"
@@ -26,10 +26,10 @@ def test_a_rolling_update_replaces_every_agent(world: World) -> None:
 
 
 def test_a_canary_waits_for_promotion_beside_the_old_agents(world: World) -> None:
-    world.deploy("hello-v1", **FAST)
+    world.deploy("hello/v1.json", **FAST)
     world.settled()
 
-    world.deploy("hello-v2", **FAST, strategy="canary", canary=1)
+    world.deploy("hello/v2.json", **FAST, strategy="canary", canary=1)
     waiting = world.settled()
     assert waiting["status"] == "awaiting_promotion"
     agents = world.agents()
@@ -42,10 +42,10 @@ def test_a_canary_waits_for_promotion_beside_the_old_agents(world: World) -> Non
 
 
 def test_a_broken_version_fails_and_is_reverted_to_the_stable_one(world: World) -> None:
-    world.deploy("hello-v1", **FAST)
+    world.deploy("hello/v1.json", **FAST)
     world.settled()
 
-    failed = world.deploy("hello-v2-broken", **FAST, healthy_deadline_ms=1500)["deployment"]["deployment_id"]
+    failed = world.deploy("hello/v2-broken.json", **FAST, healthy_deadline_ms=1500)["deployment"]["deployment_id"]
     record = world.settled(failed, timeout_s=30.0)
 
     assert record["status"] == "failed"

@@ -33,6 +33,7 @@ from backends.memory import MemoryRegistry, MemoryStore
 from backends.redis.client import connect
 from backends.redis.keys import Keys
 from backends.redis.server import LocalRedisServer
+from mn_deploy.bundle_reader import read_bundle
 from mn_deploy_core.controller import Controller
 from mn_deploy_core.manifest import load_manifest
 from mn_deploy_core.ports import Fact, FactKind, Placement, RestartPolicy, Role
@@ -61,12 +62,11 @@ def wait_until(probe: Callable[[], T], what: str, timeout_s: float = DEADLINE_S)
 
 
 def payloads(bundle: str) -> dict[str, bytes]:
-    root = EXAMPLES / bundle / "payloads"
-    return {path.relative_to(root).as_posix(): path.read_bytes() for path in root.rglob("*") if path.is_file()}
+    return dict(read_bundle(EXAMPLES / bundle).payloads)
 
 
 def example(bundle: str) -> dict[str, Any]:
-    manifest: dict[str, Any] = json.loads((EXAMPLES / bundle / "manifest.json").read_text())
+    manifest: dict[str, Any] = json.loads(read_bundle(EXAMPLES / bundle).manifest_json)
     return manifest
 
 
@@ -234,8 +234,8 @@ def test_the_worker_runs_the_example_agent_from_its_bundle(
     start_worker: Callable[..., Worker], runtime: RedisRuntime, facts: Facts, bundles: RedisBundleStore
 ) -> None:
     start_worker()
-    node = example("hello-v1")["nodes"][0]
-    p = placement(node, bundle=bundles.put(payloads("hello-v1")))
+    node = example("hello/v1.json")["nodes"][0]
+    p = placement(node, bundle=bundles.put(payloads("hello/v1.json")))
 
     runtime.place(p)
     kinds = facts.until(Fact(p.instance_id, FactKind.CHECK_PASSING, "health"))
@@ -252,7 +252,7 @@ def test_the_worker_runs_the_example_agent_from_its_bundle(
         "MN_BUNDLE_DIR": os.readlink(f"/proc/{pid}/cwd"),
     }
     assert {name: env.get(name) for name in expected} == expected
-    assert sorted(os.listdir(env["MN_BUNDLE_DIR"])) == ["agent.json", "agent.py"]
+    assert sorted(os.listdir(env["MN_BUNDLE_DIR"])) == ["agent.py"]
     assert ask(p.instance_id) == {
         "greeting": "hello from v1",
         "version": "7",
@@ -266,7 +266,7 @@ def test_a_broken_version_fails_its_health_check(
     start_worker: Callable[..., Worker], runtime: RedisRuntime, facts: Facts, bundles: RedisBundleStore
 ) -> None:
     start_worker()
-    p = placement(example("hello-v2-broken")["nodes"][0], bundle=bundles.put(payloads("hello-v2-broken")))
+    p = placement(example("hello/v2-broken.json")["nodes"][0], bundle=bundles.put(payloads("hello/v2-broken.json")))
 
     runtime.place(p)
     kinds = facts.until(Fact(p.instance_id, FactKind.CHECK_FAILING, "health"))
@@ -293,7 +293,7 @@ def test_http_tcp_and_exec_checks_pass_and_fail(
         },
         {"type": "exec", "command": ["false"], **fast},
     ]
-    p = placement(agent_node(["python3", "agent.py"], checks), bundle=bundles.put(payloads("hello-v1")))
+    p = placement(agent_node(["python3", "agent.py"], checks), bundle=bundles.put(payloads("hello/v1.json")))
 
     runtime.place(p)
     for name in ("http-ok", "tcp-ok", "svc:4"):
@@ -395,7 +395,7 @@ def test_an_agent_that_honours_sigterm_ends_before_the_grace_period(
     start_worker: Callable[..., Worker], runtime: RedisRuntime, facts: Facts, bundles: RedisBundleStore
 ) -> None:
     start_worker(grace_ms=10_000)
-    p = placement(example("hello-v1")["nodes"][0], bundle=bundles.put(payloads("hello-v1")))
+    p = placement(example("hello/v1.json")["nodes"][0], bundle=bundles.put(payloads("hello/v1.json")))
     runtime.place(p)
     facts.until(Fact(p.instance_id, FactKind.RUNNING))
 
@@ -445,7 +445,7 @@ def test_resync_reports_the_current_facts_again(
     start_worker: Callable[..., Worker], runtime: RedisRuntime, facts: Facts, bundles: RedisBundleStore
 ) -> None:
     start_worker()
-    p = placement(example("hello-v1")["nodes"][0], bundle=bundles.put(payloads("hello-v1")))
+    p = placement(example("hello/v1.json")["nodes"][0], bundle=bundles.put(payloads("hello/v1.json")))
     runtime.place(p)
     facts.until(Fact(p.instance_id, FactKind.CHECK_PASSING, "health"))
     start = len(facts.seen)
@@ -508,12 +508,12 @@ def test_the_core_rolls_out_the_example_bundles_on_two_workers(
         record = controller.deploy(example(bundle), fast, bundle=bundles.put(payloads(bundle)))
         return drive(controller, runtime, record.deployment_id)
 
-    assert deploy("hello-v1") == "successful"
-    assert deploy("hello-v2-broken") == "failed"
+    assert deploy("hello/v1.json") == "successful"
+    assert deploy("hello/v2-broken.json") == "failed"
     assert drive(controller, runtime, controller.get("hello").deployment_id) == "successful"
     assert greetings(controller) == ["hello from v1", "hello from v1"]
     assert controller.get("hello").stable_version == "3"
-    assert deploy("hello-v2") == "successful"
+    assert deploy("hello/v2.json") == "successful"
     assert greetings(controller) == ["hello from v2", "hello from v2"]
     wait_until(lambda: len(agent_pids()) == 2, "the replaced agents to stop")
 
@@ -536,12 +536,11 @@ def greetings(controller: Controller) -> list[str]:
     return sorted(ask(view.instance_id)["greeting"] for view in controller.instances())
 
 
-def test_the_example_bundles_differ_only_in_their_settings() -> None:
-    v1, v2, broken = (example(name) for name in ("hello-v1", "hello-v2", "hello-v2-broken"))
+def test_the_example_bundles_differ_only_in_their_command_arguments() -> None:
+    v1, v2, broken = (example(name) for name in ("hello/v1.json", "hello/v2.json", "hello/v2-broken.json"))
 
-    assert (
-        payloads("hello-v1")["agent.py"] == payloads("hello-v2")["agent.py"] == payloads("hello-v2-broken")["agent.py"]
-    )
+    assert payloads("hello/v1.json") == payloads("hello/v2.json") == payloads("hello/v2-broken.json")
+    commands = [m["nodes"][0]["config"].pop("command") for m in (v1, v2, broken)]
     assert v1 == v2 == broken
     assert load_manifest(v1).key == "hello"
-    assert json.loads(payloads("hello-v2-broken")["agent.json"])["healthy"] is False
+    assert commands[2][-1] == "--failing-health" and "--failing-health" not in commands[1]

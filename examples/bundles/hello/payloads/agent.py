@@ -1,27 +1,30 @@
-"""The examples' HTTP agent: `/` says who answers, `/health` passes or fails as the bundle's agent.json says.
+"""The examples' HTTP agent: `/` says who answers, `/health` passes unless started with `--failing-health`.
 
-It listens on 127.0.0.1:$PORT, as the worker tells it, and reads the MN_* variables the worker sets.
-Every bundle ships the same file; only agent.json differs.
+It listens on 127.0.0.1:$PORT, as the worker tells it, and reads the MN_* variables the worker sets. The three
+example versions share this file; their manifests differ only in the arguments of `config.command`.
 """
 
+import argparse
 import json
 import os
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
-SETTINGS = json.loads((Path(__file__).parent / "agent.json").read_text())
+parser = argparse.ArgumentParser()
+parser.add_argument("--greeting", default="hello")
+parser.add_argument("--failing-health", action="store_true")
+ARGS = parser.parse_args()
 
 
 class Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         if self.path == "/health":
-            healthy = SETTINGS["healthy"]
+            healthy = not ARGS.failing_health
             self.answer(200 if healthy else 503, {"healthy": healthy})
         elif self.path == "/":
             self.answer(
                 200,
                 {
-                    "greeting": SETTINGS["greeting"],
+                    "greeting": ARGS.greeting,
                     "version": os.environ.get("MN_DEPLOYMENT_VERSION"),
                     "agent_id": os.environ.get("MN_AGENT_ID"),
                     "instance_id": os.environ.get("MN_INSTANCE_ID"),
