@@ -37,6 +37,7 @@ from mn_deploy.bundle_reader import read_bundle
 from mn_deploy_core.controller import Controller
 from mn_deploy_core.manifest import load_manifest
 from mn_deploy_core.ports import Fact, FactKind, Placement, RestartPolicy, Role
+from tests.polling import wait_for
 
 NAMESPACE = "mn_test"
 KEYS = Keys(NAMESPACE)
@@ -49,16 +50,6 @@ NO_RESTARTS = RestartPolicy(attempts=0, delay_ms=50)
 T = TypeVar("T")
 
 # ---- helpers -----------------------------------------------------------------------------------
-
-
-def wait_until(probe: Callable[[], T], what: str, timeout_s: float = DEADLINE_S) -> T:
-    """Poll `probe` until it answers something truthy; fail naming `what` at the deadline."""
-    deadline = time.monotonic() + timeout_s
-    while not (value := probe()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
-    return value
 
 
 def payloads(bundle: str) -> dict[str, bytes]:
@@ -202,7 +193,7 @@ def start_worker(
         thread = threading.Thread(target=worker.run, args=(stop,), name=f"worker {node}", daemon=True)
         thread.start()
         running.append((stop, thread, client))
-        wait_until(lambda: real_redis.exists(KEYS.node_heartbeat(node)), f"node {node} to register")
+        wait_for(lambda: real_redis.exists(KEYS.node_heartbeat(node)), what=f"node {node} to register")
         return worker
 
     yield start
@@ -272,7 +263,7 @@ def test_a_broken_version_fails_its_health_check(
     kinds = facts.until(Fact(p.instance_id, FactKind.CHECK_FAILING, "health"))
 
     assert "check_passing:health" not in kinds
-    assert wait_until(lambda: ask(p.instance_id), "the agent to answer")["greeting"] == "hello from v2"
+    assert wait_for(lambda: ask(p.instance_id), what="the agent to answer")["greeting"] == "hello from v2"
 
 
 def test_http_tcp_and_exec_checks_pass_and_fail(
@@ -378,17 +369,17 @@ def test_stop_sends_sigterm_then_sigkill_after_the_grace_period(
     p = placement(agent_node(["python3", "-c", STUBBORN, str(marker)]))
     runtime.place(p)
     facts.until(Fact(p.instance_id, FactKind.RUNNING))
-    wait_until(lambda: marker.exists() and marker.read_text() == "started", "the SIGTERM handler")
+    wait_for(lambda: marker.exists() and marker.read_text() == "started", what="the SIGTERM handler")
     [pid] = agent_pids(p.instance_id)
     directory = process_env(pid)["MN_BUNDLE_DIR"]
 
     stopped_at = time.monotonic()
     runtime.stop(p.instance_id)
-    wait_until(lambda: not agent_pids(p.instance_id), "the agent to die")
+    wait_for(lambda: not agent_pids(p.instance_id), what="the agent to die")
 
     assert marker.read_text() == "got SIGTERM"
     assert time.monotonic() - stopped_at >= GRACE_MS / 1000
-    wait_until(lambda: not os.path.exists(directory), "the working directory to be removed")
+    wait_for(lambda: not os.path.exists(directory), what="the working directory to be removed")
 
 
 def test_an_agent_that_honours_sigterm_ends_before_the_grace_period(
@@ -401,34 +392,36 @@ def test_an_agent_that_honours_sigterm_ends_before_the_grace_period(
 
     stopped_at = time.monotonic()
     runtime.stop(p.instance_id)
-    wait_until(lambda: not agent_pids(p.instance_id), "the agent to end")
+    wait_for(lambda: not agent_pids(p.instance_id), what="the agent to end")
 
     assert time.monotonic() - stopped_at < 5.0
+
+
+def _stubborn_agent_on_n1(real_redis: redis.Redis, runtime: RedisRuntime, tmp_path: Path) -> Placement:
+    """Once worker n1 has registered: an agent that ignores SIGTERM, started there."""
+    wait_for(lambda: real_redis.exists(KEYS.node_heartbeat("n1")), what="the worker to register")
+    marker = tmp_path / "marker"
+    p = placement(agent_node(["python3", "-c", STUBBORN, str(marker)]))
+    runtime.place(p)
+    wait_for(lambda: marker.exists(), what="the agent to start")
+    return p
 
 
 def test_a_killed_worker_leaves_no_agent_behind(
     worker_process: subprocess.Popen[bytes], real_redis: redis.Redis, runtime: RedisRuntime, tmp_path: Path
 ) -> None:
-    wait_until(lambda: real_redis.exists(KEYS.node_heartbeat("n1")), "the worker to register")
-    marker = tmp_path / "marker"
-    p = placement(agent_node(["python3", "-c", STUBBORN, str(marker)]))
-    runtime.place(p)
-    wait_until(lambda: marker.exists(), "the agent to start")
+    p = _stubborn_agent_on_n1(real_redis, runtime, tmp_path)
 
     worker_process.send_signal(signal.SIGKILL)
     worker_process.wait()
 
-    wait_until(lambda: not agent_pids(p.instance_id), "the orphaned agent to die")
+    wait_for(lambda: not agent_pids(p.instance_id), what="the orphaned agent to die")
 
 
 def test_sigterm_stops_the_worker_with_its_agents(
     worker_process: subprocess.Popen[bytes], real_redis: redis.Redis, runtime: RedisRuntime, tmp_path: Path
 ) -> None:
-    wait_until(lambda: real_redis.exists(KEYS.node_heartbeat("n1")), "the worker to register")
-    marker = tmp_path / "marker"
-    p = placement(agent_node(["python3", "-c", STUBBORN, str(marker)]))
-    runtime.place(p)
-    wait_until(lambda: marker.exists(), "the agent to start")
+    p = _stubborn_agent_on_n1(real_redis, runtime, tmp_path)
 
     worker_process.send_signal(signal.SIGTERM)
 
@@ -491,8 +484,8 @@ def test_a_worker_whose_node_was_dropped_stops_its_instances(
     pipe.srem(KEYS.nodes, "n1")
     pipe.execute()
 
-    wait_until(lambda: not agent_pids(p.instance_id), "the dropped instance to be stopped")
-    wait_until(lambda: real_redis.sismember(KEYS.nodes, "n1"), "the node to register again")
+    wait_for(lambda: not agent_pids(p.instance_id), what="the dropped instance to be stopped")
+    wait_for(lambda: real_redis.sismember(KEYS.nodes, "n1"), what="the node to register again")
 
 
 def test_the_core_rolls_out_the_example_bundles_on_two_workers(
@@ -515,7 +508,7 @@ def test_the_core_rolls_out_the_example_bundles_on_two_workers(
     assert controller.get("hello").stable_version == "3"
     assert deploy("hello/v2.json") == "successful"
     assert greetings(controller) == ["hello from v2", "hello from v2"]
-    wait_until(lambda: len(agent_pids()) == 2, "the replaced agents to stop")
+    wait_for(lambda: len(agent_pids()) == 2, what="the replaced agents to stop")
 
 
 def drive(controller: Controller, runtime: RedisRuntime, deployment_id: str) -> str:
