@@ -18,7 +18,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 import redis
@@ -47,7 +47,6 @@ GRACE_MS = 300
 RUN_VARIABLE = "MN_TEST_RUN"
 NO_RESTARTS = RestartPolicy(attempts=0, delay_ms=50)
 
-T = TypeVar("T")
 
 # ---- helpers -----------------------------------------------------------------------------------
 
