@@ -1,5 +1,5 @@
 """The operator's CLI against a real `mn-deploy dev up` (redis-server, a controller daemon, a worker running the
-example bundles' HTTP agents): deploy --wait, status, promote, rollback and an auto-revert, end to end."""
+example bundles' HTTP agents): every command, bad inputs, an auto-revert, and the official `mn` CLI, end to end."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from backends.loopback import free_port
 from mn_deploy.live_cli import mn_deploy_command
 from tests.cli.conftest import Cli
 from tests.cli.test_deployment_cli import ok
+from tests.cli.test_mn_compat import mn, mn_ok
 from tests.polling import wait_for
 
 BUNDLES = Path(__file__).resolve().parents[2] / "examples" / "bundles"
@@ -96,3 +97,54 @@ def test_a_broken_release_fails_the_wait_and_reverts(dev_stack: Cli) -> None:
     )
     ok(dev_stack.cli("watch", "broken", *FAST))
     assert status(dev_stack, "broken")["rollback"]["to_version"] == "1"
+
+
+def test_list_events_pause_resume_and_fail(dev_stack: Cli) -> None:
+    ok(deploy(dev_stack, "hello/v1.json", "operated", "--wait"))
+    ok(deploy(dev_stack, "hello/v2.json", "operated", "--strategy", "canary", "--canary", "1"))
+    wait_for(lambda: status(dev_stack, "operated")["status"] == "awaiting_promotion", 30.0, "the canary to be healthy")
+
+    listed = [json.loads(line) for line in ok(dev_stack.cli("list", "--key", "operated", "--json"))]
+    assert [d["status"] for d in listed[0]["data"]] == ["successful", "awaiting_promotion"]
+    assert any("deployment_canary_ready" in line for line in ok(dev_stack.cli("events", "operated")))
+    assert "Status: paused" in ok(dev_stack.cli("pause", "operated", "--reason", "hold on"))
+    assert "Status: awaiting_promotion" in ok(dev_stack.cli("resume", "operated"))
+    canary = status(dev_stack, "operated")["deployment_id"]
+    assert "Status: failed" in ok(dev_stack.cli("fail", "operated", "--reason", "bad metrics"))
+    # the bundles have auto_revert on: version 1 still serves, so the revert is a noop (R10)
+    assert status(dev_stack, canary)["description"] == "Deployment marked as failed - rolling back to version 1"
+    assert status(dev_stack, "operated")["description"] == "Deployment contained no runtime changes"
+
+
+def test_bad_inputs_are_one_line_and_change_nothing(dev_stack: Cli, tmp_path: Path) -> None:
+    ok(deploy(dev_stack, "hello/v1.json", "guarded", "--wait"))
+    before = ok(dev_stack.cli("list", "--json"))
+    unsafe = tmp_path / "unsafe"
+    (unsafe / "payloads").mkdir(parents=True)
+    (unsafe / "manifest.json").write_text((BUNDLES / "hello" / "v1.json").read_text())
+    (unsafe / "payloads" / "escape").symlink_to(tmp_path)
+    bad_json = tmp_path / "bad.json"
+    bad_json.write_text("{")
+
+    for args, message in [
+        (("deploy", str(tmp_path / "missing")), "Bundle not found"),
+        (("deploy", str(unsafe)), "Unsafe payload path: escape"),
+        (("deploy", str(bad_json)), "is not valid JSON"),
+        (("status", "nope"), "deployment nope was not found"),
+        (("promote", "guarded"), "it can't be promoted"),
+        (("deploy", str(BUNDLES / "hello" / "v1.json"), "--key", "guarded", "--canary", "-1"), "--canary"),
+    ]:
+        result = dev_stack.cli(*args)
+        assert result.exit_code == 2, (args, result.output)
+        assert result.stdout == "" and len(result.stderr.splitlines()) == 1 and message in result.stderr, result.stderr
+
+    assert ok(dev_stack.cli("list", "--json")) == before
+
+
+def test_the_official_mn_cli_drives_the_dev_stack(dev_stack: Cli, tmp_path: Path) -> None:
+    bundle = str(BUNDLES / "hello" / "v1.json")
+    assert "Deployment deploy successful." in mn_ok(dev_stack, tmp_path, "deploy", bundle, "--key", "official")
+    wait_for(lambda: status(dev_stack, "official")["status"] == "successful", 30.0, "the deployment to succeed")
+    assert json.loads(mn_ok(dev_stack, tmp_path, "status", "official"))["status"] == "successful"
+    assert mn(dev_stack, tmp_path, "status", "nope").returncode == 2
+    assert mn(dev_stack, tmp_path, "promote", "official").returncode == 2

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.conftest import Stack, write_bundle
+from tests.cli.conftest import Cli, Stack, write_bundle
 from tests.cli.test_deployment_cli import V1, V2, deploy, ok, stable
 from tests.scripted import service_manifest
 
 
-def mn(stack: Stack, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def mn(stack: Cli, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """`mn deployment ARGS` from this venv; MN_HOME keeps its config and logs in the test's directory."""
     env = {
         **os.environ,
@@ -29,7 +29,7 @@ def mn(stack: Stack, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
 
 
-def mn_ok(stack: Stack, tmp_path: Path, *args: str) -> str:
+def mn_ok(stack: Cli, tmp_path: Path, *args: str) -> str:
     done = mn(stack, tmp_path, *args)
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
