@@ -79,7 +79,7 @@ def _lead(
 ) -> None:
     """One leader term; returns when it ends. A blocking read needs a socket timeout above its block."""
     facts_client = connect(config.redis_url, socket_timeout=lease.renew_interval_s + 2.0)
-    runtime = RedisRuntime(facts_client, namespace=namespace, node_ttl_ms=config.node_ttl_ms)
+    runtime = RedisRuntime(facts_client, namespace=namespace, node_ttl_ms=config.node_ttl_ms, fence=fence)
     store = RedisStore(client, namespace=namespace, fence=fence)
     controller = Controller(store, runtime, RedisRegistry(client, namespace=namespace), wall_ms)
     facts_key = Keys(namespace).facts

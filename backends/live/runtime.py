@@ -19,6 +19,7 @@ import redis
 from backends.live import wire
 from backends.redis import scripts
 from backends.redis.client import require_decoded
+from backends.redis.fencing import Fence
 from backends.redis.keys import Keys, namespace_from_env
 from mn_deploy_core.ports import Fact, FactKind, Placement
 
@@ -34,13 +35,24 @@ class RedisRuntime:
     """Places and stops instances on worker nodes; every call returns after a few Redis round trips."""
 
     def __init__(
-        self, client: redis.Redis, *, namespace: str | None = None, node_ttl_ms: int = wire.DEFAULT_NODE_TTL_MS
+        self,
+        client: redis.Redis,
+        *,
+        namespace: str | None = None,
+        node_ttl_ms: int = wire.DEFAULT_NODE_TTL_MS,
+        fence: str | None = None,
     ) -> None:
+        """`fence`: the lease value of the controller term placing through this runtime (None: unfenced), so a
+        leader that lost its lease cannot order workers about (FencedError)."""
         if node_ttl_ms < 1:
             raise ValueError("node_ttl_ms must be positive")
         require_decoded(client)
         self._client = client
         self._keys = Keys(namespace or namespace_from_env())
+        self._fence = Fence(self._keys.controller_lease, fence)
+        self._assign_script = scripts.bind_fenced(client, "assign")
+        self._unassign = scripts.bind_fenced(client, "unassign")
+        self._park = scripts.bind_fenced(client, "park")
         self._expire = scripts.bind(client, "expire_nodes")
         self._max_block_ms = wire.max_block_ms(client)
         self._backlog_cursor: str | None = "0"  # pending entries first; None once they are read
@@ -54,7 +66,7 @@ class RedisRuntime:
         loads = self._live_loads()
         data = wire.encode_placement(placement)
         if not loads:
-            self._client.hset(self._keys.unassigned, placement.instance_id, data)
+            self._fence.run(self._park, [self._keys.unassigned], [placement.instance_id, data])
             return
         self._assign(min(loads, key=lambda node: (loads[node], node)), placement.instance_id, data)
 
@@ -62,13 +74,10 @@ class RedisRuntime:
         """Drop it from its node's desired state and order the worker to stop it (or forget it if unassigned)."""
         node = self._client.hget(self._keys.assigned, instance_id)
         if node is None:
-            self._client.hdel(self._keys.unassigned, instance_id)
+            self._fence.run(self._park, [self._keys.unassigned], [instance_id, ""])
             return
-        pipe = self._client.pipeline(transaction=True)
-        pipe.hdel(self._keys.node_desired(str(node)), instance_id)
-        pipe.hdel(self._keys.assigned, instance_id)
-        self._order(pipe, str(node), {"op": wire.STOP, "instance_id": instance_id})
-        pipe.execute()
+        keys = [self._keys.node_desired(str(node)), self._keys.assigned, self._keys.node_assignments(str(node))]
+        self._fence.run(self._unassign, keys, [instance_id, wire.ASSIGNMENTS_MAXLEN, wire.STOP])
 
     # ---- for the daemon ------------------------------------------------------------------------
 
@@ -137,12 +146,9 @@ class RedisRuntime:
         return {node: int(replies[2 * i + 1]) for i, node in enumerate(nodes) if replies[2 * i]}
 
     def _assign(self, node: str, instance_id: str, data: str) -> None:
-        pipe = self._client.pipeline(transaction=True)
-        pipe.hset(self._keys.node_desired(node), instance_id, data)
-        pipe.hset(self._keys.assigned, instance_id, node)
-        pipe.hdel(self._keys.unassigned, instance_id)
-        self._order(pipe, node, {"op": wire.PLACE, "placement": data})
-        pipe.execute()
+        k = self._keys
+        keys = [k.node_desired(node), k.assigned, k.unassigned, k.node_assignments(node)]
+        self._fence.run(self._assign_script, keys, [instance_id, node, data, wire.ASSIGNMENTS_MAXLEN, wire.PLACE])
 
     def _order(self, pipe: redis.client.Pipeline, node: str, fields: dict[str, str]) -> None:
         pipe.xadd(self._keys.node_assignments(node), fields, maxlen=wire.ASSIGNMENTS_MAXLEN, approximate=True)

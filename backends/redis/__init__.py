@@ -5,8 +5,9 @@ Make a client with `connect(url)`, then `RedisStore(client)` and `RedisRegistry(
 
 from backends.redis.client import connect
 from backends.redis.codec import CorruptRecordError
+from backends.redis.fencing import FencedError
 from backends.redis.keys import Keys
 from backends.redis.registry import RedisRegistry
-from backends.redis.store import FencedError, RedisStore, SweepReport
+from backends.redis.store import RedisStore, SweepReport
 
 __all__ = ["CorruptRecordError", "FencedError", "Keys", "RedisRegistry", "RedisStore", "SweepReport", "connect"]

@@ -36,26 +36,14 @@ from backends.redis.codec import (
     encode_event,
     encode_version,
 )
+from backends.redis.fencing import Fence
 from backends.redis.keys import Keys, namespace_from_env
 from mn_deploy_core.errors import ConflictError
 from mn_deploy_core.records import DeploymentRecord, Event, InstanceRecord, VersionRecord, version_order
 
 log = logging.getLogger(__name__)
 
-_FENCED = "FENCED"
-
 _BATCH = 1000
-
-
-class FencedError(Exception):
-    """The controller lease is no longer held with this store's fence: its owner must stop acting as leader.
-
-    Not a DeploymentError: no user input causes it, and the writer's in-memory state is now stale.
-    """
-
-    def __init__(self, fence: str) -> None:
-        super().__init__(f"the controller lease is no longer held by {fence}")
-        self.fence = fence
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +71,7 @@ class RedisStore:
         self._client = client
         self._keys = Keys(namespace or namespace_from_env())
         self._node = node or socket.gethostname()
-        self._fence = fence
+        self._fence = Fence(self._keys.controller_lease, fence)
         self._save = scripts.bind_fenced(client, "save_deployment")
         self._allocate_number = scripts.bind_fenced(client, "allocate_number")
         self._allocate_version = scripts.bind_fenced(client, "allocate_version")
@@ -229,12 +217,7 @@ class RedisStore:
 
     def _write(self, script: Script, keys: list[str], args: list[Any]) -> Any:
         """Run a fenced write script: FencedError when this store's fence no longer holds the lease."""
-        try:
-            return script([self._keys.controller_lease, *keys], [self._fence or "", *args])
-        except redis.ResponseError as exc:
-            if self._fence is not None and str(exc).startswith(_FENCED):
-                raise FencedError(self._fence) from None
-            raise
+        return self._fence.run(script, keys, args)
 
     def _check_versions(self, key: str) -> tuple[list[VersionRecord], list[str], list[str]]:
         """The key's versions that decode, those purged for having no record, and those that are corrupt."""

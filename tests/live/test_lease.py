@@ -13,12 +13,14 @@ import redis
 
 from backends.live.grpc import job_pb2, job_pb2_grpc, serve
 from backends.live.lease import Lease
+from backends.live.runtime import RedisRuntime
 from backends.loopback import free_port
 from backends.memory import MemoryRegistry
 from backends.redis import FencedError, Keys, RedisStore
 from mn_deploy_core.controller import Controller
 from mn_deploy_core.records import InstanceRecord
 from tests.backends import samples
+from tests.live.test_runtime import placement
 from tests.scripted import ManualClock, ScriptedRuntime, service_manifest
 
 NAMESPACE = "mn_lease"
@@ -199,3 +201,24 @@ def test_a_deposed_leader_answers_unavailable_so_clients_retry_elsewhere(real_re
         assert "no longer held by a:1" in str(raised.value.details())
     finally:
         server.stop(None)
+
+
+def test_a_deposed_leader_orders_no_worker_about(real_redis: redis.Redis) -> None:
+    old = lease(real_redis, "a", ttl_ms=1000)
+    runtime = RedisRuntime(real_redis, namespace=NAMESPACE, fence=taken(old))
+    real_redis.set(K.node_heartbeat("n1"), "1")
+    real_redis.sadd(K.nodes, "n1")
+    runtime.place(placement("before"))
+    real_redis.delete(K.controller_lease)
+    taken(lease(real_redis, "b"))
+    before = {key: real_redis.type(key) for key in real_redis.scan_iter()}
+    orders = real_redis.xlen(K.node_assignments("n1"))
+
+    with pytest.raises(FencedError, match="no longer held by a:1"):
+        runtime.place(placement("after"))
+    with pytest.raises(FencedError):
+        runtime.stop("before")
+
+    assert {key: real_redis.type(key) for key in real_redis.scan_iter()} == before
+    assert real_redis.xlen(K.node_assignments("n1")) == orders
+    assert real_redis.hkeys(K.assigned) == ["before"]

@@ -16,7 +16,7 @@ import grpc
 
 from backends.live.bundles import BundleStore, check_payload_paths
 from backends.live.grpc import arguments, job_pb2, job_pb2_grpc, results
-from backends.redis.store import FencedError
+from backends.redis import FencedError
 from mn_deploy_core.controller import Controller
 from mn_deploy_core.errors import ConflictError, DeploymentError, NoRollbackTargetError, NotFoundError
 from mn_deploy_core.records import DeploymentRecord
