@@ -103,6 +103,15 @@ class World:
         self.controller = Controller(self.store, self.runtime, self.registry, self.clock)
         self.controller.restore(self.clock.now)
 
+    @classmethod
+    def settled(cls, manifest: Mapping[str, Any]) -> World:
+        """A world whose first deployment, of `manifest`, has rolled out and is stable."""
+        world = cls()
+        record = world.deploy(manifest)
+        world.converge()
+        assert world.record(record.deployment_id).status == "successful"
+        return world
+
     # -- shortcuts -----------------------------------------------------------------------------
 
     def deploy(self, manifest: Mapping[str, Any], **kwargs: Any) -> DeploymentRecord:

@@ -28,11 +28,7 @@ def manifest(image: str = "agent:1", reschedule: int | None = None, **kwargs: An
 
 
 def stable_world(**kwargs: Any) -> World:
-    world = World()
-    world.deploy(manifest(**kwargs))
-    world.converge()
-    assert world.record(KEY).status == "successful"
-    return world
+    return World.settled(manifest(**kwargs))
 
 
 def deadline(world: World, id_or_key: str = KEY) -> float | None:

@@ -36,11 +36,7 @@ def manifest(image: str = "agent:1", **update: Any) -> dict[str, Any]:
 
 
 def stable_world(image: str = "agent:1", **update: Any) -> World:
-    world = World()
-    world.deploy(manifest(image, **update))
-    world.converge()
-    assert world.record(KEY).status == "successful"
-    return world
+    return World.settled(manifest(image, **update))
 
 
 def awaiting_world() -> World:

@@ -33,10 +33,7 @@ ISO_MS_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 
 
 def stable_world(**kwargs: Any) -> World:
-    world = World()
-    world.deploy(service_manifest(**kwargs))
-    world.converge()
-    return world
+    return World.settled(service_manifest(**kwargs))
 
 
 # --- statuses and descriptions (R12) ----------------------------------------------------------------------------

@@ -16,10 +16,7 @@ KEY = "agent-api"
 
 
 def stable_world(**kwargs: Any) -> World:
-    world = World()
-    world.deploy(service_manifest(**kwargs))
-    world.converge()
-    return world
+    return World.settled(service_manifest(**kwargs))
 
 
 def placed_agents(world: World, deployment_id: str) -> list[str]:

@@ -18,11 +18,7 @@ KEY = "agent-api"
 
 def stable_world(**kwargs: Any) -> World:
     """A world where version 1 of `service_manifest(**kwargs)` was deployed and is stable."""
-    world = World()
-    world.deploy(service_manifest(**kwargs))
-    world.converge()
-    assert world.record(KEY).status == "successful"
-    return world
+    return World.settled(service_manifest(**kwargs))
 
 
 def node(node_id: str, image: str = "cache:1", **extra: Any) -> dict[str, Any]:
