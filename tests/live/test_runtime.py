@@ -16,7 +16,8 @@ from backends.live.runtime import RedisRuntime
 from backends.redis.client import connect
 from backends.redis.keys import Keys
 from backends.redis.server import LocalRedisServer
-from mn_deploy_core.ports import Fact, FactKind, Placement, RestartPolicy, Role
+from mn_deploy_core.ports import Fact, FactKind, Placement
+from tests.placements import a_placement
 
 NAMESPACE = "mn_test"
 KEYS = Keys(NAMESPACE)
@@ -24,20 +25,7 @@ KEYS = Keys(NAMESPACE)
 
 def placement(instance_id: str) -> Placement:
     node = {"node_id": "web", "agent_type": "executor", "config": {"command": ["python3", "agent.py"]}}
-    return Placement(
-        instance_id=instance_id,
-        agent_id="web",
-        job_id="job_hello_1",
-        deployment_key="hello",
-        deployment_id="dep_hello_1",
-        deployment_version="1",
-        role=Role.PRIMARY,
-        phase="initial",
-        spec_digest="d",
-        node=node,
-        checks=(),
-        restart=RestartPolicy(),
-    )
+    return a_placement(instance_id=instance_id, node=node)
 
 
 def register(client: redis.Redis, node: str) -> None:

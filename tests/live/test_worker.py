@@ -37,6 +37,7 @@ from mn_deploy.bundle_reader import read_bundle
 from mn_deploy_core.controller import Controller
 from mn_deploy_core.manifest import load_manifest
 from mn_deploy_core.ports import Fact, FactKind, Placement, RestartPolicy, Role
+from tests.placements import a_placement
 from tests.polling import wait_for
 
 NAMESPACE = "mn_test"
@@ -75,16 +76,11 @@ def agent_node(command: Sequence[str] | str, checks: Sequence[Mapping[str, Any]]
 
 
 def placement(node: Mapping[str, Any], *, restart: RestartPolicy = NO_RESTARTS, bundle: str | None = None) -> Placement:
-    return Placement(
+    return a_placement(
         instance_id=f"dep_hello_1.web.{uuid.uuid4().hex[:8]}",
-        agent_id="web",
-        job_id="job_hello_1",
-        deployment_key="hello",
-        deployment_id="dep_hello_1",
         deployment_version="7",
         role=Role.CANARY,
         phase="canary",
-        spec_digest="d",
         node=node,
         checks=check_names(node),
         restart=restart,

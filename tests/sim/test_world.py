@@ -8,11 +8,12 @@ import heapq
 import pytest
 import simpy
 
-from mn_deploy_core.ports import Fact, FactKind, Placement, RestartPolicy, Role
+from mn_deploy_core.ports import Fact, FactKind, Placement
 from sim.behavior import Behavior
 from sim.distributions import Const
 from sim.streams import RandomStreams
 from sim.world import Driver, SimRuntime, SimulationError
+from tests.placements import a_placement
 
 K = FactKind
 
@@ -43,20 +44,7 @@ class RecordingController:
 
 
 def placement(instance_id: str = "i1", agent_id: str = "a", checks: tuple[str, ...] = ("api:0", "api:1")) -> Placement:
-    return Placement(
-        instance_id=instance_id,
-        agent_id=agent_id,
-        job_id="job",
-        deployment_key="k",
-        deployment_id="dep_k_1",
-        deployment_version="1",
-        role=Role.PRIMARY,
-        phase="initial",
-        spec_digest="d",
-        node={},
-        checks=checks,
-        restart=RestartPolicy(attempts=2, delay_ms=1000),
-    )
+    return a_placement(instance_id=instance_id, agent_id=agent_id, checks=checks)
 
 
 def world(behavior: Behavior) -> tuple[simpy.Environment, SimRuntime, RecordingController, Driver]:
