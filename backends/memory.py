@@ -24,6 +24,7 @@ class MemoryStore:
         self._current: dict[str, str] = {}
         self._versions: dict[str, dict[str, VersionRecord]] = defaultdict(dict)
         self._instances: dict[str, InstanceRecord] = {}
+        self._lives: dict[str, InstanceRecord] = {}
 
     def allocate_deployment_number(self, key: str) -> int:
         return next(self._numbers)
@@ -79,11 +80,17 @@ class MemoryStore:
     def save_instances(self, changed: Sequence[InstanceRecord], removed: Sequence[str]) -> None:
         for record in changed:
             self._instances[record.instance_id] = record
+            self._lives[record.instance_id] = record
         for instance_id in removed:
             self._instances.pop(instance_id, None)
 
     def list_instances(self) -> list[InstanceRecord]:
         return list(self._instances.values())
+
+    def instance_lives(self) -> list[InstanceRecord]:
+        """The last record of every instance ever saved, stopped ones included, in placement order: the
+        whole lifecycle a simulation reports."""
+        return list(self._lives.values())
 
 
 def _number(deployment_id: str) -> int:

@@ -1,7 +1,8 @@
 """Reading a bundle from disk: `manifest.json` plus every file under the `payloads/` beside it.
 
 Everything a deploy sends is checked here, before any call, so a bad bundle changes nothing on the controller.
-The manifest text is sent as it is; it is only parsed to report bad JSON with its line and column.
+The manifest text is sent as it is; it is only parsed, as the controller will parse it, to report bad JSON with
+its line and column, and JSON the controller refuses (nested too deep, `NaN`) in one line.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from mn_deploy_core.limits import parse_json
 
 
 class BundleError(Exception):
@@ -39,9 +42,11 @@ def read_bundle(path: Path) -> Bundle:
     except (OSError, UnicodeDecodeError) as error:
         raise BundleError(f"Cannot read {manifest}: {error}") from error
     try:
-        json.loads(text)
+        parse_json(text)
     except json.JSONDecodeError as error:
         raise BundleError(f"{manifest} is not valid JSON: {error}") from error
+    except ValueError as error:
+        raise BundleError(f"{manifest}: {error}") from error
     return Bundle(text, _payloads(manifest.parent / "payloads"))
 
 

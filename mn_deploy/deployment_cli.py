@@ -34,6 +34,7 @@ from mn_deploy.deployment_view import (
 )
 from mn_deploy.grpc_client import DEFAULT_TARGET, EXIT_REFUSED, ApiError, DeploymentApi, Reply
 from mn_deploy.output import Output
+from mn_deploy.usage import FiniteFloatRange, OneLineUsage
 
 EXIT_UNSUCCESSFUL = 1
 EXIT_INTERRUPTED = 130
@@ -47,26 +48,7 @@ class Session:
     out: Output
 
 
-class _Refused(click.ClickException):
-    """A usage error as one line and exit 2, like every other refusal."""
-
-    exit_code = EXIT_REFUSED
-
-    def show(self, file: Any = None) -> None:
-        click.echo(f"error: {self.format_message()}", err=True)
-
-
-class _Commands(click.Group):
-    """Parsing a subcommand's arguments happens here, so this is where click's usage errors are caught."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except click.UsageError as error:
-            raise _Refused(error.format_message()) from None
-
-
-@click.group(name="deployment", cls=_Commands, no_args_is_help=True)
+@click.group(name="deployment", cls=OneLineUsage, no_args_is_help=True)
 def deployment() -> None:
     """Operate deployments on a controller through its gRPC API.
 
@@ -127,7 +109,7 @@ def _exit(out: Output, message: str, code: int) -> NoReturn:
 
 _interval = click.option(
     "--interval",
-    type=click.FloatRange(min=0.01),
+    type=FiniteFloatRange(min=0.01),
     default=1.0,
     show_default=True,
     help="Seconds between two looks at the deployment.",

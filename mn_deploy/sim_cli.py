@@ -24,6 +24,7 @@ from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from mn_deploy.usage import FiniteFloatRange, OneLineUsage
 from sim import Result, ScenarioError, load_scenario, run_scenario
 from sim.cluster import dask_executor
 from sim.jsonfile import read_json
@@ -31,7 +32,7 @@ from sim.overrides import PathError, parse_assignment, with_overrides
 from sim.plots import capacity, duration_cdf, heatmap, outcome_shares, timeline
 from sim.replay import replay_command
 from sim.rows import ERROR, REPLAY, Row
-from sim.stats import Estimate, Share
+from sim.stats import DESCRIPTION, Estimate, Share
 from sim.sweep import Sweep, SweepInterrupted, SweepResult, default_workers, read_sweep, run_sweep
 
 Section = tuple[str, str, list[str], list[list[str]]]
@@ -121,7 +122,13 @@ def _bad_input(message: str) -> NoReturn:
     sys.exit(2)
 
 
-@click.group(name="sim")
+def _warn(file: str, warnings: tuple[str, ...]) -> None:
+    """Warnings about an input that runs all the same (unknown policy keys), one line each on stderr."""
+    for warning in warnings:
+        click.echo(f"warning: {file}: {warning}", err=True)
+
+
+@click.group(name="sim", cls=OneLineUsage)
 def sim() -> None:
     """Simulate rollouts with the real controller on SimPy time."""
 
@@ -138,7 +145,7 @@ def sim() -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result JSON alone on stdout.")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), help="Save timeline and capacity plots.")
-@click.option("--until-ms", type=click.FloatRange(min=0), help="End the run at this simulated time.")
+@click.option("--until-ms", type=FiniteFloatRange(min=0), help="End the run at this simulated time.")
 def run(
     file: str, seed: int | None, assignments: tuple[str, ...], as_json: bool, plot: Path | None, until_ms: float | None
 ) -> None:
@@ -150,6 +157,7 @@ def run(
         _bad_input(f"{file}: --set {error}")
     except ScenarioError as error:
         _bad_input(f"{file}: {error}")
+    _warn(file, scenario.warnings)
     seed = scenario.seed if seed is None else seed
     try:
         result = run_scenario(scenario, seed=seed, until_ms=until_ms)
@@ -198,7 +206,7 @@ def _sweep_sections(result: SweepResult) -> list[Section]:
     sections: list[Section] = [
         ("Point", "Points", ["point", "parameters", "runs", "errors"], points),
         ("Outcome", "Outcome shares (95% Wilson interval)", ["point", "outcome", "share", "interval"], outcomes),
-        ("Metric", "Metric means (95% t interval)", ["point", "metric", "n", "mean", "interval"], metrics),
+        ("Metric", "Metric means (95% bootstrap interval)", ["point", "metric", "n", "mean", "interval"], metrics),
     ]
     failed = [row for row in result.rows if row["outcome"] == ERROR][:_LISTED_FAILURES]
     if failed:
@@ -217,6 +225,7 @@ def _sweep_header(result: SweepResult, workers: str, files: list[tuple[str, Path
         ("Runs", f"{sweep.runs} per point x {len(sweep.points)} points = {total}"),
         ("Seed", str(sweep.seed)),
         ("Workers", workers),
+        ("Intervals", DESCRIPTION),
     ]
     failures = sum(1 for row in result.rows if row["outcome"] == ERROR)
     if failures:
@@ -322,6 +331,7 @@ def sweep(
         _bad_input(f"{file}: {error}")
     if workers is not None and address is not None:
         _bad_input("--workers and --dask exclude each other: a Dask cluster brings its own workers")
+    _warn(spec.scenario_file, spec.warnings)
     for path in (out, summary, plot):
         _check_writable(path)
     result, where = _execute(spec, workers, address, out)

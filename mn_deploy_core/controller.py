@@ -110,21 +110,32 @@ class Controller:
         return self._saved(rollout)
 
     def rollback(self, id_or_key: str, version: str | None = None, reason: str | None = None) -> DeploymentRecord:
-        """A new forward version copying `version` (default: the highest stable one not current)."""
+        """A new forward version copying `version` (default: the highest stable one not current, R11)."""
         key = self.get(id_or_key).deployment_key
+        from_version = self._current_version(key)
+        target = self._rollback_target(key, version, from_version)
+        rollback = {"from_version": from_version, "to_version": target.version, "reason": reason}
+        journal = self._start(_manifest_of(target), self._clock(), "rollback", rollback)
+        return self._saved(journal)
+
+    def _current_version(self, key: str) -> str | None:
+        """R11: mid-rollout the current version is the one rolling out, so a rollback leaves it, not the last stable."""
+        active = self._active_by_key.get(key)
+        if active is not None:
+            return active.version.version
         current = self._current_record(key)
-        from_version = current.current_version if current else None
+        return current.current_version if current else None
+
+    def _rollback_target(self, key: str, version: str | None, current: str | None) -> VersionRecord:
+        """`version` as stored, or the highest stable version other than `current`; none is an error (R11)."""
         versions = self._store.list_versions(key)
         if version:
             targets = [v for v in versions if v.version == version]
         else:
-            targets = [v for v in versions if v.stable and v.version != from_version]
+            targets = [v for v in versions if v.stable and v.version != current]
         if not targets:
             raise NoRollbackTargetError(key)
-        target = targets[-1]
-        rollback = {"from_version": from_version, "to_version": target.version, "reason": reason}
-        journal = self._start(_manifest_of(target), self._clock(), "rollback", rollback)
-        return self._saved(journal)
+        return targets[-1]
 
     def get(self, id_or_key: str) -> DeploymentRecord:
         """By id first, then by key (the key's current deployment)."""
@@ -160,7 +171,8 @@ class Controller:
         for stored in self._store.list_instances():
             record = records[stored.deployment_id]
             manifest = self._version_manifest(manifests, stored.deployment_key, stored.version)
-            policy = normalize(record.policy)
+            manifest = replace(manifest, policy=normalize(record.policy))
+            policy = manifest.policy
             agent = manifest.agents[stored.agent_id]
             instance = Instance.from_record(stored, agent)
             self._fleet.add(instance)
@@ -170,10 +182,11 @@ class Controller:
                 stored.instance_id,
                 stored.placed_ms,
                 policy.min_healthy_ms,
-                policy.healthy_deadline_ms,
+                manifest.healthy_deadline_ms,
                 checks,
                 verdict,
                 stored.serving,
+                completed=stored.completed_ms is not None,
             )
             self._registry.set_passing(stored.instance_id, stored.serving)
             adopted.setdefault(stored.deployment_id, []).append(instance)
@@ -228,14 +241,15 @@ class Controller:
         instance = self._fleet.instances.get(fact.instance_id)
         if instance is None:
             return
-        if fact.kind is FactKind.FAILED:
-            instance.failed = True
+        record = _LIFECYCLE.get(fact.kind)
+        if record is not None:
+            record(instance, now)
             self._changed_instances[instance.instance_id] = instance
         verdict = self._health.observe(fact, now)
         if verdict is not None:
             self._on_verdict(instance, verdict, now)
         else:
-            self._update_serving(instance)
+            self._update_serving(instance, now)
         self._flush()
 
     def tick(self, now: float) -> None:
@@ -270,19 +284,35 @@ class Controller:
         rollback: Mapping[str, Any] | None = None,
         revert_of: Rollout | None = None,
     ) -> Journal:
+        """R3: a new deployment of `target`, unless a deploy asks for what the active one already does."""
         key = target.key
         self._flush()
-        previous = self._current_record(key)
         active = self._active_by_key.get(key)
+        if created_by == "deploy" and active is not None and _same_target(active, target):
+            return active  # step 0: re-registering what is already rolling out creates nothing
+        previous = self._current_record(key)
         if active is not None:
             active.end(now, "cancelled", CANCELLED, "deployment_cancelled")
             self._retire(active)
         if revert_of is not None:
             target = _fast_revert(target, revert_of.policy.max_parallel)
         number = self._store.allocate_deployment_number(key)
+        record, version = self._new_deployment(target, number, previous, created_by, rollback, now)
+        return self._route(record, version, target, previous is None, f"job_{safe_key(key)}_{number}", now)
+
+    def _new_deployment(
+        self,
+        target: Manifest,
+        number: int,
+        previous: DeploymentRecord | None,
+        created_by: str,
+        rollback: Mapping[str, Any] | None,
+        now: float,
+    ) -> tuple[DeploymentRecord, VersionRecord]:
+        """A running record and a fresh version, carrying the key's current and stable fields over."""
+        key = target.key
         dep_id = deployment_id(key, number)
         version = self._store.allocate_version(key)
-        job = self._fleet.jobs.get(key)
         stamp = iso_timestamp(now)
         record = DeploymentRecord(
             deployment_id=dep_id,
@@ -314,17 +344,31 @@ class Controller:
             rollback=rollback,
             manifest_ref={"bundle_fingerprint": target.bundle} if target.bundle else {},
         )
-        new_job_id = f"job_{safe_key(key)}_{number}"
-        if previous is None or job is None:
-            return self._start_rollout(record, version_record, target, Mode.INITIAL, new_job_id, now)
+        return record, version_record
+
+    def _route(
+        self,
+        record: DeploymentRecord,
+        version: VersionRecord,
+        target: Manifest,
+        first: bool,
+        new_job_id: str,
+        now: float,
+    ) -> Journal:
+        """R3 steps 1-4 and R3b, against what runs now (a changed agent has no live instance at its spec)."""
         if not target.long_running:
-            return self._rerun(record, version_record, target, new_job_id, now)
+            if first:
+                return self._batch_initial(record, version, target, new_job_id, now)
+            return self._rerun(record, version, target, new_job_id, now)
+        job = self._fleet.jobs.get(target.key)
+        if first or job is None:
+            return self._start_rollout(record, version, target, Mode.INITIAL, new_job_id, now)
         changed = changed_agents(job.digests(), target)
         if not changed and job.topology == target.topology:
-            return self._noop(record, version_record, job, now)
+            return self._noop(record, version, job, now)
         if target.policy.strategy == "blue-green" or job.topology != target.topology or not job.active:
-            return self._start_rollout(record, version_record, target, Mode.BLUE_GREEN, new_job_id, now, job)
-        return self._start_rollout(record, version_record, target, Mode.AGENT_LEVEL, job.job_id, now, job, changed)
+            return self._start_rollout(record, version, target, Mode.BLUE_GREEN, new_job_id, now, job)
+        return self._start_rollout(record, version, target, Mode.AGENT_LEVEL, job.job_id, now, job, changed)
 
     def _start_rollout(
         self,
@@ -370,10 +414,22 @@ class Controller:
         self._active[rollout.deployment_id] = rollout
         self._active_by_key[rollout.key] = rollout
 
+    def _batch_initial(
+        self, record: DeploymentRecord, version: VersionRecord, target: Manifest, job_id: str, now: float
+    ) -> Journal:
+        """R3b: a batch job is not health gated, so its first deploy is stable as soon as it is placed."""
+        record.target_job_id = job_id
+        journal = Journal(record, self._touched)
+        journal.event("deployment_created", now, job_id=job_id, version=version.version)
+        self._place_batch(record, target, job_id, "initial", now)
+        self._succeed(journal, version, job_id, now, SUCCESSFUL)
+        journal.event("deployment_successful", now, job_id=job_id, version=version.version)
+        return journal
+
     def _rerun(
         self, record: DeploymentRecord, version: VersionRecord, target: Manifest, job_id: str, now: float
     ) -> Journal:
-        """R3.1: batch jobs keep a versioned rerun history; nothing rolls and nothing is cancelled."""
+        """R3 step 1: batch jobs keep a versioned rerun history; nothing rolls and earlier jobs run on."""
         version = replace(version, job_id=job_id)
         self._store.save_version(version)
         record.mode = "rerun"
@@ -387,17 +443,22 @@ class Controller:
             current_version=version.version,
         )
         journal.event("deployment_version_recorded", now, job_id=job_id, version=version.version)
+        self._place_batch(record, target, job_id, "rerun", now)
+        return journal
+
+    def _place_batch(self, record: DeploymentRecord, target: Manifest, job_id: str, phase: str, now: float) -> None:
+        """Every agent of a new batch job at once, as primary; the job becomes the key's current one."""
         job = Job(job_id, target.topology)
         for agent_id in target.agents:
             instance_id = f"{record.deployment_id}.{agent_id}.0"
             job.primaries[agent_id] = self._launch(
-                record, target, agent_id, Role.PRIMARY, job_id, "rerun", instance_id, now
+                record, target, agent_id, Role.PRIMARY, job_id, phase, instance_id, now
             )
+        record.counters = Counters(desired_total=len(job.primaries), placed=len(job.primaries))
         self._fleet.jobs[target.key] = job
-        return journal
 
     def _noop(self, record: DeploymentRecord, version: VersionRecord, job: Job, now: float) -> Journal:
-        """R3.2: the same specification already runs; the version is recorded stable at once."""
+        """R3 step 2: every agent already has a live instance at the target spec; stable at once."""
         record.mode = "noop"
         journal = Journal(record, self._touched)
         self._succeed(journal, version, job.job_id, now, NOOP)
@@ -424,7 +485,7 @@ class Controller:
     def place(self, rollout: Rollout, agent_id: str, role: Role, now: float) -> Instance:
         job = self._fleet.jobs[rollout.key]
         if role is Role.PRIMARY and rollout.mode is Mode.AGENT_LEVEL and agent_id in job.primaries:
-            self.stop(job.primaries[agent_id])
+            self.stop(job.primaries[agent_id], now)
         instance_id = f"{rollout.deployment_id}.{agent_id}.{rollout.attempt(agent_id)}"
         phase = _PHASES[(rollout.mode, role)]
         record = rollout.record
@@ -433,33 +494,34 @@ class Controller:
             job.primaries[agent_id] = instance
         return instance
 
-    def stop(self, instance: Instance) -> None:
+    def stop(self, instance: Instance, now: float) -> None:
         if self._fleet.remove(instance.instance_id) is None:
             return
-        self._changed_instances.pop(instance.instance_id, None)
+        instance.stopped(now)
+        self._changed_instances[instance.instance_id] = instance
         self._removed_instances.add(instance.instance_id)
         self._health.forget(instance.instance_id)
         self._registry.deregister(instance.instance_id)
         self._runtime.stop(instance.instance_id)
 
-    def promote_trial(self, rollout: Rollout, trial: builtins.list[Instance]) -> None:
+    def promote_trial(self, rollout: Rollout, trial: builtins.list[Instance], now: float) -> None:
         self._registry.promote(rollout.key, rollout.version.version)
         job = self._fleet.jobs[rollout.key]
         for instance in trial:
-            instance.role = Role.PRIMARY
+            instance.promoted(now)
             self._changed_instances[instance.instance_id] = instance
         if rollout.mode is Mode.BLUE_GREEN:
             self._fleet.jobs[rollout.key] = Job(
                 rollout.job_id, rollout.manifest.topology, {i.agent_id: i for i in trial}
             )
             for old in job.primaries.values():
-                self.stop(old)
+                self.stop(old, now)
             rollout.record.current_job_id = rollout.job_id
             return
         for instance in trial:
             replaced = job.primaries.get(instance.agent_id)
             if replaced is not None:
-                self.stop(replaced)
+                self.stop(replaced, now)
             job.primaries[instance.agent_id] = instance
 
     def deadline_moved(self, rollout: Rollout) -> None:
@@ -525,7 +587,7 @@ class Controller:
         self._fleet.add(instance)
         self._changed_instances[instance_id] = instance
         checks = len(agent.checks) if policy.health_check == "checks" else 0
-        self._health.track(instance_id, now, policy.min_healthy_ms, policy.healthy_deadline_ms, checks)
+        self._health.track(instance_id, now, policy.min_healthy_ms, manifest.healthy_deadline_ms, checks)
         for name in agent.services:
             self._registry.register(
                 ServiceInstance(name, instance_id, agent_id, job_id, record.deployment_id, key, version, str(role))
@@ -545,23 +607,24 @@ class Controller:
                 checks=agent.checks,
                 restart=manifest.restart,
                 bundle=manifest.bundle,
+                batch=not manifest.long_running,
             )
         )
         return instance
 
     def _on_verdict(self, instance: Instance, verdict: Verdict, now: float) -> None:
-        instance.healthy = verdict is Verdict.HEALTHY
+        instance.judged(verdict is Verdict.HEALTHY, now)
         self._changed_instances[instance.instance_id] = instance
-        self._update_serving(instance)
+        self._update_serving(instance, now)
         rollout = self._active.get(instance.deployment_id)
         if rollout is not None and rollout.owns(instance):
             rollout.on_verdict(instance, verdict, now)
 
-    def _update_serving(self, instance: Instance) -> None:
+    def _update_serving(self, instance: Instance, now: float) -> None:
         """Discovery's passing flag follows the tracker; it is stored so a restart knows it too."""
         serving = self._health.serving(instance.instance_id)
         if serving != instance.serving:
-            instance.serving = serving
+            instance.passing(serving, now)
             self._changed_instances[instance.instance_id] = instance
             self._registry.set_passing(instance.instance_id, serving)
 
@@ -614,6 +677,15 @@ class Controller:
         self._touched.clear()
 
 
+_LIFECYCLE: dict[FactKind, Callable[[Instance, float], None]] = {
+    FactKind.RUNNING: Instance.ran,
+    FactKind.RESTARTED: Instance.restarted,
+    FactKind.COMPLETED: Instance.completed,
+    FactKind.FAILED: Instance.gave_up,
+}
+"""What a raw fact records on the instance's lifecycle; the others count through health verdicts."""
+
+
 def _manifest_of(version: VersionRecord) -> Manifest:
     """A stored version as a manifest again, with the payload bundle it shipped with."""
     bundle = version.manifest_ref.get("bundle_fingerprint") if version.manifest_ref else None
@@ -625,3 +697,15 @@ def _fast_revert(target: Manifest, max_parallel: int) -> Manifest:
     strategy = "rolling" if target.policy.strategy == "canary" else target.policy.strategy
     policy = replace(target.policy, canary=0, auto_promote=False, max_parallel=max_parallel, strategy=strategy)
     return replace(target, policy=policy)
+
+
+def _same_target(active: Rollout, target: Manifest) -> bool:
+    """R3 step 0: `target` asks for nothing `active` is not already doing. An agent-level route is shaped by
+    its policies (canaries, budget, reschedules), so there they must match too."""
+    if active.manifest.spec_digest != target.spec_digest:
+        return False
+    return active.mode is not Mode.AGENT_LEVEL or _policies(active.manifest) == _policies(target)
+
+
+def _policies(manifest: Manifest) -> tuple[object, ...]:
+    return manifest.policy, manifest.restart, manifest.reschedule

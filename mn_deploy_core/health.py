@@ -32,6 +32,7 @@ class InstanceHealth:
     passing_since: float = 0.0
     verdict: Verdict | None = None
     timer_at: float | None = None
+    completed: bool = False
 
     @property
     def stable_since(self) -> float | None:
@@ -46,8 +47,8 @@ class InstanceHealth:
         return self.verdict is Verdict.HEALTHY and self.stable_since is not None
 
     def due_at(self) -> float | None:
-        """The next time a verdict may fall without a new fact; None once healthy."""
-        if self.verdict is not None:
+        """The next time a verdict may fall without a new fact; None once judged or completed."""
+        if self.verdict is not None or self.completed:
             return None
         since = self.stable_since
         healthy_at = None if since is None else since + self.min_healthy_ms
@@ -56,8 +57,8 @@ class InstanceHealth:
         return self.deadline_ms
 
     def settle(self, now: float) -> Verdict | None:
-        """The verdict that holds at `now`, if one newly does."""
-        if self.verdict is not None:
+        """The verdict that holds at `now`, if one newly does; a completed (batch) instance gets none."""
+        if self.verdict is not None or self.completed:
             return None
         since = self.stable_since
         if since is not None and since + self.min_healthy_ms <= min(now, self.deadline_ms):
@@ -84,9 +85,10 @@ class InstanceHealth:
                     self.passing_since = now
         elif kind is FactKind.CHECK_FAILING:
             self.passing.discard(fact.check)
-        elif kind in (FactKind.RESTARTED, FactKind.EXITED):
+        elif kind in (FactKind.RESTARTED, FactKind.EXITED, FactKind.COMPLETED):
             self.ready = False
             self.passing.clear()
+            self.completed = self.completed or kind is FactKind.COMPLETED
         return self.settle(now)
 
 
@@ -119,10 +121,14 @@ class HealthTracker:
         checks: tuple[str, ...],
         verdict: Verdict | None,
         serving: bool,
+        *,
+        completed: bool = False,
     ) -> None:
         """Track an instance a previous controller placed: one that was serving counts as ready and passing
         until a fact says otherwise; any other waits for facts, against its original healthy deadline."""
-        health = InstanceHealth(min_healthy_ms, placed_ms + healthy_deadline_ms, len(checks), verdict=verdict)
+        health = InstanceHealth(
+            min_healthy_ms, placed_ms + healthy_deadline_ms, len(checks), verdict=verdict, completed=completed
+        )
         if serving:
             health.ready, health.ready_since = True, placed_ms
             health.passing, health.passing_since = set(checks), placed_ms

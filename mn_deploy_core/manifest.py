@@ -2,13 +2,15 @@
 
 `load_manifest` collects every problem (one line each, naming the node or edge) before anything is
 written. The loaded `Manifest` keeps the effective document (key and policy overrides written in), so a
-version record can redeploy exactly what ran.
+version record can redeploy exactly what ran. Inputs are bounded (see `limits`), so a few bytes of JSON
+cannot exhaust the controller.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -16,6 +18,7 @@ from typing import Any
 
 from mn_deploy_core import policy as update_policy
 from mn_deploy_core.errors import InvalidManifestError
+from mn_deploy_core.limits import MAX_AGENTS, json_problem
 from mn_deploy_core.policy import ReschedulePolicy, UpdatePolicy, display_value
 from mn_deploy_core.ports import RestartPolicy
 
@@ -71,6 +74,11 @@ class Manifest:
     @property
     def long_running(self) -> bool:
         return self.job_type in LONG_RUNNING
+
+    @property
+    def healthy_deadline_ms(self) -> float:
+        """R3b: a batch instance is not health gated, so nothing makes it unhealthy but failing."""
+        return self.policy.healthy_deadline_ms if self.long_running else math.inf
 
     def agent_ids(self) -> tuple[str, ...]:
         return tuple(self.agents)
@@ -131,6 +139,18 @@ def _check_problems(label: str, services: Any) -> list[str]:
     return problems
 
 
+def _count_problem(label: str, count: Any, before: int) -> str | None:
+    """What is wrong with a node's `count` when the nodes before it expand to `before` agents; checked before
+    any runtime id is made, so a huge count is refused without being expanded."""
+    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+        return f"{label}: count must be a positive integer"
+    if count > MAX_AGENTS:
+        return f"{label}: count must be at most {MAX_AGENTS}"
+    if before + count > MAX_AGENTS:
+        return f"{label}: count {count} takes the manifest over {MAX_AGENTS} agents"
+    return None
+
+
 def _node_problems(nodes: Any) -> list[str]:
     if not isinstance(nodes, list) or not nodes:
         return ["nodes must be a non-empty list"]
@@ -154,8 +174,9 @@ def _node_problems(nodes: Any) -> list[str]:
         if _blank(node.get("agent_type")):
             problems.append(f"{label}: agent_type must be a non-blank string")
         count = node.get("count", 1)
-        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
-            problems.append(f"{label}: count must be a positive integer")
+        count_problem = _count_problem(label, count, len(runtime_ids))
+        if count_problem is not None:
+            problems.append(count_problem)
         elif fresh:
             ids = _runtime_ids(str(node_id), count)
             clash = next((a for a in ids if a in runtime_ids), None)
@@ -269,6 +290,13 @@ def topology_signature(agent_ids: Sequence[str], edges: Sequence[Any], entrypoin
     return digest([sorted(agent_ids), edge_keys, sorted(map(str, entrypoints))])
 
 
+def _not_json_problems(document: Mapping[str, Any], overrides: Any) -> list[str]:
+    """`json_problem` of the document and the overrides. Like a document that is no object, these are refused
+    alone: the other checks quote values in messages and digest them, both recursively."""
+    named = (("manifest", document), ("update policy overrides", overrides))
+    return [f"{name}: {problem}" for name, value in named if (problem := json_problem(value)) is not None]
+
+
 def load_manifest(
     document: Any,
     overrides: Mapping[str, Any] | None = None,
@@ -282,6 +310,9 @@ def load_manifest(
     """
     if not isinstance(document, Mapping):
         raise InvalidManifestError(["manifest must be a JSON object"])
+    not_json = _not_json_problems(document, overrides)
+    if not_json:
+        raise InvalidManifestError(not_json)
     problems = _section_problems(document)
     policy_problems = _policy_problems(document, overrides)
     problems.extend(policy_problems)
@@ -341,5 +372,9 @@ def _build(
 
 
 def changed_agents(running: Mapping[str, str], target: Manifest) -> tuple[str, ...]:
-    """Agents whose running spec digest differs from the target's, in runtime-id order."""
+    """Agents without a live instance at the target's spec, in runtime-id order (R3).
+
+    `running` maps each agent with a live instance to its spec digest; an agent missing from it (none
+    placed, or failed for good) is changed whatever the target.
+    """
     return tuple(a for a, spec in target.agents.items() if running.get(a) != spec.digest)

@@ -190,3 +190,31 @@ def reschedule_policy(policies: Mapping[str, Any], problems: list[str]) -> Resch
     """`policies.reschedule`: replacements the controller may place during a deployment."""
     defaults = {"attempts": ReschedulePolicy().attempts}
     return ReschedulePolicy(**_attempt_policy(policies.get("reschedule"), "reschedule", defaults, problems))
+
+
+_UPDATE_KEYS = frozenset(name for name in UpdatePolicy.__dataclass_fields__ if name != "extra")
+_SECTIONS: Mapping[str, frozenset[str] | None] = {
+    "update": _UPDATE_KEYS,
+    "restart": frozenset({"attempts", "delay_ms"}),
+    "reschedule": frozenset({"attempts"}),
+    "deployment_key": None,
+}
+
+
+def unknown_keys(policies: Any) -> list[tuple[str, ...]]:
+    """Policy keys the manifest format does not know, as paths below `policies`: (section,) or (section, key).
+
+    They are not errors (MirrorNeuron passes unknown policy keys through), but a misspelt
+    `max_paralel` silently changes nothing, so tools warn about them.
+    """
+    if not isinstance(policies, Mapping):
+        return []
+    unknown: list[tuple[str, ...]] = []
+    for section, value in policies.items():
+        if section not in _SECTIONS:
+            unknown.append((str(section),))
+            continue
+        known = _SECTIONS[section]
+        if known is not None and isinstance(value, Mapping):
+            unknown.extend((section, str(key)) for key in value if key not in known)
+    return unknown

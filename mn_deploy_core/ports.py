@@ -33,6 +33,7 @@ class FactKind(StrEnum):
     CHECK_FAILING = "check_failing"
     RESTARTED = "restarted"
     EXITED = "exited"
+    COMPLETED = "completed"
     FAILED = "failed"
 
 
@@ -55,7 +56,11 @@ class RestartPolicy:
 
 @dataclass(frozen=True, slots=True)
 class Placement:
-    """What a runtime needs to start one instance of one agent."""
+    """What a runtime needs to start one instance of one agent.
+
+    `batch` (a batch or sysbatch job, R3b): an exit with status 0 completes the instance instead of counting
+    as a crash.
+    """
 
     instance_id: str
     agent_id: str
@@ -70,6 +75,7 @@ class Placement:
     checks: tuple[str, ...]
     restart: RestartPolicy
     bundle: str | None = None
+    batch: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +136,11 @@ class Store(Protocol):
         ...
 
     def save_instances(self, changed: Sequence[InstanceRecord], removed: Sequence[str]) -> None:
-        """Upsert the changed live instances and forget the removed (stopped) ones, in one write."""
+        """Upsert the changed live instances and forget the removed (stopped) ones, in one write.
+
+        A stopped instance comes in both: its last record (with `stopped_ms`) among the changed, for a store
+        that keeps instance histories, and its id among the removed.
+        """
         ...
 
     def list_instances(self) -> list[InstanceRecord]:

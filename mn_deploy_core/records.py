@@ -263,9 +263,20 @@ class VersionRecord:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
+Interval = tuple[float, float | None]
+"""(start, end) in ms; `end` None while it lasts."""
+
+
 @dataclass(frozen=True, slots=True)
 class InstanceRecord:
-    """A live instance as stored, so a restarted controller can take over what already runs."""
+    """An instance as stored: what it is, and its lifecycle so far (SCENARIOS.md "instances").
+
+    A restarted controller takes over the live ones from it; a stopped one's last record tells its whole
+    life. `role` is the role now; `promoted_ms` when a canary or candidate became primary. `serving` is
+    discovery's passing flag (any role); `discoverable_ms` are the intervals in which a
+    normal lookup returned it (primary and passing). `passing_again_ms[i]` is when it was passing again after
+    restart `i` (None until it is).
+    """
 
     instance_id: str
     agent_id: str
@@ -278,11 +289,37 @@ class InstanceRecord:
     healthy: bool | None = None
     failed: bool = False
     serving: bool = False
+    running_ms: float | None = None
+    healthy_ms: float | None = None
+    unhealthy_ms: float | None = None
+    restart_ms: tuple[float, ...] = ()
+    passing_again_ms: tuple[float | None, ...] = ()
+    promoted_ms: float | None = None
+    completed_ms: float | None = None
+    stopped_ms: float | None = None
+    discoverable_ms: tuple[Interval, ...] = ()
+
+    @property
+    def outcome(self) -> str:
+        """Its last state: a proven failure outranks how it ended; then completed, stopped, its verdict."""
+        if self.unhealthy_ms is not None:
+            return "unhealthy"
+        if self.completed_ms is not None:
+            return "completed"
+        if self.stopped_ms is not None:
+            return "stopped"
+        return "running" if self.healthy_ms is None else "healthy"
 
     def to_json(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in field_names(type(self))}
+        data = {name: _json_value(getattr(self, name)) for name in field_names(type(self))}
+        data["discoverable_ms"] = [list(interval) for interval in self.discoverable_ms]
+        return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> InstanceRecord:
         known = set(field_names(cls))
-        return cls(**{k: v for k, v in data.items() if k in known})
+        values = {k: v for k, v in data.items() if k in known}
+        for name in ("restart_ms", "passing_again_ms"):
+            values[name] = tuple(values.get(name) or ())
+        values["discoverable_ms"] = tuple((start, end) for start, end in values.get("discoverable_ms") or ())
+        return cls(**values)

@@ -76,9 +76,9 @@ class Actuator(Protocol):
 
     def place(self, rollout: Rollout, agent_id: str, role: Role, now: float) -> Instance: ...
 
-    def stop(self, instance: Instance) -> None: ...
+    def stop(self, instance: Instance, now: float) -> None: ...
 
-    def promote_trial(self, rollout: Rollout, trial: list[Instance]) -> None: ...
+    def promote_trial(self, rollout: Rollout, trial: list[Instance], now: float) -> None: ...
 
     def deadline_moved(self, rollout: Rollout) -> None: ...
 
@@ -235,7 +235,7 @@ class Rollout(Journal):
     def promote(self, now: float) -> None:
         """Trial instances become primary; the rolling stage goes on (R6, R7)."""
         trial = list(self.trial.values())
-        self.actuator.promote_trial(self, trial)
+        self.actuator.promote_trial(self, trial, now)
         self.stage = Stage.ROLLING
         self.trial = {}
         self.set(now, status="running", description=RUNNING)
@@ -268,7 +268,7 @@ class Rollout(Journal):
     def end(self, now: float, status: str, description: str, event: str, **fields: Any) -> None:
         """Stop what was never promoted and freeze the record (failure or cancellation, R4, R10)."""
         for instance in self.trial.values():
-            self.actuator.stop(instance)
+            self.actuator.stop(instance, now)
         self.trial = {}
         self.set(now, status=status, description=description, remaining_agent_ids=self.queue)
         self.event(event, now, **fields)
@@ -329,7 +329,7 @@ class Rollout(Journal):
             self.actuator.failed(self, now, FAILED_UNHEALTHY)
             return
         self.set(now, reschedules={**self.record.reschedules, agent_id: used + 1})
-        self.actuator.stop(instance)
+        self.actuator.stop(instance, now)
         del self.new[agent_id]
         if agent_id in self.trial:
             del self.trial[agent_id]

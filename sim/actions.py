@@ -66,16 +66,18 @@ def parse_action(value: Any, path: str, manifest_names: Collection[str], agent_i
     closed_object(body, path, ("at_ms", verb, *_OPTIONS[verb]), ("at_ms",))
     at_ms = number(body["at_ms"], child(path, "at_ms"))
     verb_path = child(path, verb)
+    options = {name: body[name] for name in _OPTIONS[verb] if name in body}
     if verb == "crash":
-        crash = closed_object(body[verb], verb_path, ("agent",), ("agent",))
+        crash = closed_object(body[verb], verb_path, ("agent", "key"), ("agent",))
         target = text(crash["agent"], child(verb_path, "agent"))
         if target not in agent_ids:
             raise ScenarioError(child(verb_path, "agent"), f'unknown agent "{target}"')
+        if "key" in crash:
+            options["key"] = text(crash["key"], child(verb_path, "key"))
     else:
         target = text(body[verb], verb_path)
     if verb == "deploy" and target not in manifest_names:
         raise ScenarioError(verb_path, f'unknown manifest "{target}"')
-    options = {name: body[name] for name in _OPTIONS[verb] if name in body}
     for name, option in options.items():
         if name == "overrides":
             object_of(option, child(path, name))
@@ -88,7 +90,7 @@ def perform(
     action: Action,
     controller: Operated,
     manifests: Mapping[str, Mapping[str, Any]],
-    crash: Callable[[str], int],
+    crash: Callable[[str, str | None], int],
 ) -> DeploymentRecord | None:
     """Carry out `action`; the controller's record is returned for a deploy. Raises DeploymentError."""
     options = action.options
@@ -106,7 +108,7 @@ def perform(
         case "fail":
             controller.fail(action.target, options.get("reason"))
         case "crash":
-            crash(action.target)
+            crash(action.target, options.get("key"))
     return None
 
 
@@ -126,11 +128,11 @@ class Operator:
         self._on_deploy = on_deploy
         self.errors: list[dict[str, Any]] = []
 
-    def start(self, actions: Sequence[Action], crash: Callable[[str], int]) -> None:
+    def start(self, actions: Sequence[Action], crash: Callable[[str, str | None], int]) -> None:
         self._driver.hold()
         self._driver.env.process(self._run(actions, crash))
 
-    def _run(self, actions: Sequence[Action], crash: Callable[[str], int]) -> Steps:
+    def _run(self, actions: Sequence[Action], crash: Callable[[str, str | None], int]) -> Steps:
         env = self._driver.env
         for action in actions:
             if action.at_ms > env.now:

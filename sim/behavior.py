@@ -18,7 +18,7 @@ from sim.schema import ScenarioError, child, closed_object, object_of, probabili
 from sim.streams import RandomStreams
 
 DEFAULT = "default"
-_TIMES = ("start_ms", "ready_ms", "check_ms", "crash_after_ms")
+_TIMES = ("start_ms", "ready_ms", "check_ms", "crash_after_ms", "run_ms")
 _PROBABILITIES = ("start_failure", "check_failure")
 _FIELDS = (*_TIMES, *_PROBABILITIES)
 NEVER = math.inf
@@ -35,11 +35,14 @@ class Fate:
     start_fails: list[bool]
     crash_after_ms: list[float]
     checks_fail: bool
+    run_ms: list[float]
 
 
 @dataclass(frozen=True, slots=True)
 class Behavior:
-    """Resolved behavior; all times are distributions in ms, `crash_after_ms=None` never crashes."""
+    """Resolved behavior; all times are distributions in ms. `crash_after_ms=None` never crashes;
+    `run_ms=None` runs until stopped, else the agent exits 0 after running that long (a batch agent
+    completes; a service agent's exit is a crash like any other)."""
 
     start_ms: Distribution = INSTANT
     ready_ms: Distribution = INSTANT
@@ -47,6 +50,7 @@ class Behavior:
     start_failure: float = 0.0
     crash_after_ms: Distribution | None = None
     check_failure: float = 0.0
+    run_ms: Distribution | None = None
 
     def fate(self, streams: RandomStreams, runs: int) -> Fate:
         """Draw `runs` runs' worth of latencies and failures. The failure coins are drawn even at
@@ -54,6 +58,7 @@ class Behavior:
         latency = streams.latency
         coins = streams.failure.random(runs + 1).tolist()
         crashes = self.crash_after_ms.sample(streams.failure, runs) if self.crash_after_ms else [NEVER] * runs
+        exits = self.run_ms.sample(latency, runs) if self.run_ms else [NEVER] * runs
         return Fate(
             start_ms=self.start_ms.sample(latency, runs),
             ready_ms=self.ready_ms.sample(latency, runs),
@@ -61,6 +66,7 @@ class Behavior:
             start_fails=[c < self.start_failure for c in coins[:runs]],
             crash_after_ms=crashes,
             checks_fail=coins[runs] < self.check_failure,
+            run_ms=exits,
         )
 
 

@@ -1,8 +1,9 @@
 """Figures of merit of a run, computed from the result JSON alone (so saved results can be re-measured).
 
-Serving means what discovery would route to: a primary instance with a standing healthy verdict. It
-starts at the healthy verdict (for a canary or candidate: not before its deployment's promotion) and ends
-at an unhealthy verdict or a stop. A healthy instance's in-place restarts are not counted as gaps.
+Serving means what a normal discovery lookup returns: a primary instance that is passing (a healthy verdict,
+ready, checks passing; not in an in-place restart). The core records each instance's serving intervals as
+they happen (`discoverable_ms`); every measure here reads those, so metrics and instance rows cannot
+disagree.
 """
 
 from __future__ import annotations
@@ -49,40 +50,20 @@ def _first(events: Iterable[Mapping[str, Any]], types: Iterable[str]) -> dict[st
     return first
 
 
-def serving_intervals(
-    deployments: Sequence[Mapping[str, Any]],
-    instances: Sequence[Mapping[str, Any]],
-    events: Sequence[Mapping[str, Any]],
-) -> list[Serving]:
-    key_of = {d["deployment_id"]: d["deployment_key"] for d in deployments}
-    placed_by = {e["instance_id"]: e["deployment_id"] for e in events if e["type"] == "deployment_instance_placed"}
-    promoted = _first(events, ("deployment_promoted",))
-    intervals = []
-    for row in instances:
-        healthy = row["healthy_ms"]
-        deployment = placed_by.get(row["instance_id"])
-        if healthy is None or deployment is None:
-            continue
-        start = healthy
-        if row["role"] != "primary":
-            if deployment not in promoted:
-                continue
-            start = max(start, promoted[deployment])
-        ends = [t for t in (row["unhealthy_ms"], row["stopped_ms"]) if t is not None]
-        end = min(ends) if ends else None
-        if end is not None and end < start:
-            continue
-        intervals.append(
-            Serving(
-                row["instance_id"],
-                key_of[deployment],
-                row["manifest_name"],
-                start,
-                end,
-                row["unhealthy_ms"] is not None,
-            )
+def serving_intervals(instances: Sequence[Mapping[str, Any]]) -> list[Serving]:
+    """Every interval in which an instance served, in instance order."""
+    return [
+        Serving(
+            row["instance_id"],
+            row["deployment_key"],
+            row["manifest_name"],
+            start,
+            end,
+            row["unhealthy_ms"] is not None,
         )
-    return intervals
+        for row in instances
+        for start, end in row["discoverable_ms"]
+    ]
 
 
 def serving_steps(intervals: Iterable[Serving], group: Callable[[Serving], Group]) -> dict[Group, Steps]:
@@ -154,7 +135,7 @@ def compute_metrics(
     events: Sequence[JSON],
     end_ms: float,
 ) -> JSON:
-    intervals = serving_intervals(deployments, instances, events)
+    intervals = serving_intervals(instances)
     exposure = sum((s.end if s.end is not None else end_ms) - s.start for s in intervals if s.proved_unhealthy)
     return {
         "per_deployment": per_deployment(deployments),

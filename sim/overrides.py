@@ -13,11 +13,13 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from mn_deploy_core.limits import parse_json
 from sim.schema import child
 
 
 class PathError(LookupError):
-    """A dotted path that names nothing in the scenario; `problem` says where the walk stopped."""
+    """A dotted path that names nothing in the scenario (`problem` says where the walk stopped), or a `PATH=VALUE`
+    assignment that cannot be read."""
 
     def __init__(self, path: str, problem: str) -> None:
         super().__init__(f"{path}: {problem}")
@@ -50,14 +52,17 @@ def with_overrides(document: Any, overrides: Mapping[str, Any]) -> Any:
 
 def parse_assignment(text: str) -> tuple[str, Any]:
     """`PATH=VALUE` from the command line; VALUE is JSON when it parses as JSON, else the text itself, so
-    `strategy=canary` and `start_failure=0.2` both read as meant."""
+    `strategy=canary` and `start_failure=0.2` both read as meant. JSON that a scenario file may not hold
+    (nested too deep, `NaN`) is refused as it would be in the file."""
     path, equals, raw = text.partition("=")
     if not equals or not path:
         raise PathError(text, "expected PATH=VALUE")
     try:
-        return path, json.loads(raw)
+        return path, parse_json(raw)
     except json.JSONDecodeError:
         return path, raw
+    except ValueError as error:
+        raise PathError(path, f"VALUE {error}") from None
 
 
 def format_assignment(path: str, value: Any) -> str:

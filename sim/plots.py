@@ -49,25 +49,36 @@ def _right_edge(result: Result) -> float:
     return max(_seconds(result.end_ms) * 1.05, 1.0)
 
 
-def _lane(row: Mapping[str, Any], rows: Mapping[str, int]) -> tuple[float, float]:
-    """(low, high) of an instance's bar: primaries fill the row; canaries and candidates, which run beside
-    a primary of the same agent, take its lower half so both stay visible."""
+def _lane(row: Mapping[str, Any], rows: Mapping[str, int], role: str | None = None) -> tuple[float, float]:
+    """(low, high) of an instance's bar in `role` (default: as placed): primaries fill the row; canaries and
+    candidates, which run beside a primary of the same agent, take its lower half so both stay visible."""
     y = rows[row["agent_id"]]
-    if row["role"] == "primary":
+    if (role or row["role"]) == "primary":
         return y - _ROW_HEIGHT / 2, y + _ROW_HEIGHT / 2
     return y, y + _ROW_HEIGHT / 2
 
 
+def _segments(row: Mapping[str, Any], end: float) -> list[tuple[str, float, float]]:
+    """(role, start s, stop s) of an instance's bar: from placement to stop (or the end), split where a canary
+    or candidate was promoted to primary."""
+    start = _seconds(row["placed_ms"])
+    ended = row["completed_ms"] if row["stopped_ms"] is None else row["stopped_ms"]
+    stop = end if ended is None else _seconds(ended)
+    promoted = row["promoted_ms"]
+    if promoted is None:
+        return [(row["role"], start, stop)]
+    return [(row["role"], start, _seconds(promoted)), ("primary", _seconds(promoted), stop)]
+
+
 def _bars(ax: Axes, result: Result, rows: Mapping[str, int], colors: Mapping[str | None, Any], end: float) -> None:
-    """One PolyCollection per (manifest, role): an instance is a bar from placement to stop (or the end)."""
+    """One PolyCollection per (manifest, role): a bar per instance and role it held."""
     groups: dict[tuple[str | None, str], list[list[tuple[float, float]]]] = {}
     for row in result.instances:
-        start = _seconds(row["placed_ms"])
-        stop = _seconds(row["stopped_ms"]) if row["stopped_ms"] is not None else end
-        low, high = _lane(row, rows)
-        groups.setdefault((row["manifest_name"], row["role"]), []).append(
-            [(start, low), (stop, low), (stop, high), (start, high)]
-        )
+        for role, start, stop in _segments(row, end):
+            low, high = _lane(row, rows, role)
+            groups.setdefault((row["manifest_name"], role), []).append(
+                [(start, low), (stop, low), (stop, high), (start, high)]
+            )
     for (name, role), verts in groups.items():
         bars = PolyCollection(verts, facecolors=colors[name], edgecolors="white", hatch=HATCH.get(role, ""), alpha=0.85)
         bars.set_label(f"{name} ({role})")
@@ -192,7 +203,7 @@ def capacity(result: Result, ax: Axes | None = None) -> Axes:
     _bands(ax, result)
     colors = _manifest_colors(result)
     edge = _right_edge(result)
-    intervals = serving_intervals(result.deployments, result.instances, result.events)
+    intervals = serving_intervals(result.instances)
     for name, steps in serving_steps(intervals, lambda s: s.manifest_name).items():
         times, counts = _steps_to(steps, edge)
         ax.step(times, counts, where="post", color=colors.get(name), linewidth=2, label=f"{name} serving")

@@ -1,6 +1,7 @@
 """What a run produced, in exactly the JSON shape of SCENARIOS.md ("Result").
 
-`collect` reads the controller's records and the world's instance log after a run; everything downstream
+`collect` reads what the controller stored after a run: deployment and version records, and every instance's
+lifecycle as the core recorded it (the world adds only which manifest an instance behaved as); everything downstream
 (metrics, plots, the CLI) works from the JSON form alone, so a saved result can be plotted later.
 """
 
@@ -9,18 +10,30 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
-from typing import Any, Protocol
+from typing import Any
 
 from backends.memory import MemoryStore
-from mn_deploy_core.fleet import InstanceView
 from mn_deploy_core.manifest import runtime_order
 from mn_deploy_core.ports import Role
 from mn_deploy_core.records import DeploymentRecord
 from sim.metrics import compute_metrics
 from sim.provenance import Provenance
-from sim.world import SimInstance, SimRuntime
+from sim.world import SimRuntime
 
 JSON = dict[str, Any]
+LIFECYCLE_FIELDS = (
+    "placed_ms",
+    "running_ms",
+    "healthy_ms",
+    "unhealthy_ms",
+    "promoted_ms",
+    "stopped_ms",
+    "completed_ms",
+    "restart_ms",
+    "passing_again_ms",
+    "discoverable_ms",
+)
+"""An instance's lifecycle as the result reports it, in the core's own words."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,12 +61,6 @@ class Result:
         return cls(**{f.name: data[f.name] for f in fields(cls)})
 
 
-class LiveInstances(Protocol):
-    """The controller's live instances by key, which `final` reports."""
-
-    def instances(self, key: str | None = None) -> list[InstanceView]: ...
-
-
 def _deployments(store: MemoryStore) -> list[DeploymentRecord]:
     """In creation order: the allocation number ends the id (`dep_<key>_<n>`)."""
     return sorted(store.list_deployments(), key=lambda r: int(r.deployment_id.rsplit("_", 1)[1]))
@@ -74,69 +81,61 @@ def _flat_events(deployments: list[JSON]) -> list[JSON]:
     return sorted(flat, key=lambda e: e["t_ms"])
 
 
-def _verdicts(events: list[JSON]) -> tuple[dict[str, float], dict[str, float]]:
-    """First healthy and first unhealthy verdict time of each instance."""
-    healthy: dict[str, float] = {}
-    unhealthy: dict[str, float] = {}
-    for event in events:
-        if event["type"] == "deployment_instance_healthy":
-            healthy.setdefault(event["instance_id"], event["t_ms"])
-        elif event["type"] == "deployment_instance_unhealthy":
-            unhealthy.setdefault(event["instance_id"], event["t_ms"])
-    return healthy, unhealthy
-
-
-def _outcome(instance: SimInstance, healthy: float | None, unhealthy: float | None) -> str:
-    """Unhealthy if ever proved so; else stopped if stopped; else healthy or (still) running."""
-    if unhealthy is not None:
-        return "unhealthy"
-    if instance.stopped:
-        return "stopped"
-    return "running" if healthy is None else "healthy"
-
-
-def _instances(runtime: SimRuntime, events: list[JSON]) -> list[JSON]:
-    healthy, unhealthy = _verdicts(events)
+def _instances(store: MemoryStore, runtime: SimRuntime) -> list[JSON]:
+    """Every instance's life as the core recorded it, with the role it was placed in (`promoted_ms` says when
+    a canary or candidate became primary) and the manifest its behavior came from."""
+    placed = {i.placement.instance_id: i for i in runtime.instances()}
     rows = []
-    for instance in runtime.instances():
-        placement = instance.placement
-        iid = placement.instance_id
+    for life in store.instance_lives():
+        row = life.to_json()
         rows.append(
             {
-                "instance_id": iid,
-                "agent_id": placement.agent_id,
-                "job_id": placement.job_id,
-                "version": placement.deployment_version,
-                "manifest_name": instance.manifest_name,
-                "role": str(placement.role),
-                "placed_ms": instance.placed_ms,
-                "running_ms": instance.running_ms,
-                "healthy_ms": healthy.get(iid),
-                "unhealthy_ms": unhealthy.get(iid),
-                "stopped_ms": instance.stopped_ms,
-                "restarts": instance.restarts,
-                "outcome": _outcome(instance, healthy.get(iid), unhealthy.get(iid)),
+                "instance_id": life.instance_id,
+                "agent_id": life.agent_id,
+                "deployment_key": life.deployment_key,
+                "deployment_id": life.deployment_id,
+                "job_id": life.job_id,
+                "version": life.version,
+                "manifest_name": placed[life.instance_id].manifest_name,
+                "role": str(placed[life.instance_id].placement.role),
+                **{name: row[name] for name in LIFECYCLE_FIELDS},
+                "restarts": len(life.restart_ms),
+                "outcome": life.outcome,
             }
         )
     return rows
 
 
-def _final_agents(views: Iterable[InstanceView], manifest_names: Mapping[str, str | None]) -> JSON:
-    """Per agent the instance that serves it: the primary if there is one, else the newest."""
-    chosen: dict[str, InstanceView] = {}
-    for view in views:
-        current = chosen.get(view.agent_id)
-        if current is None or current.role != Role.PRIMARY:
-            chosen[view.agent_id] = view
+def _final_agents(rows: Iterable[JSON]) -> JSON:
+    """Per agent the live instance that serves it (the newest primary if there is one, else the newest), read
+    from the same instance rows as `instances`, so the two cannot disagree. Rows come in placement order; two
+    live primaries of one agent happen with batch reruns, where the rerun's job is the key's current one."""
+    chosen: dict[str, JSON] = {}
+    for row in rows:
+        current = chosen.get(row["agent_id"])
+        if current is None or _role_now(row) == Role.PRIMARY or _role_now(current) != Role.PRIMARY:
+            chosen[row["agent_id"]] = row
     return {
         agent_id: {
-            "manifest_name": manifest_names.get(view.instance_id),
-            "version": view.version,
-            "role": view.role,
-            "healthy": view.healthy,
+            "manifest_name": row["manifest_name"],
+            "version": row["version"],
+            "role": _role_now(row),
+            "healthy": _verdict(row),
+            "outcome": row["outcome"],
         }
-        for agent_id, view in sorted(chosen.items(), key=lambda item: runtime_order(item[0]))
+        for agent_id, row in sorted(chosen.items(), key=lambda item: runtime_order(item[0]))
     }
+
+
+def _role_now(row: JSON) -> str:
+    return str(Role.PRIMARY) if row["promoted_ms"] is not None else row["role"]
+
+
+def _verdict(row: JSON) -> bool | None:
+    """The standing verdict: unhealthy once proved so, else healthy once judged, else none yet."""
+    if row["unhealthy_ms"] is not None:
+        return False
+    return None if row["healthy_ms"] is None else True
 
 
 def collect(
@@ -144,7 +143,6 @@ def collect(
     seed: int,
     end_ms: float,
     store: MemoryStore,
-    controller: LiveInstances,
     runtime: SimRuntime,
     provenance: Provenance,
     errors: list[JSON],
@@ -152,8 +150,7 @@ def collect(
     records = _deployments(store)
     deployments = [_deployment_json(store, r) for r in records]
     events = _flat_events(deployments)
-    instances = _instances(runtime, events)
-    manifest_names = {row["instance_id"]: row["manifest_name"] for row in instances}
+    instances = _instances(store, runtime)
     keys = list(dict.fromkeys(r.deployment_key for r in records))
     versions = {
         key: [
@@ -177,7 +174,7 @@ def collect(
             "current_version": current.current_version,
             "stable_version": current.stable_version,
             "status": current.status,
-            "agents": _final_agents(controller.instances(key), manifest_names),
+            "agents": _final_agents(r for r in instances if r["deployment_key"] == key and r["stopped_ms"] is None),
         }
     return Result(
         scenario=name,

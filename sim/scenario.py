@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import reduce
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from backends.memory import MemoryRegistry, MemoryStore
 from mn_deploy_core.controller import Controller
 from mn_deploy_core.errors import InvalidManifestError
 from mn_deploy_core.manifest import Manifest, load_manifest
+from mn_deploy_core.policy import unknown_keys
 from mn_deploy_core.records import DeploymentRecord
 from sim.actions import Action, Operator, parse_action
 from sim.behavior import DEFAULT, BehaviorTable
@@ -44,6 +46,8 @@ class Scenario:
     manifests: Mapping[str, Manifest]
     behaviors: BehaviorTable
     actions: tuple[Action, ...]
+    warnings: tuple[str, ...] = ()
+    """One line each: policy keys the manifest format does not know (they change nothing, so likely typos)."""
 
 
 def _manifest(document: Any, path: str, overrides: Mapping[str, Any] | None = None, key: str | None = None) -> Manifest:
@@ -78,6 +82,15 @@ def _actions(value: Any, documents: Mapping[str, Any], manifests: Mapping[str, M
     return tuple(sorted(actions, key=lambda a: a.at_ms))
 
 
+def _policy_warnings(documents: Mapping[str, Any]) -> tuple[str, ...]:
+    warnings = []
+    for name, document in documents.items():
+        for parts in unknown_keys(document.get("policies")):
+            path = reduce(child, parts, child(child("$.manifests", name), "policies"))
+            warnings.append(f"{path}: unknown policy key, ignored")
+    return tuple(warnings)
+
+
 def load_scenario(document: Any) -> Scenario:
     """Validate a parsed scenario; raises ScenarioError naming the JSONPath of the first problem."""
     body = closed_object(document, "$", _KEYS, ("name", "manifests", "actions"))
@@ -93,6 +106,7 @@ def load_scenario(document: Any) -> Scenario:
         manifests=manifests,
         behaviors=BehaviorTable(body.get("behaviors", {}), {n: tuple(m.agents) for n, m in manifests.items()}),
         actions=_actions(body["actions"], documents, manifests),
+        warnings=_policy_warnings(documents),
     )
 
 
@@ -143,7 +157,6 @@ class Simulation:
             self.seed,
             self.env.now,
             self._store,
-            self.controller,
             self._runtime,
             self._provenance,
             self._operator.errors,

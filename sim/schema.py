@@ -7,10 +7,11 @@ closed (unknown keys are errors) and numbers are checked before anything runs.
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Collection, Mapping
 from typing import Any
+
+from mn_deploy_core.limits import finite_number
 
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
@@ -67,8 +68,9 @@ def text(value: Any, path: str) -> str:
 
 
 def number(value: Any, path: str, *, minimum: float = 0.0, positive: bool = False) -> float:
-    """A finite number (not a bool) at least `minimum`, or above it when `positive`."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    """A finite number (not a bool) at least `minimum`, or above it when `positive`; finite as a float, since
+    the simulator computes in floats."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not finite_number(value):
         raise ScenarioError(path, "must be a finite number")
     if positive and value <= minimum:
         raise ScenarioError(path, f"must be greater than {minimum:g}")

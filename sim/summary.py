@@ -2,9 +2,10 @@
 
 A mean is over the runs that have the value (a run that raised, or a rollout still active at the end, has no
 `duration_ms`); a share is over all the point's runs, errors included, and every outcome seen anywhere in
-the sweep is listed for every point, zero or not, so points compare side by side. The t interval assumes
-the mean of the runs is roughly normal, which holds for many runs; for a measure that is mostly zero with a
-few large values (`exposure_ms`), its lower end can fall below zero: read it as "not distinguishable from 0".
+the sweep is listed for every point, zero or not, so points compare side by side. A mean's interval is a
+percentile bootstrap (sim.stats): it needs no normal approximation, so a measure that is mostly zero with a
+few large values (`exposure_ms`) gets an interval within its range, never below zero; and it depends on the
+values alone, not on the order in which workers finished the runs.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
     sweep = read_sweep("examples/sweeps/max-parallel-x-start-failure.json")
     result = run_sweep(sweep, workers=2, out=Path("runs.csv"))
-    result.summary            # per point: mean and 95% interval of each measure, share of each outcome
+    result.summary            # per point: mean and 95% bootstrap interval of each measure, share of each outcome
 
 Run i of every point has the same seed, drawn from one `SeedSequence` (child i of the sweep's seed), so
 points differ only by their parameters (common random numbers), and adding a grid value or more runs leaves
@@ -15,12 +15,13 @@ how many there were.
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import ExitStack, closing
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import cached_property, lru_cache
 from itertools import product
 from pathlib import Path
@@ -37,9 +38,13 @@ from sim.replay import replay_command
 from sim.rows import ERROR, REPLAY, Row, RowWriter, header
 from sim.scenario import Scenario, load_scenario, run_scenario
 from sim.schema import ScenarioError, child, closed_object, list_of, natural, object_of, text
+from sim.stats import interval_methods
 from sim.summary import PointSummary, summarize
 
 _KEYS = ("scenario", "description", "runs", "seed", "grid", "metrics")
+MAX_RUNS = 100_000
+MAX_POINTS = 10_000
+"""Far beyond any sweep worth waiting for; above them a few bytes of JSON would only exhaust memory."""
 _SEED_MASK = 2**63 - 1
 
 
@@ -72,6 +77,8 @@ class Sweep:
     grid: Mapping[str, tuple[Any, ...]]
     metrics: tuple[str, ...]
     points: tuple[Point, ...]
+    warnings: tuple[str, ...] = ()
+    """The scenario's warnings at every point, each once (see `Scenario.warnings`)."""
 
     @cached_property
     def seeds(self) -> tuple[int, ...]:
@@ -145,9 +152,11 @@ def load_sweep(document: Any, *, name: str, base: Path = Path()) -> Sweep:
     except ScenarioError as error:
         raise ScenarioError("$.scenario", f"{scenario_file}: {error}") from None
     runs = natural(body["runs"], "$.runs")
-    if runs == 0:
-        raise ScenarioError("$.runs", "must be at least 1")
+    if not 1 <= runs <= MAX_RUNS:
+        raise ScenarioError("$.runs", f"must be between 1 and {MAX_RUNS}")
     grid = _grid(body.get("grid", {}), scenario)
+    if math.prod(len(values) for values in grid.values()) > MAX_POINTS:
+        raise ScenarioError("$.grid", f"must have at most {MAX_POINTS} points (the product of its axes' lengths)")
     points = tuple(Point(i, dict(zip(grid, values, strict=True))) for i, values in enumerate(product(*grid.values())))
     sweep = Sweep(
         name=name,
@@ -160,13 +169,14 @@ def load_sweep(document: Any, *, name: str, base: Path = Path()) -> Sweep:
         metrics=_metrics(body.get("metrics", list(MEASURES))),
         points=points,
     )
+    warnings: dict[str, None] = {}
     for point in points:
         try:
-            load_scenario(sweep.document(point))
+            warnings.update(dict.fromkeys(load_scenario(sweep.document(point)).warnings))
         except ScenarioError as error:
             at = f" at {sweep.label(point)}" if point.params else ""
             raise ScenarioError("$.scenario", f"{scenario_file}{at}: {error}") from None
-    return sweep
+    return replace(sweep, warnings=tuple(warnings))
 
 
 def read_sweep(path: str | Path) -> Sweep:
@@ -228,6 +238,7 @@ class SweepResult:
             "seed": sweep.seed,
             "grid": {path: list(values) for path, values in sweep.grid.items()},
             "metrics": list(sweep.metrics),
+            "intervals": interval_methods(),
             "points": [asdict(point) for point in self.summary],
         }
 

@@ -39,7 +39,8 @@ class DrivenController(Protocol):
 
 
 class SimInstance:
-    """One placement and what happened to it, in the world's terms (the controller keeps its own view)."""
+    """One placement as the world runs it: its draws, which run it is on, whether it is up or stopped.
+    What happened to it is recorded by the core, from the facts this instance reports."""
 
     __slots__ = (
         "busy",
@@ -49,8 +50,7 @@ class SimInstance:
         "placed_ms",
         "placement",
         "restarts",
-        "running_ms",
-        "stopped_ms",
+        "stopped",
         "up",
     )
 
@@ -63,12 +63,7 @@ class SimInstance:
         self.busy = True
         self.up = False
         self.restarts = 0
-        self.running_ms: float | None = None
-        self.stopped_ms: float | None = None
-
-    @property
-    def stopped(self) -> bool:
-        return self.stopped_ms is not None
+        self.stopped = False
 
 
 class SimRuntime:
@@ -105,16 +100,18 @@ class SimRuntime:
         instance = self._instances.get(instance_id)
         if instance is None or instance.stopped:
             return
-        instance.stopped_ms = self.env.now
+        instance.stopped = True
         instance.epoch += 1
         instance.up = False
         self._release(instance)
 
-    def crash(self, agent_id: str) -> int:
-        """Crash every running instance of `agent_id` once (an injected fault); returns how many."""
+    def crash(self, agent_id: str, key: str | None = None) -> int:
+        """Crash every running instance of `agent_id` (of deployment key `key`, if given) once (an injected
+        fault); returns how many."""
         crashed = 0
         for instance in self._instances.values():
-            if instance.placement.agent_id == agent_id and instance.up:
+            placement = instance.placement
+            if placement.agent_id == agent_id and instance.up and key in (None, placement.deployment_key):
                 instance.epoch += 1
                 instance.up = False
                 if not instance.busy:
@@ -175,11 +172,11 @@ class SimRuntime:
                 if instance.epoch != epoch:
                     return
             instance.up = True
-            if instance.running_ms is None:
-                instance.running_ms = env.now
             if not self._report(instance, epoch, FactKind.RUNNING):
                 return
             crash_at = min(fate.crash_after_ms[run], fate.ready_ms[run] if fate.start_fails[run] else NEVER)
+            completes = instance.placement.batch and fate.run_ms[run] < crash_at
+            crash_at = min(crash_at, fate.run_ms[run])  # a service agent that exits 0 has crashed all the same
             elapsed = 0.0
             for at, facts in _milestones(fate, instance.placement.checks, run):
                 if crash_at <= at:
@@ -198,6 +195,9 @@ class SimRuntime:
             if instance.epoch != epoch:
                 return
             instance.up = False
+            if completes:
+                self._report(instance, epoch, FactKind.COMPLETED)
+                break
             crashed = True
         self._release(instance)
         self._on_idle()

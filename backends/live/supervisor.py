@@ -7,7 +7,8 @@ The facts it reports, in order:
   agent serves is what its checks say, and `health_check: checks` waits for them;
 - `check_passing` / `check_failing` when a check's result changes (the first result counts as a change);
 - `exited` when the process ends, then `restarted` before the next start after `restart.delay_ms`, or `failed`
-  once `restart.attempts` restarts are used up. A command that cannot be executed exits with 127 like any other;
+  once `restart.attempts` restarts are used up; for a batch placement an exit with status 0 is `completed`
+  instead, and the instance is done. A command that cannot be executed exits with 127 like any other;
   `failed` comes at once when `config.command` is not a list of strings or the payloads cannot be had or written.
 A stopped instance reports nothing more. `resync` reports the current state again.
 """
@@ -34,6 +35,7 @@ from mn_deploy_core.ports import Fact, FactKind, Placement
 Payloads = Callable[[str], Mapping[str, bytes] | None]
 
 _UNSAFE_NAME = re.compile(r"[^\w.-]")
+_CANNOT_RUN = 127  # the shell's code for a command that cannot be executed
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +119,8 @@ class InstanceSupervisor:
                     if self._stopping.wait(self.placement.restart.delay_ms / 1000):
                         return
                     self._lifecycle(FactKind.RESTARTED, FactKind.EXITED)
-                if not self._run_once(command, directory):
+                code = self._run_once(command, directory)
+                if code is None or self._completes(code):
                     return
                 if restarts >= self.placement.restart.attempts:
                     self._lifecycle(FactKind.FAILED)
@@ -160,8 +163,13 @@ class InstanceSupervisor:
             "PORT": str(port),
         }
 
-    def _run_once(self, command: Sequence[str], directory: Path) -> bool:
-        """Start the process and its checks and wait for its end; False when it ended because of a stop.
+    def _completes(self, code: int | None) -> bool:
+        """R3b: a batch agent that exits 0 is done, not crashed."""
+        return self.placement.batch and code == 0
+
+    def _run_once(self, command: Sequence[str], directory: Path) -> int | None:
+        """Start the process and its checks and wait for its end: its exit code (127 when it could not be
+        run), or None when it ended because of a stop.
 
         Each start gets a new PORT, so a port taken by someone else between choosing and binding it costs one
         restart, not every one.
@@ -182,18 +190,17 @@ class InstanceSupervisor:
                 self._generation = _Generation()
                 for check in self._checks:
                     self._watch(check, self._generation, port, directory, env)
-        if self._child is not None:
-            self._child.wait()
+        code = _CANNOT_RUN if self._child is None else self._child.wait()
         with self._lock:
             generation, self._child = self._generation, None
             generation.ended.set()
             stopped = self._stopping.is_set()
             if not stopped:
-                self._state = FactKind.EXITED
-                self._fact(FactKind.EXITED)
+                self._state = FactKind.COMPLETED if self._completes(code) else FactKind.EXITED
+                self._fact(self._state)
         for thread in generation.threads:  # a check still probing ends within its timeout
             thread.join()
-        return not stopped
+        return None if stopped else code
 
     def _watch(self, check: Check, generation: _Generation, port: int, directory: Path, env: Mapping[str, str]) -> None:
         def loop() -> None:

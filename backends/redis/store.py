@@ -161,8 +161,9 @@ class RedisStore:
 
     def save_instances(self, changed: Sequence[InstanceRecord], removed: Sequence[str]) -> None:
         """One round trip (save_instances.lua): a taker-over sees all of the upserts and removals or none."""
-        pairs = [x for r in changed for x in (r.instance_id, dumps(r.to_json()))]
-        self._write(self._save_instances, [self._keys.live_instances], [len(changed), *pairs, *removed])
+        gone = set(removed)
+        pairs = [x for r in changed if r.instance_id not in gone for x in (r.instance_id, dumps(r.to_json()))]
+        self._write(self._save_instances, [self._keys.live_instances], [len(pairs) // 2, *pairs, *removed])
 
     def list_instances(self) -> list[InstanceRecord]:
         raw = cast(dict[str, str], self._client.hgetall(self._keys.live_instances))

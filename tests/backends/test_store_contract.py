@@ -167,3 +167,28 @@ def test_live_instances_are_upserted_and_removed_in_one_write(store: Store) -> N
     store.save_instances([first, second], [])
     store.save_instances([replace(first, healthy=True)], [second.instance_id])
     assert store.list_instances() == [replace(first, healthy=True)]
+
+
+def test_an_instance_lifecycle_reads_back_as_saved_and_a_stopped_one_is_gone(store: Store) -> None:
+    lived = InstanceRecord(
+        "dep_a_1.w-0.0",
+        "w-0",
+        "job_a_1",
+        "a",
+        "dep_a_1",
+        "1",
+        "primary",
+        5.0,
+        healthy=True,
+        serving=True,
+        running_ms=7.0,
+        healthy_ms=20.0,
+        restart_ms=(30.0, 50.0),
+        passing_again_ms=(40.0, None),
+        promoted_ms=15.0,
+        discoverable_ms=((20.0, 29.0), (40.0, None)),
+    )
+    stopped = replace(lived, instance_id="dep_a_1.w-1.0", agent_id="w-1", stopped_ms=60.0, serving=False)
+    store.save_instances([lived], [])
+    store.save_instances([stopped], [stopped.instance_id])
+    assert store.list_instances() == [lived]

@@ -66,3 +66,20 @@ def test_what_cannot_be_read_is_one_line(tmp_path: Path) -> None:
         f"{tmp_path / 'bad.json'} is not valid JSON: Expecting property name enclosed in double quotes: "
         "line 1 column 2 (char 1)"
     )
+
+
+NOT_FINITE = "holds a number that is not finite (NaN, Infinity, or over 1.8e308 in size)"
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("[" * 100_000, "nested more than 64 levels deep"),  # json.loads alone raises RecursionError
+        ('{"graph_id": "app", "nodes": [{"config": {"ratio": NaN}}]}', NOT_FINITE),
+        ('{"graph_id": "app", "nodes": [], "x": -Infinity}', NOT_FINITE),
+    ],
+)
+def test_json_the_controller_refuses_is_one_line_before_any_call(tmp_path: Path, text: str, problem: str) -> None:
+    bundle = write_bundle(tmp_path / "app", text)
+
+    assert refusal(bundle) == f"{bundle / 'manifest.json'}: {problem}"

@@ -364,6 +364,8 @@ def test_an_unsafe_payload_path_is_refused_before_any_call(stack: Stack, tmp_pat
         (["promote"], "Missing argument 'ID_OR_KEY'."),
         (["teleport"], "No such command 'teleport'."),
         (["list", "--status", "happy"], "Invalid value for '--status': 'happy' is not one of"),
+        (["watch", "app", "--interval", "nan"], "Invalid value for '--interval': 'nan' is not a finite number."),
+        (["events", "app", "--interval", "inf"], "Invalid value for '--interval': 'inf' is not a finite number."),
     ],
 )
 def test_usage_errors_are_one_line_and_exit_2(stack: Stack, args: list[str], message: str) -> None:

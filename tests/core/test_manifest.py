@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from typing import Any
 
 import pytest
 
 from mn_deploy_core.errors import DeploymentError, InvalidManifestError
+from mn_deploy_core.limits import MAX_AGENTS, MAX_DEPTH, parse_json
 from mn_deploy_core.manifest import (
     AgentSpec,
     Manifest,
@@ -24,6 +26,7 @@ from mn_deploy_core.manifest import (
     runtime_order,
     topology_signature,
 )
+from tests.awkward import depth, nested
 
 P = "policies.update"
 
@@ -253,6 +256,92 @@ def test_r1_values_in_messages_stay_on_one_line() -> None:
         'edge 0 (x\\r\\ny -> bad\\nid): from_node "x\\r\\ny" is not a node',
     )
     assert all(p.splitlines() == [p] for p in problems)
+
+
+# --- R1: bounded inputs -----------------------------------------------------------------------------------
+
+
+def sized(*counts: int) -> dict[str, Any]:
+    """A manifest of one node per count."""
+    nodes = [{"node_id": f"n{i}", "agent_type": "t", "count": count} for i, count in enumerate(counts)]
+    return doc(nodes=nodes, edges=[], entrypoints=[])
+
+
+@pytest.mark.parametrize("counts", [(MAX_AGENTS,), (MAX_AGENTS - 1, 1)])
+def test_r1_a_manifest_of_max_agents_loads(counts: tuple[int, ...]) -> None:
+    assert len(load_manifest(sized(*counts)).agents) == MAX_AGENTS == 100_000
+
+
+def test_r1_count_and_total_agents_are_bounded_and_collected_with_other_problems() -> None:
+    document = sized(MAX_AGENTS + 1, 10**30, 60_000, 40_000, 1)
+    document["nodes"][0]["agent_type"] = ""
+    assert problems_of(document) == (
+        'node "n0": agent_type must be a non-blank string',
+        'node "n0": count must be at most 100000',
+        'node "n1": count must be at most 100000',
+        'node "n4": count 1 takes the manifest over 100000 agents',
+    )
+
+
+def with_config(levels: int) -> dict[str, Any]:
+    """A manifest whose first node's config holds `levels` nested arrays and objects (the document, `nodes`,
+    the node and the config are 4 more)."""
+    document = doc()
+    document["nodes"][0]["config"] = {"deep": nested(levels)}
+    return document
+
+
+def test_r1_nesting_up_to_max_depth_loads() -> None:
+    overrides = {"note": nested(MAX_DEPTH - 1)}
+    assert depth(with_config(MAX_DEPTH - 4)) == depth(overrides) == MAX_DEPTH == 64
+    assert load_manifest(with_config(MAX_DEPTH - 4), overrides=overrides).key == "agent-api"
+
+
+@pytest.mark.parametrize("levels", [MAX_DEPTH + 1, 5000])
+def test_r1_deeper_nesting_is_refused_alone_in_one_line(levels: int) -> None:
+    # 5000 levels is more than json.dumps and repr can recurse through: nothing else may look at it first
+    document = with_config(levels - 4)
+    document["nodes"].append({"node_id": ["no", "string"]})
+    overrides = {"max_parallel": nested(levels - 1)}
+    assert problems_of(document) == ("manifest: nested more than 64 levels deep",)
+    assert problems_of(doc(), overrides=overrides) == ("update policy overrides: nested more than 64 levels deep",)
+
+
+NOT_FINITE = "holds a number that is not finite (NaN, Infinity, or over 1.8e308 in size)"
+
+
+@pytest.mark.parametrize("number", [math.nan, math.inf, -math.inf, 10**400, -(10**400)])
+def test_r1_a_number_that_is_not_a_finite_float_is_refused_anywhere(number: float) -> None:
+    document = doc()
+    document["nodes"][0]["config"]["ratio"] = [number]
+    assert problems_of(document) == (f"manifest: {NOT_FINITE}",)
+    assert problems_of(doc(), overrides={"unknown": number}) == (f"update policy overrides: {NOT_FINITE}",)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[" * 100_000, "nested more than 64 levels deep"),  # json.loads alone raises RecursionError
+        ("[" * 65 + "]" * 65, "nested more than 64 levels deep"),
+        ('{"a": NaN}', NOT_FINITE),
+        ("[Infinity]", NOT_FINITE),
+        ("-Infinity", NOT_FINITE),
+        ("1e400", NOT_FINITE),
+        ("1" * 5000, "holds an integer with too many digits"),
+    ],
+)
+def test_parse_json_refuses_what_python_would_take_in_one_line(text: str, message: str) -> None:
+    with pytest.raises(ValueError) as raised:
+        parse_json(text)
+    assert not isinstance(raised.value, json.JSONDecodeError)
+    assert str(raised.value) == message
+
+
+def test_parse_json_reads_json_and_leaves_bad_syntax_to_the_caller() -> None:
+    assert depth(parse_json("[" * 64 + "]" * 64)) == MAX_DEPTH
+    assert parse_json('{"a": [1.5, -2, "\\u2028"]}') == {"a": [1.5, -2, "\u2028"]}
+    with pytest.raises(json.JSONDecodeError):
+        parse_json('{"a": ')
 
 
 def test_r1_key_missing_is_an_error() -> None:

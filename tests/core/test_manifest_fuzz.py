@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mn_deploy_core.errors import InvalidManifestError
+from mn_deploy_core.limits import MAX_AGENTS
 from mn_deploy_core.manifest import Manifest, load_manifest, runtime_order
 from mn_deploy_core.policy import (
     DEFAULT,
@@ -22,6 +23,7 @@ from mn_deploy_core.policy import (
     validate_combined,
     validate_update,
 )
+from tests.awkward import awkward_values, unfit
 
 FUZZ = settings(max_examples=200, deadline=None)
 
@@ -96,23 +98,16 @@ VALUE_WORDS = (
 text = st.text(st.characters(exclude_categories=()), max_size=8)
 keys = st.sampled_from(MANIFEST_WORDS + POLICY_FIELDS) | text
 strings = st.sampled_from(VALUE_WORDS + MANIFEST_WORDS) | text
-# bounded: a node's `count` expands to that many agents, and no limit on count is specified
+# any integer may be drawn anywhere, `count` included: it is bounded by MAX_AGENTS
 small_ints = st.integers(min_value=-3, max_value=40) | st.integers(min_value=-1000, max_value=1000)
-any_ints = small_ints | st.integers() | st.sampled_from([2**31, 2**63, -(2**63), 10**30])
+any_ints = small_ints | st.integers() | st.sampled_from([2**31, 2**63, -(2**63), 10**30, MAX_AGENTS + 1])
 floats = st.floats(allow_nan=True, allow_infinity=True)
-
-
-def json_values(ints: st.SearchStrategy[int] = small_ints) -> st.SearchStrategy[Any]:
-    leaves = st.none() | st.booleans() | ints | floats | strings
-    return st.recursive(
-        leaves,
-        lambda children: st.lists(children, max_size=4) | st.dictionaries(keys, children, max_size=5),
-        max_leaves=16,
-    )
-
-
-JSON = json_values()
-JSON_BIG_INTS = json_values(any_ints)
+JSON = st.recursive(
+    st.none() | st.booleans() | any_ints | floats | strings,
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(keys, children, max_size=5),
+    max_leaves=16,
+)
+awkward_overrides = st.none() | st.dictionaries(st.sampled_from(POLICY_FIELDS) | text, awkward_values, max_size=3)
 overrides_st = st.none() | st.dictionaries(st.sampled_from(POLICY_FIELDS) | text, JSON, max_size=4)
 key_st = st.none() | strings
 
@@ -281,7 +276,7 @@ def test_r1_fuzz_mutated_manifests(document: Any, overrides: Any, key: Any) -> N
 
 
 @FUZZ
-@given(update=st.dictionaries(st.sampled_from(POLICY_FIELDS) | text, JSON_BIG_INTS, max_size=9))
+@given(update=st.dictionaries(st.sampled_from(POLICY_FIELDS) | text, JSON, max_size=9))
 def test_r2_fuzz_mutated_update_policy(update: dict[str, Any]) -> None:
     document = copy.deepcopy(VALID)
     document["policies"]["update"] = update
@@ -305,11 +300,32 @@ def test_r1_fuzz_loading_is_deterministic(document: Any) -> None:
         assert (first.spec_digest, first.topology, first.policy) == (second.spec_digest, second.topology, second.policy)
 
 
+# --- bounded inputs -------------------------------------------------------------------------------------
+
+
+@FUZZ
+@given(document=mutated_manifests(awkward_values), overrides=awkward_overrides)
+def test_r1_fuzz_awkward_values_load_or_are_refused_in_one_line(document: Any, overrides: Any) -> None:
+    """Values nested past MAX_DEPTH, numbers no float holds, text of any kind: InvalidManifestError with one-line
+    problems, or a manifest, which never holds what must be refused."""
+    manifest = check_load(document, overrides)
+    if unfit(document) or unfit(overrides):
+        assert manifest is None
+
+
+@settings(max_examples=50, deadline=None)
+@given(counts=st.lists(st.integers(min_value=1, max_value=3 * MAX_AGENTS), min_size=1, max_size=4))
+def test_r1_fuzz_a_manifest_loads_exactly_when_its_agents_fit(counts: list[int]) -> None:
+    nodes = [{"node_id": f"n{i}", "agent_type": "t", "count": count} for i, count in enumerate(counts)]
+    manifest = check_load({"deployment": {"key": "k"}, "nodes": nodes})
+    assert (manifest is not None) == (sum(counts) <= MAX_AGENTS)
+
+
 # --- normalize ------------------------------------------------------------------------------------------
 
 
 @FUZZ
-@given(raw=st.dictionaries(st.sampled_from(POLICY_FIELDS) | keys, JSON_BIG_INTS, max_size=10))
+@given(raw=st.dictionaries(st.sampled_from(POLICY_FIELDS) | keys, JSON, max_size=10))
 def test_r2_fuzz_normalize_never_fails(raw: dict[str, Any]) -> None:
     policy = normalize(raw)
     assert_valid_policy(policy)
@@ -317,7 +333,7 @@ def test_r2_fuzz_normalize_never_fails(raw: dict[str, Any]) -> None:
 
 
 @FUZZ
-@given(raw=JSON_BIG_INTS)
+@given(raw=JSON)
 def test_r2_fuzz_normalize_non_mapping_or_anything(raw: Any) -> None:
     policy = normalize(raw)
     assert_valid_policy(policy)
@@ -351,7 +367,7 @@ def test_r2_fuzz_valid_fields_validate_and_normalize_to_themselves(raw: dict[str
 
 
 @FUZZ
-@given(raw=JSON_BIG_INTS)
+@given(raw=JSON)
 def test_r2_fuzz_validate_update_never_fails(raw: Any) -> None:
     problems = validate_update(raw)
     assert isinstance(problems, list)

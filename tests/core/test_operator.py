@@ -218,14 +218,17 @@ def test_r11_rollback_scenario_28_stable_1_and_2_current_2() -> None:
     assert {v.spec_digest for v in world.controller.instances(KEY)} == {v1_agent}
 
 
-def test_r11_rollback_scenario_29_only_v1_stable_and_v2_awaiting() -> None:
+def test_r11_rollback_scenario_29_only_v1_stable_and_v2_awaiting_goes_back_to_v1() -> None:
+    # SEMANTICS §10 amends scenario 29: mid-rollout the current version is v2, so v1 is the target
     world = awaiting_world()
-    before = stored(world, world.record(KEY).deployment_id)
-    with pytest.raises(NoRollbackTargetError) as info:
-        world.controller.rollback(KEY)
-    assert info.value.message == f"no rollback target found for deployment {KEY}"
-    assert stored(world, world.record(KEY).deployment_id) == before
-    assert versions(world) == ["1", "2"]
+    awaiting = world.record(KEY).deployment_id
+    (canary,) = [v.instance_id for v in world.controller.instances(KEY) if v.role == "canary"]
+    record = world.controller.rollback(KEY)
+    assert record.rollback == {"from_version": "2", "to_version": "1", "reason": None}
+    assert record.target_version == "3"
+    assert world.record(awaiting).status == "cancelled"
+    assert canary in world.runtime.stopped
+    assert versions(world) == ["1", "2", "3"]
 
 
 def test_r11_rollback_uses_the_target_versions_own_policy() -> None:

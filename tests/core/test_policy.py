@@ -5,6 +5,7 @@ Reference: SEMANTICS.md §2, reference/mirrorneuron-deployments.md §2-3 and §1
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
@@ -21,6 +22,7 @@ from mn_deploy_core.policy import (
     normalize,
     reschedule_policy,
     restart_policy,
+    unknown_keys,
     validate_combined,
     validate_update,
 )
@@ -274,6 +276,21 @@ def test_r2_manifest_unknown_update_keys_pass_through() -> None:
 def test_r2_validation_message(update: dict[str, Any], message: str) -> None:
     assert validate_update(update) == [message]
     assert problems_of(doc(update)) == (message,)
+
+
+@pytest.mark.parametrize("number", [math.nan, math.inf, -math.inf])
+@pytest.mark.parametrize(
+    ("field", "kind"),
+    [("max_parallel", "non-negative"), ("min_healthy_ms", "non-negative"), ("healthy_deadline_ms", "positive")],
+)
+def test_r2_nan_and_infinities_are_no_integers(number: float, field: str, kind: str) -> None:
+    """Validated alone such a value is not an integer, and normalizing falls back to the default; a manifest or an
+    override holding one is refused before any field is checked, as no JSON number."""
+    assert validate_update({field: number}) == [f"{P}.{field} must be a {kind} integer"]
+    assert normalize({field: number}) == DEFAULT
+    not_finite = "holds a number that is not finite (NaN, Infinity, or over 1.8e308 in size)"
+    assert problems_of(doc({field: number})) == (f"manifest: {not_finite}",)
+    assert problems_of(doc(), overrides={field: number}) == (f"update policy overrides: {not_finite}",)
 
 
 @pytest.mark.parametrize("update", [[], "rolling", 7, None])
@@ -544,3 +561,16 @@ def test_r2_restart_and_reschedule_problems_collected_with_update_problems() -> 
         "policies.restart.attempts must be a non-negative integer",
         "policies.reschedule.attempts must be a non-negative integer",
     )
+
+
+def test_r2_unknown_policy_keys_are_listed_for_a_warning_and_still_pass_through() -> None:
+    policies = {
+        "update": {"max_paralel": 3, "max_parallel": 2},
+        "restart": {"attempts": 1, "delay": 5},
+        "reschedule": {"attempts": 1},
+        "deployment_key": "k",
+        "retry": {},
+    }
+    assert unknown_keys(policies) == [("update", "max_paralel"), ("restart", "delay"), ("retry",)]
+    assert unknown_keys("not an object") == []
+    assert normalize(policies["update"]).extra == {"max_paralel": 3}

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from mn_deploy_core.manifest import load_manifest
 from mn_deploy_core.ports import FactKind, Role
 from mn_deploy_core.records import ACTIVE_STATUSES
 from tests.scripted import World, service_manifest
@@ -27,6 +28,27 @@ def node(node_id: str, image: str = "cache:1", **extra: Any) -> dict[str, Any]:
 
 def roles_placed(world: World, deployment_id: str) -> dict[str, str]:
     return {p.agent_id: str(p.role) for p in world.runtime.placements.values() if p.deployment_id == deployment_id}
+
+
+def world_state(world: World) -> tuple[Any, ...]:
+    """Everything a deploy could change: records and their stored events, versions, placements and stops."""
+    records = [r.to_json() for r in world.controller.list(KEY)]
+    events = [len(world.store.deployment_events(r["deployment_id"])) for r in records]
+    versions = [v.version for v in world.controller.versions(KEY)]
+    return records, events, versions, list(world.runtime.order), list(world.runtime.stopped)
+
+
+def versions(world: World) -> dict[str, bool]:
+    """Each version of the key and whether it is stable."""
+    return {v.version: v.stable for v in world.controller.versions(KEY)}
+
+
+def live_digests(world: World) -> set[str]:
+    return {v.spec_digest for v in world.controller.instances(KEY)}
+
+
+def digest_of(image: str) -> str:
+    return load_manifest(service_manifest(image)).agents["worker-0"].digest
 
 
 # --- new key ------------------------------------------------------------------------------------------------
@@ -64,6 +86,129 @@ def test_r3_new_key_runs_until_healthy_then_succeeds_with_stable_version_1() -> 
     assert types[-1] == "deployment_successful"
 
 
+# --- step 0: idempotent redeploy -----------------------------------------------------------------------------
+
+
+def test_r3_step0_same_spec_redeploy_while_rolling_is_idempotent() -> None:
+    world = stable_world()
+    rolling = world.deploy(service_manifest("agent:2"))
+    world.bring_up()
+    world.advance(world.clock.now + 1000)  # worker-0 healthy at v2, worker-1 placed, worker-2 waiting
+    before = world_state(world)
+
+    record = world.deploy(service_manifest("agent:2"))
+
+    assert record.to_json() == world.record(KEY).to_json()
+    assert (record.deployment_id, record.status, record.target_version) == (rolling.deployment_id, "running", "2")
+    assert world_state(world) == before  # no version, no record, no event, nothing placed or stopped
+    world.converge()
+    assert world.record(KEY).status == "successful"
+    assert versions(world) == {"1": True, "2": True}
+    assert live_digests(world) == {digest_of("agent:2")}
+
+
+def awaiting_canary(world: World) -> None:
+    world.deploy(service_manifest("agent:2", update={"strategy": "canary", "canary": 1}))
+    world.converge()
+    assert world.record(KEY).status == "awaiting_promotion"
+
+
+def paused_rolling(world: World) -> None:
+    world.deploy(service_manifest("agent:2", update={"strategy": "canary", "canary": 1}))
+    world.controller.pause(KEY)
+
+
+@pytest.mark.parametrize("hold", [awaiting_canary, paused_rolling], ids=["awaiting-promotion", "paused"])
+def test_r3_step0_same_spec_redeploy_of_a_waiting_deployment_is_idempotent(hold: Any) -> None:
+    world = stable_world()
+    hold(world)
+    before = world_state(world)
+    waiting = world.record(KEY)
+
+    record = world.deploy(service_manifest("agent:2", update={"strategy": "canary", "canary": 1}))
+
+    assert record.to_json() == waiting.to_json()
+    assert world_state(world) == before
+    if record.status == "paused":
+        world.controller.resume(KEY)
+        world.converge()
+    world.controller.promote(KEY)  # still the operator's to finish
+    world.converge()
+    assert world.record(KEY).status == "successful"
+    assert versions(world) == {"1": True, "2": True}
+
+
+def first_rollout(world: World) -> dict[str, Any]:
+    world.deploy(service_manifest(update={"max_parallel": 1}))
+    return service_manifest(update={"max_parallel": 3})
+
+
+def blue_green_rollout(world: World) -> dict[str, Any]:
+    world.deploy(service_manifest())
+    world.converge()
+    world.deploy(service_manifest("agent:2", update={"strategy": "blue-green", "canary": 1}))
+    return service_manifest("agent:2", update={"strategy": "blue-green", "max_parallel": 3})
+
+
+@pytest.mark.parametrize("start", [first_rollout, blue_green_rollout], ids=["initial", "blue-green"])
+def test_r3_step0_whole_job_routes_are_idempotent_whatever_the_policy(start: Any) -> None:
+    # only an agent-level route is shaped by the policy; a whole job runs every agent at the target spec anyway
+    world = World()
+    again = start(world)
+    before = world_state(world)
+
+    record = world.deploy(again)
+
+    assert record.to_json() == world.record(KEY).to_json()
+    assert record.status == "running"
+    assert world_state(world) == before
+
+
+def test_r3_step0_same_spec_with_another_policy_is_not_idempotent_for_an_agent_level_route() -> None:
+    world = stable_world()
+    first = world.deploy(service_manifest("agent:2"))
+    world.bring_up()
+    world.advance(world.clock.now + 1000)  # worker-0 healthy at v2, worker-1 placed at v2
+
+    record = world.deploy(service_manifest("agent:2", update={"max_parallel": 2}))
+
+    assert world.record(first.deployment_id).status == "cancelled"
+    assert (record.mode, record.target_version, record.status) == ("agent_level", "3", "running")
+    assert record.changed_agent_ids == ("worker-2",)  # worker-0 and worker-1 have live v2 instances
+    assert roles_placed(world, record.deployment_id) == {"worker-2": "primary"}
+    world.converge()
+    assert world.record(KEY).status == "successful"
+    assert versions(world) == {"1": True, "2": False, "3": True}
+    assert live_digests(world) == {digest_of("agent:2")}
+
+
+def test_r3_step0_does_not_apply_once_the_active_deployment_ended() -> None:
+    world = stable_world()
+    world.deploy(service_manifest("agent:2"))
+    world.converge()
+    placed = list(world.runtime.order)
+
+    record = world.deploy(service_manifest("agent:2"))
+
+    assert (record.mode, record.status, record.target_version) == ("noop", "successful", "3")
+    assert versions(world) == {"1": True, "2": True, "3": True}
+    assert world.runtime.order == placed
+
+
+def test_r3_step0_applies_to_deploys_only_not_to_a_rollback_of_the_same_spec() -> None:
+    world = stable_world()
+    world.deploy(service_manifest("agent:2"))
+    world.converge()
+    first = world.controller.rollback(KEY)  # v3, a copy of v1, rolling
+
+    again = world.controller.rollback(KEY, version="1")
+
+    assert world.record(first.deployment_id).status == "cancelled"
+    assert again.deployment_id != first.deployment_id
+    assert again.target_version == "4"
+    assert again.rollback == {"from_version": "3", "to_version": "1", "reason": None}
+
+
 # --- rerun --------------------------------------------------------------------------------------------------
 
 
@@ -91,6 +236,52 @@ def test_r3_batch_update_is_a_rerun_with_version_recorded(job_type: str) -> None
     assert "deployment_started" not in world.event_types(record.deployment_id)
 
 
+@pytest.mark.parametrize("job_type", ["batch", "sysbatch"])
+def test_r3b_batch_first_deploy_is_successful_at_once_with_stable_version_1(job_type: str) -> None:
+    world = World()
+
+    record = world.deploy(service_manifest(job_type=job_type))
+
+    assert (record.status, record.description, record.mode) == (
+        "successful",
+        "Deployment completed successfully",
+        "initial",
+    )
+    assert record.current_version == record.stable_version == record.target_version == "1"
+    assert record.current_job_id == record.stable_job_id == record.target_job_id is not None
+    assert versions(world) == {"1": True}
+    assert world.store.load_version(KEY, "1").job_id == record.current_job_id
+    placed = [p for p in world.runtime.placements.values() if p.deployment_id == record.deployment_id]
+    assert {(p.agent_id, str(p.role), p.phase, p.job_id) for p in placed} == {
+        (f"worker-{i}", "primary", "initial", record.current_job_id) for i in range(3)
+    }
+    assert record.counters.placed == record.counters.desired_total == 3
+    assert world.event_types(KEY) == ["deployment_created", "deployment_successful"]
+    world.advance(world.clock.now + 3_600_000)  # not health gated: silence changes nothing
+    assert world.record(KEY).to_json() == record.to_json()
+
+
+def test_r3b_batch_reruns_start_beside_the_first_job_and_cancel_nothing() -> None:
+    world = World()
+    first = world.deploy(service_manifest(job_type="batch"))
+    first_instances = list(world.runtime.live)
+
+    rerun = world.deploy(service_manifest("agent:2", job_type="batch"))
+    same = world.deploy(service_manifest("agent:2", job_type="batch"))  # the same spec reruns too
+
+    for record, version in ((rerun, "2"), (same, "3")):
+        assert (record.status, record.mode, record.current_version) == ("version_recorded", "rerun", version)
+        assert (record.stable_version, record.stable_job_id) == ("1", first.current_job_id)
+        assert {p.phase for p in world.runtime.placements.values() if p.deployment_id == record.deployment_id} == {
+            "rerun"
+        }
+    assert rerun.current_job_id not in (first.current_job_id, same.current_job_id)
+    assert world.record(first.deployment_id).status == "successful"
+    assert versions(world) == {"1": True, "2": False, "3": False}
+    assert world.runtime.stopped == []
+    assert set(first_instances) <= set(world.runtime.live)
+
+
 # --- noop ---------------------------------------------------------------------------------------------------
 
 
@@ -109,6 +300,62 @@ def test_r3_identical_redeploy_is_a_noop_with_a_new_stable_version() -> None:
     assert world.runtime.stopped == stopped
     assert world.controller.next_wakeup() is None
     assert world.event_types(record.deployment_id)[-1] == "deployment_noop"
+
+
+def test_r3_same_spec_onto_a_dead_job_is_no_noop_but_a_whole_job_blue_green() -> None:
+    world = stable_world()
+    old_job = world.record(KEY).current_job_id
+    dead = list(world.runtime.live)
+    for instance_id in dead:
+        world.report(instance_id, FactKind.FAILED)
+
+    record = world.deploy(service_manifest())
+
+    assert (record.mode, record.status, record.target_version) == ("blue_green", "running", "2")
+    assert record.target_job_id != old_job
+    assert roles_placed(world, record.deployment_id) == {f"worker-{i}": "candidate" for i in range(3)}
+    assert versions(world) == {"1": True, "2": False}
+    world.converge()
+    done = world.record(KEY)
+    assert (done.status, done.current_job_id, done.stable_version) == ("successful", record.target_job_id, "2")
+    assert set(dead) <= set(world.runtime.stopped)
+    views = world.controller.instances(KEY)
+    assert {(v.job_id, v.role, v.healthy) for v in views} == {(record.target_job_id, "primary", True)}
+
+
+def test_r3_same_spec_onto_a_partly_dead_job_replaces_only_the_dead_agent() -> None:
+    world = stable_world()
+    dead, *alive = world.runtime.live
+    world.report(dead, FactKind.FAILED)
+
+    record = world.deploy(service_manifest())
+
+    assert (record.mode, record.status) == ("agent_level", "running")
+    assert record.changed_agent_ids == (world.runtime.placements[dead].agent_id,)
+    assert versions(world) == {"1": True, "2": False}
+    world.converge()
+    assert world.record(KEY).status == "successful"
+    assert versions(world) == {"1": True, "2": True}
+    assert dead in world.runtime.stopped
+    assert set(alive) <= set(world.runtime.live)
+    assert all(v.healthy and v.role == "primary" for v in world.controller.instances(KEY))
+
+
+def test_r3_an_instance_stopped_for_a_replacement_runs_nothing() -> None:
+    # v2's worker-2 turns unhealthy while paused: it is stopped, its replacement waits, then v2 is failed
+    world = stable_world()
+    first = world.deploy(service_manifest("agent:2", update={"max_parallel": 3}))
+    by_agent = {v.agent_id: v.instance_id for v in world.instances_of(first.deployment_id)}
+    world.bring_up([by_agent["worker-0"], by_agent["worker-1"]])
+    world.advance(world.clock.now + 1000)
+    world.controller.pause(KEY)
+    world.advance(world.clock.now + 300_000)  # past the healthy deadline
+    assert by_agent["worker-2"] in world.runtime.stopped
+    world.controller.fail(KEY)
+
+    record = world.deploy(service_manifest("agent:2", update={"max_parallel": 3}))
+
+    assert (record.mode, record.changed_agent_ids) == ("agent_level", ("worker-2",))
 
 
 # --- blue-green routing ---------------------------------------------------------------------------------------
@@ -202,13 +449,14 @@ def test_r3_agent_level_replaces_only_changed_agents() -> None:
 
 
 def test_r3_changed_agents_are_compared_per_agent_with_what_runs() -> None:
-    # a rollout of v2 cancelled after one agent: redeploying v2 changes only the agents still at v1
+    # a rollout of v2 failed after one agent: redeploying v2 changes only the agents without a live v2 instance
     world = stable_world()
     first = world.deploy(service_manifest("agent:2"))
     world.bring_up()
     world.advance(world.clock.now + 1000)
     assert world.record(first.deployment_id).remaining_agent_ids == ("worker-2",)
     world.bring_up()  # worker-1 reports, but no verdict yet
+    world.controller.fail(first.deployment_id)
 
     record = world.deploy(service_manifest("agent:2"))
 
@@ -316,8 +564,9 @@ def test_r4_at_most_one_active_deployment_per_key() -> None:
 
 
 def test_r4_batch_rerun_cancels_an_active_deployment() -> None:
+    # a batch key's own deploys are never active (R3b): the active one here is a service rollout of the key
     world = World()
-    first = world.deploy(service_manifest(job_type="batch"))
+    first = world.deploy(service_manifest())
 
     record = world.deploy(service_manifest("agent:2", job_type="batch"))
 

@@ -290,6 +290,33 @@ class Rollouts(RuleBasedStateMachine):
                 assert view.instance_id in found, view
 
     @invariant()
+    def every_lifecycle_tells_what_the_controller_and_discovery_say(self) -> None:
+        """The recorded lifecycle of every instance ever placed agrees with the live view, the registry and
+        itself: verdicts, a discoverable interval open exactly while a normal lookup returns it, stops."""
+        live = {v.instance_id: v for v in self.world.controller.instances()}
+        found = {s.instance_id for s in self.world.registry.lookup("api")}
+        for life in self.world.store.instance_lives():
+            view = live.get(life.instance_id)
+            if view is None:
+                assert life.stopped_ms is not None, life
+            else:
+                assert life.stopped_ms is None, life
+                standing = None if life.healthy_ms is None else True
+                assert view.healthy == (False if life.unhealthy_ms is not None else standing), life
+            intervals = life.discoverable_ms
+            open_now = bool(intervals) and intervals[-1][1] is None
+            assert open_now == (view is not None and life.serving and life.role == "primary"), life
+            if self.world.runtime.placements[life.instance_id].checks:  # it has the api service
+                assert open_now == (life.instance_id in found), life
+            bounds = [t for start, end in intervals for t in (start, end) if t is not None]
+            assert bounds == sorted(bounds), life
+            if intervals:
+                assert life.healthy_ms is not None and intervals[0][0] >= life.healthy_ms, life
+            if life.unhealthy_ms is not None:
+                assert not open_now and all(end is not None and end <= life.unhealthy_ms for _, end in intervals)
+            assert len(life.passing_again_ms) == len(life.restart_ms), life
+
+    @invariant()
     def no_deadline_failure_while_paused_or_awaiting_promotion(self) -> None:
         # a step that starts paused (or with healthy canaries awaiting promotion) never ends failed by deadline
         for record in self.world.controller.list(KEY):

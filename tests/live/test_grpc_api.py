@@ -250,6 +250,26 @@ def test_a_manifest_that_is_not_json_is_invalid(api: Api) -> None:
     assert error.details().startswith("manifest_json is not valid JSON: ")
 
 
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("[" * 100_000, "nested more than 64 levels deep"),  # json.loads alone raises RecursionError
+        ('{"nodes": [], "x": NaN}', "holds a number that is not finite (NaN, Infinity, or over 1.8e308 in size)"),
+    ],
+)
+def test_json_the_core_refuses_is_invalid_in_one_line(api: Api, text: str, problem: str) -> None:
+    from mn_sdk.proto import job_pb2
+
+    bad_manifest = rpc_error(api.client.deploy_job, text, {})
+    request = job_pb2.DeployJobRequest(manifest_json=json.dumps(V1), update_policy_json=text, version=1)
+    bad_override = rpc_error(api.client.job_stub.DeployJob, request)
+
+    invalid = grpc.StatusCode.INVALID_ARGUMENT
+    assert (bad_manifest.code(), bad_manifest.details()) == (invalid, f"manifest_json: {problem}")
+    assert (bad_override.code(), bad_override.details()) == (invalid, f"update_policy_json: {problem}")
+    assert json.loads(api.client.list_deployments())["data"] == []
+
+
 def test_refused_actions_are_invalid_with_the_reason(api: Api) -> None:
     stable(api, V1)
 

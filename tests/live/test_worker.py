@@ -17,6 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -532,3 +533,23 @@ def test_the_example_bundles_differ_only_in_their_command_arguments() -> None:
     assert v1 == v2 == broken
     assert load_manifest(v1).key == "hello"
     assert commands[2][-1] == "--failing-health" and "--failing-health" not in commands[1]
+
+
+def test_a_batch_agent_that_exits_0_is_completed_and_not_restarted(
+    start_worker: Callable[..., Worker], runtime: RedisRuntime, facts: Facts
+) -> None:
+    start_worker()
+    restarts = RestartPolicy(attempts=2, delay_ms=50)
+    done = replace(placement(agent_node(["python3", "-c", "raise SystemExit(0)"]), restart=restarts), batch=True)
+    crashed = replace(placement(agent_node(["python3", "-c", "raise SystemExit(3)"]), restart=restarts), batch=True)
+
+    runtime.place(done)
+    assert facts.until(Fact(done.instance_id, FactKind.COMPLETED)) == ["placed", "running", "ready", "completed"]
+    runtime.place(crashed)
+
+    once = ["running", "ready", "exited"]
+    assert facts.until(Fact(crashed.instance_id, FactKind.FAILED)) == [
+        "placed", *once, "restarted", *once, "restarted", *once, "failed"
+    ]  # fmt: skip
+    # three starts of the crashing agent took longer than the 50 ms a restart of the completed one would have
+    assert facts.of(done.instance_id) == ["placed", "running", "ready", "completed"]

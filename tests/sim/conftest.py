@@ -24,6 +24,8 @@ def _instance(instance_id: str, agent: str, version: str, manifest: str, role: s
     row = {
         "instance_id": instance_id,
         "agent_id": agent,
+        "deployment_key": "k",
+        "deployment_id": f"dep_k_{version}",
         "job_id": "job_k_1",
         "version": version,
         "manifest_name": manifest,
@@ -32,7 +34,12 @@ def _instance(instance_id: str, agent: str, version: str, manifest: str, role: s
         "running_ms": None,
         "healthy_ms": None,
         "unhealthy_ms": None,
+        "promoted_ms": None,
         "stopped_ms": None,
+        "completed_ms": None,
+        "restart_ms": [],
+        "passing_again_ms": [],
+        "discoverable_ms": [],
         "restarts": 0,
         "outcome": "running",
     }
@@ -67,10 +74,22 @@ def handmade() -> Result:
         _event(140_000.0, d2, "successful", job_id="job_k_1", version="2"),
         _event(170_000.0, d2, "instance_unhealthy", instance_id="b2", agent_id="b"),
     ]
+    v1 = {"healthy_ms": 10_000.0, "stopped_ms": 120_000.0, "outcome": "stopped"}
     instances = [
-        _instance("a1", "a", "1", "v1", "primary", healthy_ms=10_000.0, stopped_ms=120_000.0, outcome="stopped"),
-        _instance("b1", "b", "1", "v1", "primary", healthy_ms=10_000.0, stopped_ms=120_000.0, outcome="stopped"),
-        _instance("a2", "a", "2", "v2", "canary", placed_ms=100_000.0, healthy_ms=110_000.0, outcome="healthy"),
+        _instance("a1", "a", "1", "v1", "primary", **v1, discoverable_ms=[[10_000.0, 120_000.0]]),
+        _instance("b1", "b", "1", "v1", "primary", **v1, discoverable_ms=[[10_000.0, 120_000.0]]),
+        _instance(
+            "a2",
+            "a",
+            "2",
+            "v2",
+            "canary",
+            placed_ms=100_000.0,
+            healthy_ms=110_000.0,
+            promoted_ms=120_000.0,
+            discoverable_ms=[[120_000.0, None]],
+            outcome="healthy",
+        ),
         _instance(
             "b2",
             "b",
@@ -80,6 +99,7 @@ def handmade() -> Result:
             placed_ms=120_000.0,
             healthy_ms=140_000.0,
             unhealthy_ms=170_000.0,
+            discoverable_ms=[[140_000.0, 170_000.0]],
             outcome="unhealthy",
         ),
     ]

@@ -1,8 +1,11 @@
-"""`mn-deploy sim run` through click's CliRunner: output modes, plots, and one-line errors with exit 2."""
+"""`mn-deploy sim run` through click's CliRunner: output modes, plots, and one-line errors with exit 2 for any bad
+input (files, `--set` values and flags, and sweep files), which write nothing."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,10 +14,14 @@ from click.testing import CliRunner, Result
 
 import mn_deploy.sim_cli
 from mn_deploy.cli import main
+from mn_deploy_core.limits import MAX_DEPTH
 from sim import read_scenario, run_scenario
+from tests.awkward import nested
 from tests.sim.conftest import EXAMPLES
+from tests.sim.test_sweep import MAX_PARALLEL, write_sweep
 
 EXAMPLE = EXAMPLES / "canary-manual-promote.json"
+REPO = Path(__file__).resolve().parents[2]
 RESULT_KEYS = [
     "scenario",
     "seed",
@@ -137,3 +144,118 @@ def test_a_run_that_breaks_prints_the_seed_and_the_replay_command(monkeypatch: p
     assert result.stderr == (
         f"error: the run failed at seed 7 (RuntimeError: boom); replay: mn-deploy sim run {EXAMPLE} --seed 7\n"
     )
+
+
+def test_unknown_policy_keys_are_warned_about_one_line_each_and_the_run_goes_on(tmp_path: Path) -> None:
+    doc = json.loads(EXAMPLE.read_text())
+    doc["manifests"]["v2"]["policies"]["update"]["max_paralel"] = 4
+    doc["manifests"]["v2"]["policies"]["restrat"] = {"attempts": 1}
+    result = invoke(write(tmp_path, doc), "--json")
+    assert result.exit_code == 0
+    path = tmp_path / "scenario.json"
+    assert result.stderr.splitlines() == [
+        f"warning: {path}: $.manifests.v2.policies.update.max_paralel: unknown policy key, ignored",
+        f"warning: {path}: $.manifests.v2.policies.restrat: unknown policy key, ignored",
+    ]
+    assert json.loads(result.stdout)["scenario"] == "canary-manual-promote"
+
+
+# ---- bad input of any kind: one line, exit 2, nothing written ---------------------------------------
+
+NOT_FINITE = "holds a number that is not finite (NaN, Infinity, or over 1.8e308 in size)"
+TOO_DEEP = "nested more than 64 levels deep"
+TOO_MANY = 'node "worker": count must be at most 100000'
+
+
+def example_with(change: str) -> str:
+    """The example's text after one change (a NaN is written as Python writes it, `NaN`)."""
+    doc = json.loads(EXAMPLE.read_text())
+    worker = doc["manifests"]["v1"]["nodes"][0]
+    if change == "NaN in a manifest":
+        worker["config"]["ratio"] = float("nan")
+    elif change == "huge count":
+        worker["count"] = 10**9
+    else:
+        worker["config"]["deep"] = nested(MAX_DEPTH)
+    return json.dumps(doc)
+
+
+def files_in(path: Path) -> set[Path]:
+    return set(path.rglob("*"))
+
+
+@pytest.mark.parametrize(
+    ("text", "args", "message"),
+    [
+        ("[" * 100_000, [], f"{{path}}: {TOO_DEEP}"),
+        (example_with("deep config"), [], f"{{path}}: {TOO_DEEP}"),
+        (example_with("NaN in a manifest"), [], f"{{path}}: {NOT_FINITE}"),
+        (example_with("huge count"), [], f"{{path}}: $.manifests.v1: {TOO_MANY}"),
+        (EXAMPLE.read_text(), ["--set", "seed=NaN"], f"{{path}}: --set seed: VALUE {NOT_FINITE}"),
+        (
+            EXAMPLE.read_text(),
+            ["--set", "seed=" + "[" * 100_000],
+            f"{{path}}: --set seed: VALUE {TOO_DEEP}",
+        ),
+        (EXAMPLE.read_text(), ["--until-ms", "nan"], "Invalid value for '--until-ms': 'nan' is not a finite number."),
+        (EXAMPLE.read_text(), ["--until-ms", "inf"], "Invalid value for '--until-ms': 'inf' is not a finite number."),
+        (EXAMPLE.read_text(), ["--seed", "-1"], "Invalid value for '--seed': -1 is not in the range x>=0."),
+    ],
+)
+def test_run_refuses_bad_input_in_one_line_with_exit_2_and_writes_nothing(
+    tmp_path: Path, text: str, args: list[str], message: str
+) -> None:
+    path = write(tmp_path, text)
+    before = files_in(tmp_path)
+    result = invoke(path, "--plot", str(tmp_path / "plot.png"), "--json", *args)
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == f"error: {message.format(path=path)}\n"
+    assert files_in(tmp_path) == before
+
+
+def sweep_with(tmp_path: Path, change: str) -> Path:
+    """A sweep file of tests.sim.test_sweep after one change to it or to its scenario."""
+    if change == "NaN in the grid":
+        return write_sweep(tmp_path, grid={MAX_PARALLEL: [1, float("nan")]})
+    if change == "deep grid value":
+        return write_sweep(tmp_path, grid={MAX_PARALLEL: [nested(MAX_DEPTH)]})
+    if change == "huge count in the grid":
+        return write_sweep(tmp_path, grid={"manifests.v2.nodes.0.count": [3, 10**6]})
+    path = write_sweep(tmp_path)
+    (tmp_path / "scenarios" / "tiny.json").write_text("[" * 100_000)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("NaN in the grid", f"{{path}}: {NOT_FINITE}"),
+        ("deep grid value", f"{{path}}: {TOO_DEEP}"),
+        (
+            "huge count in the grid",
+            f"{{path}}: $.scenario: {{scenario}} at count=1000000: $.manifests.v2: {TOO_MANY}",
+        ),
+        ("deep scenario", f"{{path}}: $.scenario: {{scenario}}: {TOO_DEEP}"),
+    ],
+)
+def test_sweep_refuses_bad_input_in_one_line_with_exit_2_and_writes_nothing(
+    tmp_path: Path, change: str, message: str
+) -> None:
+    path = sweep_with(tmp_path, change)
+    before = files_in(tmp_path)
+    outputs = [f"--{name}={tmp_path / name}" for name in ("out", "summary", "plot")]
+    result = CliRunner().invoke(main, ["sim", "sweep", str(path), "--workers", "1", *outputs])
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == f"error: {message.format(path=path, scenario=tmp_path / 'scenarios' / 'tiny.json')}\n"
+    assert files_in(tmp_path) == before
+
+
+def test_json_too_deep_for_python_is_one_line_from_a_real_process(tmp_path: Path) -> None:
+    """Python's own parser raises RecursionError on this file; the user sees one line and no traceback."""
+    path = write(tmp_path, "[" * 100_000)
+    plot = tmp_path / "plot.png"
+    command = [sys.executable, "-c", "from mn_deploy.cli import main; main()", "sim", "run", path, "--plot", str(plot)]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == f"error: {path}: {TOO_DEEP}\n"
+    assert not plot.exists()

@@ -13,6 +13,7 @@ import pytest
 
 from sim import Result, read_scenario, run_scenario
 from tests.sim.conftest import EXAMPLES, replay
+from tests.sim.story import assert_one_story
 
 KEY = "agent-api"
 DONE = "Deployment completed successfully"
@@ -144,3 +145,10 @@ def test_until_ms_cuts_the_run_short() -> None:
     assert result.end_ms == 70000.0
     assert [d["status"] for d in result.deployments] == ["successful", "running"]
     assert result.metrics["per_deployment"][1]["duration_ms"] is None
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+@pytest.mark.parametrize("seed", [None, 2, 3])
+def test_every_example_tells_one_story(name: str, seed: int | None) -> None:
+    """final, instances and metrics agree, whatever the seed."""
+    assert_one_story(run(name, seed))

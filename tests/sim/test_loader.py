@@ -4,6 +4,7 @@ else ever escapes, whatever the JSON (fuzzed with hypothesis)."""
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -12,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sim import ScenarioError, load_scenario, read_scenario
+from tests.awkward import awkward_values, unfit
 from tests.sim.conftest import EXAMPLES
 
 Doc = dict[str, Any]
@@ -104,6 +106,8 @@ def _delete(key: str) -> Callable[[Doc], None]:
         (_set("description", 3), "$.description: must be a non-blank string"),
         (_set("seed", -1), "$.seed: must be a non-negative integer"),
         (_set("until_ms", "soon"), "$.until_ms: must be a finite number"),
+        (_set("until_ms", float("nan")), "$.until_ms: must be a finite number"),
+        (_set("until_ms", 10**400), "$.until_ms: must be a finite number"),  # no float holds it
         (_set("manifests", {}), "$.manifests: must name at least one manifest"),
         (_set("manifests/default", manifest()), '$.manifests.default: "default" is reserved for behaviors'),
         (_set("manifests/v1/nodes", []), "$.manifests.v1: nodes must be a non-empty list"),
@@ -184,6 +188,20 @@ BASE = scenario()
 BASE_PATHS = _paths(BASE)[1:]
 
 
+def _changed(path: tuple[Any, ...], value: Any, extra: bool = False) -> Doc:
+    """BASE with the subtree at `path` replaced by `value`, or with `extra`, `value` added beside it."""
+    doc = copy.deepcopy(BASE)
+    *parents, last = path
+    target: Any = doc
+    for part in parents:
+        target = target[part]
+    if extra and isinstance(target, dict):
+        target[f"{last}_extra"] = value
+    else:
+        target[last] = value
+    return doc
+
+
 def _loads_or_names_a_path(document: Any) -> None:
     try:
         load_scenario(document)
@@ -202,13 +220,56 @@ def test_fuzz_arbitrary_json(document: Any) -> None:
 @given(path=st.sampled_from(BASE_PATHS), value=json_values, extra=st.booleans())
 def test_fuzz_one_change_to_a_valid_scenario(path: tuple[Any, ...], value: Any, extra: bool) -> None:
     """Replace any subtree (or add a key beside it) with arbitrary JSON: a clean error or a scenario."""
-    doc = copy.deepcopy(BASE)
-    *parents, last = path
-    target: Any = doc
-    for part in parents:
-        target = target[part]
-    if extra and isinstance(target, dict):
-        target[f"{last}_extra"] = value
+    _loads_or_names_a_path(_changed(path, value, extra))
+
+
+# ---- bounded inputs -------------------------------------------------------------------------------
+
+NOT_FINITE = "holds a number that is not finite (NaN, Infinity, or over 1.8e308 in size)"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[" * 100_000, "nested more than 64 levels deep"),  # json.loads alone raises RecursionError
+        ('{"name": ' + "[" * 64 + "]" * 64 + "}", "nested more than 64 levels deep"),
+        ('{"name": "x", "until_ms": NaN}', NOT_FINITE),
+        ('{"seed": Infinity}', NOT_FINITE),
+        ('{"seed": -Infinity}', NOT_FINITE),
+        ('{"until_ms": 1e400}', NOT_FINITE),
+        ('{"until_ms": 1' + "0" * 400 + "}", NOT_FINITE),
+        ('{"seed": ' + "1" * 5000 + "}", "holds an integer with too many digits"),
+    ],
+)
+def test_json_that_python_would_take_but_a_scenario_must_not_hold(tmp_path: Any, text: str, message: str) -> None:
+    path = tmp_path / "scenario.json"
+    path.write_text(text)
+    with pytest.raises(ScenarioError) as raised:
+        read_scenario(path)
+    assert str(raised.value) == message
+
+
+def test_a_huge_count_is_refused_before_any_agent_is_made() -> None:
+    doc = scenario()
+    doc["manifests"]["v1"]["nodes"][0]["count"] = 10**12
+    with pytest.raises(ScenarioError, match=r'^\$\.manifests\.v1: node "worker": count must be at most 100000$'):
+        load_scenario(doc)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(path=st.sampled_from(BASE_PATHS), value=awkward_values)
+def test_fuzz_awkward_files_load_or_fail_in_one_line(
+    tmp_path_factory: pytest.TempPathFactory, path: tuple[Any, ...], value: Any
+) -> None:
+    """Any subtree of a valid scenario file replaced by a value nested past the limit, holding NaN, an infinity or
+    an integer no float holds, or odd text (written as Python writes it: `NaN`, `Infinity`): the file loads, or
+    is a ScenarioError of one line, and it never loads when it holds what must be refused."""
+    doc = _changed(path, value)
+    file = tmp_path_factory.getbasetemp() / "fuzzed.json"
+    file.write_text(json.dumps(doc), encoding="utf-8")
+    try:
+        read_scenario(file)
+    except ScenarioError as error:
+        assert "\n" not in str(error)
     else:
-        target[last] = value
-    _loads_or_names_a_path(doc)
+        assert not unfit(doc)

@@ -19,14 +19,16 @@ def _close_figures() -> None:
     plt.close("all")
 
 
-def test_timeline_draws_a_bar_per_instance_grouped_by_manifest_and_role(handmade: Result) -> None:
+def test_timeline_draws_a_bar_per_instance_and_role_it_held_grouped_by_manifest_and_role(handmade: Result) -> None:
     ax = timeline(handmade)
     bars = {c.get_label(): c for c in ax.collections if isinstance(c, PolyCollection)}
     assert {label: len(c.get_paths()) for label, c in bars.items()} == {
         "v1 (primary)": 2,
         "v2 (canary)": 1,
-        "v2 (primary)": 1,
+        "v2 (primary)": 2,  # b2, and a2 from its promotion at 120 s on
     }
+    canary = bars["v2 (canary)"].get_paths()[0].vertices[:, 0]
+    assert (canary.min(), canary.max()) == (100.0, 120.0)
     assert bars["v2 (canary)"].get_hatch() == "//" and not bars["v1 (primary)"].get_hatch()
     assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "b"]
 
@@ -84,6 +86,7 @@ def test_a_saved_result_plots_like_the_live_one() -> None:
     saved = Result.from_json(json.loads(live.dumps()))
     assert saved == live
     ax = timeline(saved)
-    assert sum(len(c.get_paths()) for c in ax.collections if isinstance(c, PolyCollection)) == len(live.instances)
+    bars = sum(len(c.get_paths()) for c in ax.collections if isinstance(c, PolyCollection))
+    assert bars == len(live.instances) + sum(1 for i in live.instances if i["promoted_ms"] is not None)
     steps = {line.get_label(): line.get_ydata()[-1] for line in capacity(saved).lines}
     assert steps == {"v1 serving": 0, "v2 serving": 11}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import random
 import signal
 import sys
 import threading
@@ -30,6 +31,7 @@ from sim import (
 from sim.interrupts import DeferredInterrupt
 from sim.measures import measure
 from sim.overrides import with_overrides
+from sim.summary import summarize
 from sim.sweep import Sweep, SweepResult, run_seeds
 from tests.sim.conftest import EXAMPLES
 
@@ -114,7 +116,7 @@ def test_a_sweep_file_loads_with_its_points_in_grid_order(tmp_path: Path) -> Non
     ("changes", "problem"),
     [
         ({"runz": 3}, "$.runz: unknown key"),
-        ({"runs": 0}, "$.runs: must be at least 1"),
+        ({"runs": 0}, "$.runs: must be between 1 and 100000"),
         (
             {"scenario": "missing.json"},
             "$.scenario: {tmp}/missing.json: cannot read the file: No such file or directory",
@@ -221,6 +223,14 @@ def test_rows_go_to_the_csv_in_order_and_the_summary_counts_them(tmp_path: Path)
     data = json.loads(json.dumps(result.summary_json(), allow_nan=False))
     assert data["points"][3]["params"] == {MAX_PARALLEL: 2, START_FAILURE: 0.5}
     assert set(data["points"][3]["outcomes"]) == {row["outcome"] for row in result.rows}
+
+
+def test_the_summary_depends_on_the_rows_not_on_their_order(tmp_path: Path) -> None:
+    result = on_threads(read_sweep(write_sweep(tmp_path)))
+    sweep = result.sweep
+    shuffled = random.Random(3).sample(result.rows, len(result.rows))
+    again = summarize([point.params for point in sweep.points], shuffled, sweep.metrics)
+    assert json.dumps([dataclasses.asdict(s) for s in again]) == json.dumps(result.summary_json()["points"])
 
 
 def test_the_rows_as_a_dataframe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

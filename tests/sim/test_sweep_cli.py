@@ -47,12 +47,13 @@ def test_plain_output_files_and_json_summary(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert result.stderr == ""  # no progress bar when stderr is not a terminal
     lines = result.stdout.splitlines()
-    assert lines[:6] == [
+    assert lines[:7] == [
         "Sweep: sweep",
         f"Scenario: {tmp_path}/scenarios/tiny.json",
         "Runs: 4 per point x 4 points = 16",
         "Seed: 11",
         "Workers: 2 processes",
+        "Intervals: 95% percentile bootstrap of the mean (2,000 resamples, bootstrap seed 0); shares: 95% Wilson score",
         f"Rows: {out}",
     ]
     assert f"Summary: {summary}" in lines and f"Plot: {plot}" in lines
@@ -65,6 +66,11 @@ def test_plain_output_files_and_json_summary(tmp_path: Path) -> None:
     printed = invoke("sweep", str(sweep_file), "--workers", "1", "--json")
     assert printed.exit_code == 0, printed.output
     assert json.loads(printed.stdout) == saved
+    assert saved["intervals"] == {
+        "confidence": 0.95,
+        "metrics": {"method": "percentile bootstrap of the mean", "resamples": 2000, "seed": 0},
+        "outcomes": {"method": "Wilson score"},
+    }
     assert saved["points"][0]["outcomes"]["successful"] == {
         "count": 4,
         "n": 4,
@@ -78,7 +84,12 @@ def test_a_terminal_gets_rich_tables(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(mn_deploy.sim_cli, "_plain_output", lambda: False)
     result = invoke("sweep", str(write_sweep(tmp_path, runs=2)), "--workers", "1")
     assert result.exit_code == 0, result.output
-    for title in ("mn-deploy sim", "Points", "Outcome shares (95% Wilson interval)", "Metric means (95% t interval)"):
+    for title in (
+        "mn-deploy sim",
+        "Points",
+        "Outcome shares (95% Wilson interval)",
+        "Metric means (95% bootstrap interval)",
+    ):
         assert title in result.stdout
     assert "Point:" not in result.stdout
 
@@ -140,6 +151,16 @@ def test_a_replay_command_reproduces_its_row(tmp_path: Path) -> None:
             '$.grid["behaviors.v3.start_failure"]: not in the scenario (no "v3" at $.behaviors)',
         ),
         ({"seed": -1}, "$.seed: must be a non-negative integer"),
+        ({"runs": 10**12}, "$.runs: must be between 1 and 100000"),
+        (
+            {
+                "grid": {
+                    "manifests.v2.policies.update.max_parallel": [1] * 101,
+                    "behaviors.v2.start_failure": [0.0] * 100,
+                }
+            },
+            "$.grid: must have at most 10000 points (the product of its axes' lengths)",
+        ),
     ],
 )
 def test_a_bad_sweep_file_is_one_line_and_exit_2(tmp_path: Path, change: dict[str, Any], problem: str) -> None:
@@ -276,3 +297,19 @@ def test_a_run_that_breaks_replays_with_its_settings(monkeypatch: pytest.MonkeyP
         "error: the run failed at seed 7 (RuntimeError: boom); replay: "
         f"mn-deploy sim run {EXAMPLE} --set 'actions.1.deploy=\"v2\"' --seed 7 --until-ms 5000\n"
     )
+
+
+def test_unknown_policy_keys_are_warned_about_once_for_the_whole_grid(tmp_path: Path) -> None:
+    sweep_file = write_sweep(tmp_path, runs=1)
+    scenario_file = tmp_path / "scenarios" / "tiny.json"
+    scenario = json.loads(scenario_file.read_text())
+    for manifest in scenario["manifests"].values():
+        manifest["policies"]["update"]["max_paralel"] = 3
+    scenario_file.write_text(json.dumps(scenario))
+    result = invoke("sweep", str(sweep_file), "--workers", "1", "--json")
+    assert result.exit_code == 0
+    warned = [
+        f"warning: {scenario_file}: $.manifests.{name}.policies.update.max_paralel: unknown policy key, ignored"
+        for name in scenario["manifests"]
+    ]
+    assert result.stderr.splitlines() == warned

@@ -111,7 +111,7 @@ def test_a_stopped_instance_reports_nothing_more() -> None:
     runtime.place(placement())
     env.run(until=driver.finished)
     assert kinds(controller) == [K.PLACED, K.RUNNING, K.READY]
-    assert next(runtime.instances()).stopped_ms == 120.0
+    assert next(runtime.instances()).stopped
 
 
 def test_stopping_a_waiting_instance_silences_it_and_ends_the_run() -> None:

@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from mn_deploy_core.errors import DeploymentError
+from mn_deploy_core.limits import parse_json
 
 # The SDK wraps every update policy in this envelope field; it is not a policy field.
 _POLICY_ENVELOPE = "version"
@@ -23,10 +24,21 @@ def optional(text: str) -> str | None:
     return text.strip() or None
 
 
+def _parsed(text: str, field: str) -> Any:
+    """`text` parsed as the core parses JSON; what it parses but refuses (nested too deep, `NaN`) is refused
+    naming `field`. Bad syntax is left as json.JSONDecodeError, which each field words its own way."""
+    try:
+        return parse_json(text)
+    except json.JSONDecodeError:
+        raise
+    except ValueError as error:
+        raise InvalidRequestError(f"{field}: {error}") from error
+
+
 def manifest(text: str) -> Any:
     """The decoded manifest; whether it is a valid one is the core's call."""
     try:
-        return json.loads(text)
+        return _parsed(text, "manifest_json")
     except json.JSONDecodeError as error:
         raise InvalidRequestError(f"manifest_json is not valid JSON: {error}") from error
 
@@ -55,7 +67,7 @@ def _json_object(text: str, field: str) -> dict[str, Any]:
     if not text.strip():
         return {}
     try:
-        value = json.loads(text)
+        value = _parsed(text, field)
     except json.JSONDecodeError:
         value = None
     if not isinstance(value, dict):

@@ -1,0 +1,82 @@
+"""Bounds on what the core takes in, so a few bytes of JSON cannot exhaust a controller or a simulation.
+
+`parse_json` is how every route reads manifest and scenario text; `json_problem` checks a document however it
+arrived (already parsed by gRPC, built in Python).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Collection, Mapping
+from typing import Any
+
+MAX_AGENTS = 100_000
+"""Agents one manifest may expand to, so also the largest `count` of a node. A count is a few bytes of JSON,
+but each agent costs the controller memory, store space and work in every deployment; 100,000 is the largest
+fleet the benchmarks run."""
+MAX_DEPTH = 64
+"""Arrays and objects nested inside one another in a document, at most (real ones nest fewer than ten). Python's
+JSON parser and encoder and `copy.deepcopy` recurse, and fail some hundreds of levels down, so deeper input is
+refused before anything walks it."""
+_TOO_DEEP = f"nested more than {MAX_DEPTH} levels deep"
+_NOT_FINITE = "holds a number that is not finite (NaN, Infinity, or over 1.8e308 in size)"
+
+
+def finite_number(value: float) -> bool:
+    """Whether a number is finite as a float: not NaN nor an infinity, nor an integer too large for a float (the
+    controller and the simulator compute times in floats, which would overflow on it)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
+def _inside(value: Any) -> Collection[Any] | None:
+    """The values an array or object holds; None for anything else."""
+    if isinstance(value, Mapping):
+        return value.values()
+    if isinstance(value, list | tuple):
+        return value
+    return None
+
+
+def json_problem(value: Any) -> str | None:
+    """Why `value`, though Python holds it, is not a document to take: nested deeper than MAX_DEPTH, or holding
+    a number that is not finite as a float (JSON has no NaN or Infinity, and results written back would not be
+    JSON). None when it is fine.
+
+    It walks one level at a time instead of recursing, so it can measure any depth.
+    """
+    level, enclosing = [value], 0
+    while level:
+        if any(isinstance(v, int | float) and not finite_number(v) for v in level):
+            return _NOT_FINITE
+        containers = [inner for v in level if (inner := _inside(v)) is not None]
+        if containers and enclosing == MAX_DEPTH:
+            return _TOO_DEEP
+        level = [v for inner in containers for v in inner]
+        enclosing += 1
+    return None
+
+
+def parse_json(text: str) -> Any:
+    """`text` read as JSON the one way every route reads manifests and scenarios.
+
+    Raises json.JSONDecodeError for bad syntax, and ValueError with a one-line message for what Python's parser
+    accepts but a document must not hold (`json_problem`: its `NaN`, `Infinity` and `1e400` are not finite) or
+    cannot read (an integer of thousands of digits). The parser recurses, so input deep enough makes it raise
+    RecursionError: that too means too deep.
+    """
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise ValueError(_TOO_DEEP) from None
+    except json.JSONDecodeError:  # a ValueError too, but bad syntax: the caller says where it is
+        raise
+    except ValueError:  # int() refuses more digits than sys.get_int_max_str_digits()
+        raise ValueError("holds an integer with too many digits") from None
+    problem = json_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value

@@ -1,0 +1,61 @@
+"""Awkward JSON values for fuzzing the loaders: nested past the depth limit, numbers no float holds (NaN, the
+infinities, 10**400), and text of every Unicode category, lone surrogates and line breaks included.
+
+`unfit` says, independently of the code under test, whether a value must be refused for its depth or numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from hypothesis import strategies as st
+
+from mn_deploy_core.limits import MAX_DEPTH
+
+
+def nested(levels: int, leaf: Any = "leaf") -> Any:
+    """`leaf` inside `levels` arrays and objects, alternating, the outermost an object."""
+    value = leaf
+    for level in range(levels, 0, -1):
+        value = {"k": value} if level % 2 else [value]
+    return value
+
+
+def depth(value: Any) -> int:
+    """Arrays and objects nested in `value` (a scalar is 0, `[]` is 1)."""
+    if isinstance(value, dict):
+        return 1 + max(map(depth, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(depth, value), default=0)
+    return 0
+
+
+def _no_float(value: Any) -> bool:
+    """Whether `value` holds a number that is NaN, an infinity, or an integer too large for a float."""
+    if isinstance(value, dict):
+        return any(map(_no_float, value.values()))
+    if isinstance(value, list):
+        return any(map(_no_float, value))
+    if not isinstance(value, int | float):
+        return False
+    try:
+        return not math.isfinite(float(value))
+    except OverflowError:
+        return True
+
+
+def unfit(value: Any) -> bool:
+    """Nested deeper than MAX_DEPTH, or holding a number that is no finite float."""
+    return depth(value) > MAX_DEPTH or _no_float(value)
+
+
+odd_text = st.text(st.characters(exclude_categories=()), max_size=12)
+numbers = st.integers() | st.floats() | st.sampled_from([10**400, -(10**400), 2**1024, 2**1024 - 1, 10**308, 2**53 + 1])
+leaves = st.none() | st.booleans() | numbers | odd_text
+awkward_values = st.builds(
+    nested,
+    st.integers(min_value=0, max_value=2 * MAX_DEPTH),
+    st.recursive(leaves, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(odd_text, inner, max_size=3)),
+)
+"""A small JSON value of awkward leaves, wrapped in up to twice MAX_DEPTH levels."""
