@@ -9,7 +9,7 @@ from dataclasses import replace
 
 from mn_deploy_core.discovery import visible
 from mn_deploy_core.errors import ConflictError
-from mn_deploy_core.ports import Role, ServiceInstance
+from mn_deploy_core.ports import Commit, Role, ServiceInstance, write_in_order
 from mn_deploy_core.records import DeploymentRecord, Event, InstanceRecord, VersionRecord, version_order
 
 
@@ -76,6 +76,9 @@ class MemoryStore:
     def list_versions(self, key: str) -> list[VersionRecord]:
         versions = self._versions.get(key, {})
         return [versions[v] for v in sorted(versions, key=version_order)]
+
+    def commit(self, commit: Commit) -> list[int]:
+        return write_in_order(self, commit)
 
     def save_instances(self, changed: Sequence[InstanceRecord], removed: Sequence[str]) -> None:
         for record in changed:

@@ -11,8 +11,6 @@ from __future__ import annotations
 import argparse
 import time
 from collections import deque
-from functools import partial
-from operator import getitem
 from typing import Any
 
 from backends.memory import MemoryRegistry, MemoryStore
@@ -73,11 +71,11 @@ def measure(agents: int, max_parallel: int, repeats: int) -> tuple[float, int, s
     for _ in range(repeats):
         clock = [0.0]
         runtime = QueueRuntime()
-        controller = Controller(MemoryStore(), runtime, MemoryRegistry(), partial(getitem, clock, 0))
-        controller.deploy(manifest("agent:1", agents, max_parallel))
+        controller = Controller(MemoryStore(), runtime, MemoryRegistry())
+        controller.deploy(manifest("agent:1", agents, max_parallel), now=clock[0])
         run(controller, runtime, clock)
         started = time.process_time()
-        controller.deploy(manifest("agent:2", agents, max_parallel))
+        controller.deploy(manifest("agent:2", agents, max_parallel), now=clock[0])
         facts += run(controller, runtime, clock)
         elapsed += time.process_time() - started
         status = controller.get("bench").status

@@ -35,11 +35,12 @@ from mn_deploy.deployment_view import (
 from mn_deploy.grpc_client import DEFAULT_TARGET, EXIT_REFUSED, ApiError, DeploymentApi, Reply
 from mn_deploy.output import Output
 from mn_deploy.usage import FiniteFloatRange, OneLineUsage
+from mn_deploy_core.status import Status
+from mn_deploy_core.strategies import STRATEGIES
 
 EXIT_UNSUCCESSFUL = 1
 EXIT_INTERRUPTED = 130
-STRATEGIES = ("rolling", "canary", "blue-green")
-STATUSES = ("running", "awaiting_promotion", "paused", "successful", "failed", "cancelled", "version_recorded")
+STATUSES = tuple(member.value for member in Status)  # strings: click.Choice would show an enum's member names
 
 
 @dataclass(frozen=True)

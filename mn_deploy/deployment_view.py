@@ -11,12 +11,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from mn_deploy_core.status import ACTIVE, Status
+
 Record = Mapping[str, Any]
 Fields = list[tuple[str, str]]
 
 CLI = "mn-deploy deployment"
-ACTIVE = frozenset({"running", "awaiting_promotion", "paused"})
-UNSUCCESSFUL = frozenset({"failed", "cancelled"})
+UNSUCCESSFUL = frozenset({Status.FAILED, Status.CANCELLED})
 EVENTS_SHOWN = 5
 # The first event of every rollout's record; when it is gone the record kept only its last 100 events.
 _START_EVENTS = frozenset({"deployment_created", "deployment_started"})
@@ -123,9 +124,9 @@ def deadline(record: Record, now_ms: float) -> str | None:
     status = record.get("status")
     if status not in ACTIVE:
         return None
-    if status == "paused":
+    if status == Status.PAUSED:
         return "not enforced while paused"
-    if status == "awaiting_promotion":
+    if status == Status.AWAITING_PROMOTION:
         return "not enforced while awaiting promotion"
     if (record.get("policy") or {}).get("progress_deadline_ms") == 0:
         return "none (the first unhealthy instance fails the deployment)"
@@ -147,18 +148,18 @@ def _duration(ms: float) -> str:
 def next_command(record: Record) -> str:
     """The command an operator most likely wants after seeing this record."""
     key, status = record.get("deployment_key"), record.get("status")
-    if status == "running":
+    if status == Status.RUNNING:
         return f"{CLI} watch {key}"
-    if status == "awaiting_promotion":
+    if status == Status.AWAITING_PROMOTION:
         return f"{CLI} promote {key}"
-    if status == "paused":
+    if status == Status.PAUSED:
         return f"{CLI} resume {key}"
-    if status == "failed":
+    if status == Status.FAILED:
         if record.get("reverted_to_version"):
             return f"{CLI} watch {key}"
         stable = record.get("stable_version")
         return f"{CLI} rollback {key} --version {stable}" if stable else f"{CLI} deploy BUNDLE --key {key}"
-    if status == "cancelled":
+    if status == Status.CANCELLED:
         return f"{CLI} status {key}"
     return f"{CLI} history {key}"
 

@@ -21,15 +21,16 @@ from rich.table import Table
 from rich.text import Text
 
 from mn_deploy.deployment_view import Fields, Frame
+from mn_deploy_core.status import Status
 
-_STATUS_STYLES = {
-    "running": "cyan",
-    "awaiting_promotion": "yellow",
-    "paused": "yellow",
-    "successful": "green",
-    "version_recorded": "green",
-    "failed": "red",
-    "cancelled": "red",
+_STATUS_STYLES: dict[str, str] = {
+    Status.RUNNING: "cyan",
+    Status.AWAITING_PROMOTION: "yellow",
+    Status.PAUSED: "yellow",
+    Status.SUCCESSFUL: "green",
+    Status.VERSION_RECORDED: "green",
+    Status.FAILED: "red",
+    Status.CANCELLED: "red",
 }
 
 

@@ -1,17 +1,16 @@
 """Instance health (R8): raw facts in, one healthy / unhealthy verdict per instance out.
 
-Each fact costs O(1); timers (the end of a `min_healthy_ms` window, a healthy deadline) sit in one heap
-with lazy invalidation, so the tracker can say when it next needs a `due(now)` call.
+Each fact costs O(1); timers (the end of a `min_healthy_ms` window, a healthy deadline) go to the core's one
+timer queue, which calls `due` when one fires.
 """
 
 from __future__ import annotations
 
-import heapq
-import itertools
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 from mn_deploy_core.ports import Fact, FactKind
+from mn_deploy_core.timers import Kind, Timers
 
 
 class Verdict(StrEnum):
@@ -93,12 +92,12 @@ class InstanceHealth:
 
 
 class HealthTracker:
-    """Verdicts for every tracked instance, with one timer heap for all of them."""
+    """Verdicts for every tracked instance; their timers sit in a `Timers` queue (its own, unless the
+    controller shares its one queue)."""
 
-    def __init__(self) -> None:
+    def __init__(self, timers: Timers | None = None) -> None:
         self._instances: dict[str, InstanceHealth] = {}
-        self._timers: list[tuple[float, int, str]] = []
-        self._seq = itertools.count()
+        self.timers = timers if timers is not None else Timers(lambda _kind, key, at: self.live(key, at))
 
     def track(
         self,
@@ -146,6 +145,11 @@ class HealthTracker:
         health = self._instances.get(instance_id)
         return None if health is None else health.verdict
 
+    def live(self, instance_id: str, at: float) -> bool:
+        """Whether a health timer at `at` still stands for this instance."""
+        health = self._instances.get(instance_id)
+        return health is not None and health.timer_at == at
+
     def observe(self, fact: Fact, now: float) -> Verdict | None:
         health = self._instances.get(fact.instance_id)
         if health is None:
@@ -154,41 +158,17 @@ class HealthTracker:
         self._arm(fact.instance_id, health)
         return verdict
 
-    def next_wakeup(self) -> float | None:
-        self._drop_stale()
-        return self._timers[0][0] if self._timers else None
-
-    def pop_due(self, now: float) -> tuple[float, str, Verdict] | None:
-        """The earliest verdict whose timer fell by `now`, as (time, instance id, verdict)."""
-        while self.next_wakeup() is not None and self._timers[0][0] <= now:
-            at, _, instance_id = heapq.heappop(self._timers)
-            health = self._instances[instance_id]
-            health.timer_at = None
-            verdict = health.settle(at)
-            self._arm(instance_id, health)
-            if verdict is not None:
-                return at, instance_id, verdict
-        return None
+    def due(self, instance_id: str, at: float) -> Verdict | None:
+        """Its timer at `at` fired: the verdict that newly holds then, if any."""
+        health = self._instances[instance_id]
+        health.timer_at = None
+        verdict = health.settle(at)
+        self._arm(instance_id, health)
+        return verdict
 
     def _arm(self, instance_id: str, health: InstanceHealth) -> None:
         due = health.due_at()
         if due != health.timer_at:
             health.timer_at = due
             if due is not None:
-                heapq.heappush(self._timers, (due, next(self._seq), instance_id))
-                if len(self._timers) > 2 * len(self._instances) + 64:
-                    self._compact()
-
-    def _compact(self) -> None:
-        """Rebuild the heap from the live timers only: flapping facts must not grow it (amortized O(1))."""
-        self._timers = [(h.timer_at, next(self._seq), i) for i, h in self._instances.items() if h.timer_at is not None]
-        heapq.heapify(self._timers)
-
-    def _drop_stale(self) -> None:
-        timers = self._timers
-        while timers:
-            at, _, instance_id = timers[0]
-            health = self._instances.get(instance_id)
-            if health is not None and health.timer_at == at:
-                return
-            heapq.heappop(timers)
+                self.timers.set(due, Kind.HEALTH, instance_id)

@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from mn_deploy_core.ports import RestartPolicy
+from mn_deploy_core.strategies import STRATEGIES, planner
 
-STRATEGIES = ("rolling", "canary", "blue-green")
 HEALTH_CHECKS = ("checks", "agent_states")
 _COUNTS = ("max_parallel", "canary", "min_healthy_ms", "progress_deadline_ms")
 _FLAGS = ("auto_promote", "auto_revert")
@@ -148,9 +148,7 @@ def validate_update(raw: Any) -> list[str]:
 
 def validate_combined(policy: UpdatePolicy) -> list[str]:
     """Rules across fields, checked on the merged policy so overrides cannot skip them."""
-    problems: list[str] = []
-    if policy.auto_promote and policy.strategy == "canary" and policy.canary <= 0:
-        problems.append(f"{_PREFIX}.auto_promote requires canary > 0 for canary deployments")
+    problems = planner(policy.strategy).problems(policy)
     if policy.min_healthy_ms >= policy.healthy_deadline_ms:
         problems.append(f"{_PREFIX}.min_healthy_ms must be less than healthy_deadline_ms")
     if policy.progress_deadline_ms and policy.healthy_deadline_ms >= policy.progress_deadline_ms:

@@ -101,8 +101,20 @@ class Runtime(Protocol):
     def stop(self, instance_id: str) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class Commit:
+    """Everything one controller call decided, handed to the store in one piece: a store with transactions
+    writes it atomically; one without writes it with `write_in_order`."""
+
+    records: Sequence[tuple[DeploymentRecord, Sequence[Event]]]
+    versions: Sequence[VersionRecord] = ()
+    changed: Sequence[InstanceRecord] = ()
+    removed: Sequence[str] = ()
+    """Ids of stopped instances; their last records are among `changed`, for a store that keeps histories."""
+
+
 class Store(Protocol):
-    """Durable deployment, version and event records."""
+    """Durable deployment, version, instance and event records."""
 
     def allocate_deployment_number(self, key: str) -> int:
         """A number never handed out before, for the id `dep_<safekey>_<n>`."""
@@ -112,10 +124,11 @@ class Store(Protocol):
         """The next version of `key`: above every version it ever had, never reused (R1)."""
         ...
 
-    def save_deployment(self, record: DeploymentRecord, new_events: Sequence[Event]) -> int:
-        """Write `record` if its `revision` is the stored one; return the new revision.
+    def commit(self, commit: Commit) -> list[int]:
+        """Write one decision; return each record's new revision, in order.
 
-        Raises ConflictError when another writer saved first. Appends `new_events` to the full history.
+        A record is written only if its `revision` is the stored one (ConflictError when another writer saved
+        first); its new events are appended to the full history.
         """
         ...
 
@@ -127,25 +140,35 @@ class Store(Protocol):
 
     def deployment_events(self, deployment_id: str) -> list[Event]: ...
 
-    def save_version(self, record: VersionRecord) -> None: ...
-
     def load_version(self, key: str, version: str) -> VersionRecord | None: ...
 
     def list_versions(self, key: str) -> list[VersionRecord]:
         """All versions of `key`, sorted by their integer value."""
         ...
 
-    def save_instances(self, changed: Sequence[InstanceRecord], removed: Sequence[str]) -> None:
-        """Upsert the changed live instances and forget the removed (stopped) ones, in one write.
-
-        A stopped instance comes in both: its last record (with `stopped_ms`) among the changed, for a store
-        that keeps instance histories, and its id among the removed.
-        """
-        ...
-
     def list_instances(self) -> list[InstanceRecord]:
         """Every live instance, for a controller taking over after a restart."""
         ...
+
+
+class Writes(Protocol):
+    """A store's single writes, from which `write_in_order` makes a commit."""
+
+    def save_deployment(self, record: DeploymentRecord, new_events: Sequence[Event]) -> int: ...
+
+    def save_version(self, record: VersionRecord) -> None: ...
+
+    def save_instances(self, changed: Sequence[InstanceRecord], removed: Sequence[str]) -> None: ...
+
+
+def write_in_order(store: Writes, commit: Commit) -> list[int]:
+    """A commit as single writes, in the order that keeps a crash between them harmless to read back:
+    instances, then versions, then the records that name them."""
+    if commit.changed or commit.removed:
+        store.save_instances(commit.changed, commit.removed)
+    for version in commit.versions:
+        store.save_version(version)
+    return [store.save_deployment(record, events) for record, events in commit.records]
 
 
 class Registry(Protocol):

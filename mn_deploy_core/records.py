@@ -13,10 +13,9 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, overload
 
-EVENTS_KEPT = 100
+from mn_deploy_core.status import ACTIVE
 
-ACTIVE_STATUSES = frozenset({"running", "awaiting_promotion", "paused"})
-TERMINAL_STATUSES = frozenset({"successful", "failed", "cancelled", "version_recorded"})
+EVENTS_KEPT = 100
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
@@ -201,12 +200,14 @@ class DeploymentRecord:
     rollback: Mapping[str, Any] | None = None
     reverted_to_version: str | None = None
     reschedules: Mapping[str, int] = field(default_factory=dict)
+    step: int = 0
+    step_pause_until_ms: float | None = None
     events: tuple[Event, ...] = ()
     revision: int = 0
 
     @property
     def active(self) -> bool:
-        return self.status in ACTIVE_STATUSES
+        return self.status in ACTIVE
 
     def with_event(self, event: Event) -> None:
         """Keep the newest EVENTS_KEPT events on the record (the store keeps them all)."""

@@ -1,90 +1,34 @@
-"""One active deployment's state machine (R5-R10): what to place next, when to promote, when to stop.
+"""One active deployment's state machine (R5-R10): runs its planner's steps and returns effects.
 
-A rollout has two stages. In the *trial* stage a fixed set of agents runs beside what serves (canaries,
-or a whole blue-green job of candidates) and nothing else is placed; once every trial instance is
-healthy it is promoted, at once or by the operator. In the *rolling* stage the remaining agents are
-replaced destructively, at most `max_parallel` in flight. An initial deployment is a rolling stage with
-no budget limit. `_advance` is the one place that moves the machine forward after anything changes.
+A rollout never calls the controller back. Every method that may decide something returns the effects of
+its decision, in order: place an instance, stop one, promote a trial, finish, fail, wake me at a time. The
+controller applies them through the ports (Nomad's narrow `deploymentTriggers`). `_advance` is the one place
+that moves the machine forward after anything changes; `status.transition` is the one way to a new status.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 
+from mn_deploy_core.effects import Effect, Fail, Finish, Place, Promote, Stop, Wake
 from mn_deploy_core.fleet import Instance
 from mn_deploy_core.health import Verdict
 from mn_deploy_core.manifest import Manifest
 from mn_deploy_core.ports import Role
 from mn_deploy_core.records import AgentQueue, DeploymentRecord, Event, VersionRecord, iso_timestamp
-
-RUNNING = "Deployment is running"
-AWAITING_PROMOTION = "Deployment is running but requires manual promotion"
-PENDING_AUTO_PROMOTION = "Deployment is running pending automatic promotion"
-PAUSED = "Deployment is paused"
-SUCCESSFUL = "Deployment completed successfully"
-NOOP = "Deployment contained no runtime changes"
-FAILED_UNHEALTHY = "Failed due to unhealthy instances"
-FAILED_DEADLINE = "Failed due to progress deadline"
-FAILED_BY_OPERATOR = "Deployment marked as failed"
-CANCELLED = "Cancelled due to newer version"
-VERSION_RECORDED = "Batch version recorded as rerun"
-
-UNLIMITED = 0
-
-
-class Mode(StrEnum):
-    INITIAL = "initial"
-    AGENT_LEVEL = "agent_level"
-    BLUE_GREEN = "blue_green"
-
-
-class Stage(StrEnum):
-    TRIAL = "trial"
-    ROLLING = "rolling"
-
-
-@dataclass(frozen=True, slots=True)
-class Plan:
-    """Which agents run as a trial (and in which role), which roll after it, and who promotes."""
-
-    trial: tuple[str, ...]
-    trial_role: Role
-    rolling: tuple[str, ...]
-    manual_promotion: bool
-
-
-def plan(mode: Mode, target: Manifest, changed: tuple[str, ...]) -> Plan:
-    """R3/R6/R7: an initial deployment rolls everything; blue-green trials the whole job as candidates
-    (manual promotion when a canary is asked for without auto_promote); agent-level trials its canaries."""
-    policy = target.policy
-    agents = target.agent_ids()
-    if mode is Mode.INITIAL:
-        return Plan((), Role.PRIMARY, agents, False)
-    if mode is Mode.BLUE_GREEN:
-        manual = canary_count(policy.canary, policy.strategy, 1) > 0 and not policy.auto_promote
-        return Plan(agents, Role.CANDIDATE, (), manual)
-    canaries = canary_count(policy.canary, policy.strategy, len(changed))
-    trial = changed[:canaries]
-    return Plan(trial, Role.CANARY, changed[canaries:], bool(trial) and not policy.auto_promote)
-
-
-class Actuator(Protocol):
-    """What a rollout asks of the controller: the side effects, done through the ports."""
-
-    def place(self, rollout: Rollout, agent_id: str, role: Role, now: float) -> Instance: ...
-
-    def stop(self, instance: Instance, now: float) -> None: ...
-
-    def promote_trial(self, rollout: Rollout, trial: list[Instance], now: float) -> None: ...
-
-    def deadline_moved(self, rollout: Rollout) -> None: ...
-
-    def succeeded(self, rollout: Rollout, now: float) -> None: ...
-
-    def failed(self, rollout: Rollout, now: float, description: str) -> None: ...
+from mn_deploy_core.status import (
+    AWAITING_PROMOTION,
+    FAILED_UNHEALTHY,
+    PAUSED,
+    PENDING_AUTO_PROMOTION,
+    RUNNING,
+    Status,
+    Trigger,
+    transition,
+)
+from mn_deploy_core.strategies import UNLIMITED, Planner, Step
+from mn_deploy_core.timers import Kind
 
 
 class Journal:
@@ -114,45 +58,62 @@ class Journal:
         self.record.updated_at = iso_timestamp(now)
         self.touch()
 
+    def move(self, trigger: Trigger, now: float, description: str | None = None) -> bool:
+        """Apply `trigger` to the record's status (status.py's table); False when it changes nothing."""
+        record = self.record
+        status, previous = transition(record.deployment_id, record.status, trigger, record.previous_status)
+        if (status, previous) == (record.status, record.previous_status) and description is None:
+            return False
+        self.set(now, status=status, previous_status=previous)
+        if description is not None:
+            self.set(now, description=description)
+        return True
+
 
 class Rollout(Journal):
-    """The plan and progress of one active deployment."""
+    """The plan and progress of one active deployment.
+
+    Progress: `step` (the current one), `queue` (agents not placed yet: the current step's first, then every
+    later step's), `new` (each agent's instance of this deployment), `trial` (those not promoted yet),
+    `healthy` (agents whose new instance is healthy) and `in_flight` (placed, no verdict yet). A step is done
+    when its agents are placed and every agent up to its end is healthy.
+    """
 
     def __init__(
         self,
-        actuator: Actuator,
         touched: dict[str, Journal],
         record: DeploymentRecord,
         version: VersionRecord,
         job_id: str,
         manifest: Manifest,
-        mode: Mode,
-        plan: Plan,
-        rolling: Sequence[str],
+        planner: Planner,
+        steps: Sequence[Step],
+        remaining: Sequence[str] | None = None,
     ) -> None:
         super().__init__(record, touched)
-        self.actuator = actuator
         self.version = version
         self.job_id = job_id
         self.manifest = manifest
         self.policy = manifest.policy
-        self.mode = mode
-        self.trial_role = plan.trial_role
-        self.manual_promotion = plan.manual_promotion
-        self.stage = Stage.TRIAL if plan.trial else Stage.ROLLING
-        self.trial_pending = list(plan.trial)
-        self.trial: dict[str, Instance] = {}
-        self.queue = AgentQueue(tuple(rolling))
-        self.new: dict[str, Instance] = {}
+        self.planner = planner
+        self.steps = tuple(steps)
+        ends, total = [], 0
+        for step in self.steps:
+            total += len(step.agents)
+            ends.append(total)
+        self.ends = tuple(ends)
+        self.desired = total
+        self.step = record.step
+        planned = tuple(a for s in self.steps for a in s.agents)
+        self.queue = AgentQueue(planned if remaining is None else tuple(remaining))
+        self.new: dict[str, str] = {}
+        self.trial: dict[str, str] = {}
         self.healthy: set[str] = set()
         self.in_flight = 0
-        self.desired = record.counters.desired_total
+        self.gate_open = False
+        self._out: list[Effect] = []
 
     # ---- queries -------------------------------------------------------------------------------
-
-    def attempt(self, agent_id: str) -> int:
-        """How many replacements this agent has had here: the next instance id's attempt number."""
-        return self.record.reschedules.get(agent_id, 0)
 
     @property
     def key(self) -> str:
@@ -164,49 +125,62 @@ class Rollout(Journal):
 
     @property
     def paused(self) -> bool:
-        return self.record.status == "paused"
+        return self.record.status == Status.PAUSED
+
+    @property
+    def pause_until(self) -> float | None:
+        """When the current step's pause ends, while it lasts."""
+        return self.record.step_pause_until_ms
 
     @property
     def deadline_enforced(self) -> bool:
-        """Not while paused, nor while healthy trial instances wait for promotion (R9)."""
-        return self.record.status == "running" and self.policy.progress_deadline_ms > 0
+        """Not while paused, nor while a done step waits for promotion or for its pause to end (R9)."""
+        return self.record.status == Status.RUNNING and self.policy.progress_deadline_ms > 0 and not self._pausing
+
+    @property
+    def _pausing(self) -> bool:
+        return self.record.step_pause_until_ms is not None
+
+    @property
+    def _current(self) -> Step:
+        return self.steps[self.step]
 
     def owns(self, instance: Instance) -> bool:
-        return self.new.get(instance.agent_id) is instance
+        return self.new.get(instance.agent_id) == instance.instance_id
+
+    def attempt(self, agent_id: str) -> int:
+        """How many replacements this agent has had here: the next instance id's attempt number."""
+        return self.record.reschedules.get(agent_id, 0)
 
     def running_description(self) -> str:
-        if self.stage is Stage.TRIAL and not self.manual_promotion and self.policy.auto_promote:
+        step = self._current
+        if step.trial and not step.manual and self.policy.auto_promote:
             return PENDING_AUTO_PROMOTION
         return RUNNING
 
-    # ---- events in -----------------------------------------------------------------------------
+    # ---- events in; each returns the effects of what it decided -------------------------------------
 
     def adopt(self, instances: list[Instance]) -> None:
         """Take over this deployment's live instances after a controller restart.
 
         Progress is rebuilt from them: the newest attempt per agent (its id ends in the attempt number) is
-        the agent's new instance; a canary already primary means the trial was promoted.
+        the agent's new instance; a trial instance already primary means its step was promoted.
         """
         for instance in sorted(instances, key=_attempt):
             agent_id = instance.agent_id
-            self.new[agent_id] = instance
+            self.new[agent_id] = instance.instance_id
             if instance.role is not Role.PRIMARY:
-                self.trial[agent_id] = instance
+                self.trial[agent_id] = instance.instance_id
             if instance.healthy:
                 self.healthy.add(agent_id)
             elif instance.healthy is None:
                 self.in_flight += 1
-        if self.stage is Stage.TRIAL:
-            promoted = any(a in self.new and self.new[a].role is Role.PRIMARY for a in self.trial_pending)
-            if promoted:
-                self.stage, self.trial, self.trial_pending = Stage.ROLLING, {}, []
-            else:
-                self.trial_pending = [a for a in self.trial_pending if a not in self.trial]
 
-    def start(self, now: float) -> None:
+    def start(self, now: float) -> list[Effect]:
         self._advance(now)
+        return self._take()
 
-    def on_verdict(self, instance: Instance, verdict: Verdict, now: float) -> None:
+    def on_verdict(self, instance: Instance, verdict: Verdict, now: float) -> list[Effect]:
         agent_id = instance.agent_id
         counters = self.record.counters
         if verdict is Verdict.HEALTHY:
@@ -216,7 +190,7 @@ class Rollout(Journal):
             self.event("deployment_instance_healthy", now, instance_id=instance.instance_id, agent_id=agent_id)
             self._extend_deadline(now + self.policy.progress_deadline_ms)
             self._advance(now)
-            return
+            return self._take()
         if agent_id in self.healthy:
             self.healthy.discard(agent_id)
             counters = counters.add(healthy=-1)
@@ -224,96 +198,135 @@ class Rollout(Journal):
             self.in_flight -= 1
         self.set(now, counters=counters.add(unhealthy=1))
         self.event("deployment_instance_unhealthy", now, instance_id=instance.instance_id, agent_id=agent_id)
-        if self.record.status == "awaiting_promotion":
-            # back to running: the deadline, suspended while waiting, starts again as after a resume
-            self.set(now, status="running", description=self.running_description())
+        self.gate_open = False
+        self.set(now, step_pause_until_ms=None)
+        awaiting = self.record.status == Status.AWAITING_PROMOTION
+        self.move(Trigger.TRIAL_FAILED, now, self.running_description() if awaiting else None)
+        if awaiting:  # the deadline, suspended while waiting, starts again as after a resume
             self._reset_deadline(now)
-        elif self.record.previous_status == "awaiting_promotion":
-            self.set(now, previous_status="running")
         self._replace_unhealthy(instance, now)
+        return self._take()
 
-    def promote(self, now: float) -> None:
-        """Trial instances become primary; the rolling stage goes on (R6, R7)."""
-        trial = list(self.trial.values())
-        self.actuator.promote_trial(self, trial, now)
-        self.stage = Stage.ROLLING
-        self.trial = {}
-        self.set(now, status="running", description=RUNNING)
-        self.event("deployment_promoted", now, version=self.version.version)
+    def promote(self, now: float) -> list[Effect]:
+        """The operator lets the waiting step go on (R6, R7)."""
+        self.move(Trigger.PROMOTE, now, RUNNING)
+        self.gate_open = True
         self._reset_deadline(now)
         self._advance(now)
+        return self._take()
 
-    def pause(self, now: float, reason: str | None) -> None:
-        if self.paused:
-            return
-        self.set(now, previous_status=self.record.status, status="paused", description=reason or PAUSED)
-        self.event("deployment_paused", now, reason=reason or PAUSED)
+    def pause_elapsed(self, now: float) -> list[Effect]:
+        """The current step's pause is over."""
+        self.gate_open = True
         self._reset_deadline(now)
+        self._advance(now)
+        return self._take()
 
-    def resume(self, now: float, reason: str | None) -> None:
+    def pause(self, now: float, reason: str | None) -> list[Effect]:
+        if self.move(Trigger.PAUSE, now):
+            self.set(now, description=reason or PAUSED)
+            self.event("deployment_paused", now, reason=reason or PAUSED)
+            self._reset_deadline(now)
+        return self._take()
+
+    def resume(self, now: float, reason: str | None) -> list[Effect]:
         """Back to the status before the pause (MirrorNeuron always says running; we restore)."""
         if not self.paused:
-            return
-        status = self.record.previous_status or "running"
-        description = AWAITING_PROMOTION if status == "awaiting_promotion" else self.running_description()
-        self.set(now, status=status, description=description, previous_status=None)
+            return []
+        self.move(Trigger.RESUME, now)
+        awaiting = self.record.status == Status.AWAITING_PROMOTION
+        self.set(now, description=AWAITING_PROMOTION if awaiting else self.running_description())
         self.event("deployment_running", now, reason=reason or "resumed by operator")
         self._reset_deadline(now)
         self._advance(now)
+        return self._take()
 
     def deadline_passed(self, now: float) -> bool:
         deadline = self.record.require_progress_by_ms
         return self.deadline_enforced and deadline is not None and now >= deadline
 
-    def end(self, now: float, status: str, description: str, event: str, **fields: Any) -> None:
+    def end(self, now: float, trigger: Trigger, description: str, event: str, **fields: Any) -> list[Effect]:
         """Stop what was never promoted and freeze the record (failure or cancellation, R4, R10)."""
-        for instance in self.trial.values():
-            self.actuator.stop(instance, now)
+        self._out.extend(Stop(instance_id) for instance_id in self.trial.values())
         self.trial = {}
-        self.set(now, status=status, description=description, remaining_agent_ids=self.queue)
+        self.move(trigger, now, description)
+        self.set(now, remaining_agent_ids=self.queue, step_pause_until_ms=None)
         self.event(event, now, **fields)
+        return self._take()
 
     # ---- the machine ---------------------------------------------------------------------------
 
-    def _advance(self, now: float) -> None:
-        if not self.record.active or self.paused:
-            return
-        if self.stage is Stage.TRIAL:
-            while self.trial_pending:
-                self._place(self.trial_pending.pop(0), self.trial_role, now)
-            if len(self.healthy) < len(self.trial) or self.record.status == "awaiting_promotion":
-                return
-            self.event(
-                "deployment_canary_ready",
-                now,
-                version=self.version.version,
-                canary_agent_ids=list(self.trial),
-            )
-            if self.manual_promotion:
-                self.set(now, status="awaiting_promotion", description=AWAITING_PROMOTION)
-                return
-            self.promote(now)
-            return
-        limit = self.policy.max_parallel if self.mode is Mode.AGENT_LEVEL else UNLIMITED
-        while self.queue and (limit == UNLIMITED or self.in_flight < limit):
-            agent_id, self.queue = self.queue.popleft()
-            self._place(agent_id, Role.PRIMARY, now)
-        self.set(now, remaining_agent_ids=self.queue)
-        if not self.queue and len(self.healthy) == self.desired:
-            self.actuator.succeeded(self, now)
+    def _take(self) -> list[Effect]:
+        out, self._out = self._out, []
+        return out
 
-    def _place(self, agent_id: str, role: Role, now: float) -> None:
-        instance = self.actuator.place(self, agent_id, role, now)
-        self.new[agent_id] = instance
+    def _advance(self, now: float) -> None:
+        while self.record.active and not self.paused:
+            step = self._current
+            self._place_pending(step, now)
+            if self._pending or len(self.healthy) < self.ends[self.step]:
+                return
+            if self.record.status == Status.AWAITING_PROMOTION or not self._gate_passed(step, now):
+                return
+            self._pass_step(step, now)
+            if self.step == len(self.steps):
+                self._out.append(Finish())
+                return
+
+    @property
+    def _pending(self) -> int:
+        """Agents of the current step not placed yet (every later step's agents are still queued)."""
+        return len(self.queue) - (self.desired - self.ends[self.step])
+
+    def _place_pending(self, step: Step, now: float) -> None:
+        budget = step.budget
+        while self._pending and (budget == UNLIMITED or self.in_flight < budget):
+            agent_id, self.queue = self.queue.popleft()
+            self._place(agent_id, step.role, step.phase, now)
+        self.set(now, remaining_agent_ids=self.queue)
+
+    def _gate_passed(self, step: Step, now: float) -> bool:
+        """A done step goes on at once, once promoted (manual), or once its pause is over."""
+        if self.gate_open:
+            return True
+        if self._pausing:
+            return False
+        if step.trial:
+            self.event("deployment_canary_ready", now, version=self.version.version, canary_agent_ids=list(self.trial))
+        if step.manual:
+            self.move(Trigger.TRIAL_READY, now, AWAITING_PROMOTION)
+            return False
+        if step.pause_ms:
+            self.set(now, step_pause_until_ms=now + step.pause_ms)
+            self._out.append(Wake(now + step.pause_ms, Kind.STEP_PAUSE))
+            return False
+        return True
+
+    def _pass_step(self, step: Step, now: float) -> None:
+        """Promote a trial step's instances; the next step starts."""
+        if step.trial:
+            self._out.append(Promote(tuple(self.trial.values())))
+            self.trial = {}
+            if not self.gate_open:  # promoted without an operator
+                self.move(Trigger.AUTO_PROMOTE, now, RUNNING)
+                self._reset_deadline(now)
+            self.event("deployment_promoted", now, version=self.version.version)
+        self.step += 1
+        self.gate_open = False
+        self.set(now, step=self.step, step_pause_until_ms=None)
+
+    def _place(self, agent_id: str, role: Role, phase: str, now: float) -> None:
+        instance_id = f"{self.deployment_id}.{agent_id}.{self.attempt(agent_id)}"
+        self.new[agent_id] = instance_id
         if role is not Role.PRIMARY:
-            self.trial[agent_id] = instance
+            self.trial[agent_id] = instance_id
         self.in_flight += 1
-        counters = self.record.counters
-        self.set(now, counters=counters.add(placed=1))
+        self._out.append(Place(instance_id, agent_id, role, phase))
+        self.set(now, counters=self.record.counters.add(placed=1))
         self.event(
             "deployment_instance_placed",
             now,
-            instance_id=instance.instance_id,
+            instance_id=instance_id,
             agent_id=agent_id,
             role=str(role),
             version=self.version.version,
@@ -326,18 +339,17 @@ class Rollout(Journal):
         agent_id = instance.agent_id
         used = self.record.reschedules.get(agent_id, 0)
         if self.policy.progress_deadline_ms == 0 or used >= self.manifest.reschedule.attempts:
-            self.actuator.failed(self, now, FAILED_UNHEALTHY)
+            self._out.append(Fail(FAILED_UNHEALTHY))
             return
         self.set(now, reschedules={**self.record.reschedules, agent_id: used + 1})
-        self.actuator.stop(instance, now)
+        self._out.append(Stop(instance.instance_id))
         del self.new[agent_id]
-        if agent_id in self.trial:
-            del self.trial[agent_id]
-            self.trial_pending.append(agent_id)
-        elif self.paused:
+        if agent_id in self.trial or self.paused:  # placed again with its step, or once resumed
+            self.trial.pop(agent_id, None)
             self.queue = self.queue.pushleft(agent_id)
+            self.set(now, remaining_agent_ids=self.queue)
         else:  # R5: placed at once, outside the budget, and it counts as in flight
-            self._place(agent_id, Role.PRIMARY, now)
+            self._place(agent_id, Role.PRIMARY, self._current.phase, now)
         self._advance(now)
 
     def _extend_deadline(self, at: float) -> None:
@@ -347,24 +359,15 @@ class Rollout(Journal):
         if current is None or at > current:
             self.record.require_progress_by_ms = at
             self.touch()
-            self.actuator.deadline_moved(self)
+            self._out.append(Wake(at))
 
     def _reset_deadline(self, now: float) -> None:
         if self.policy.progress_deadline_ms > 0:
             self.record.require_progress_by_ms = now + self.policy.progress_deadline_ms
             self.touch()
-            self.actuator.deadline_moved(self)
+            self._out.append(Wake(self.record.require_progress_by_ms))
 
 
 def _attempt(instance: Instance) -> int:
     """Instance ids are `<deployment id>.<agent id>.<attempt>`."""
     return int(instance.instance_id.rsplit(".", 1)[-1])
-
-
-def canary_count(policy_canary: int, strategy: str, changed: int) -> int:
-    """R3: min(canary, n) when canary > 0; 1 for the canary strategy with canary 0; else 0."""
-    if changed == 0:
-        return 0
-    if policy_canary > 0:
-        return min(policy_canary, changed)
-    return 1 if strategy == "canary" else 0

@@ -18,7 +18,7 @@ from sim.world import Driver, Steps
 _OPTIONS: dict[str, tuple[str, ...]] = {
     "deploy": ("overrides", "key"),
     "promote": (),
-    "rollback": ("version", "reason"),
+    "rollback": ("version", "tag", "reason"),
     "pause": ("reason",),
     "resume": ("reason",),
     "fail": ("reason",),
@@ -42,18 +42,32 @@ class Operated(Protocol):
     """The controller's operator API, as the simulator calls it."""
 
     def deploy(
-        self, manifest: Mapping[str, Any], overrides: Mapping[str, Any] | None = None, key: str | None = None
+        self,
+        manifest: Mapping[str, Any],
+        overrides: Mapping[str, Any] | None = None,
+        key: str | None = None,
+        bundle: str | None = None,
+        *,
+        now: float,
     ) -> DeploymentRecord: ...
 
-    def promote(self, id_or_key: str) -> DeploymentRecord: ...
+    def promote(self, id_or_key: str, *, now: float) -> DeploymentRecord: ...
 
-    def rollback(self, id_or_key: str, version: str | None = None, reason: str | None = None) -> DeploymentRecord: ...
+    def rollback(
+        self,
+        id_or_key: str,
+        version: str | None = None,
+        reason: str | None = None,
+        tag: str | None = None,
+        *,
+        now: float,
+    ) -> DeploymentRecord: ...
 
-    def pause(self, id_or_key: str, reason: str | None = None) -> DeploymentRecord: ...
+    def pause(self, id_or_key: str, reason: str | None = None, *, now: float) -> DeploymentRecord: ...
 
-    def resume(self, id_or_key: str, reason: str | None = None) -> DeploymentRecord: ...
+    def resume(self, id_or_key: str, reason: str | None = None, *, now: float) -> DeploymentRecord: ...
 
-    def fail(self, id_or_key: str, reason: str | None = None) -> DeploymentRecord: ...
+    def fail(self, id_or_key: str, reason: str | None = None, *, now: float) -> DeploymentRecord: ...
 
 
 def parse_action(value: Any, path: str, manifest_names: Collection[str], agent_ids: Collection[str]) -> Action:
@@ -91,22 +105,24 @@ def perform(
     controller: Operated,
     manifests: Mapping[str, Mapping[str, Any]],
     crash: Callable[[str, str | None], int],
+    now: float,
 ) -> DeploymentRecord | None:
-    """Carry out `action`; the controller's record is returned for a deploy. Raises DeploymentError."""
+    """Carry out `action` at `now`; the controller's record is returned for a deploy. Raises DeploymentError."""
     options = action.options
+    target, reason = action.target, options.get("reason")
     match action.verb:
         case "deploy":
-            return controller.deploy(manifests[action.target], options.get("overrides"), options.get("key"))
+            return controller.deploy(manifests[target], options.get("overrides"), options.get("key"), now=now)
         case "promote":
-            controller.promote(action.target)
+            controller.promote(target, now=now)
         case "rollback":
-            controller.rollback(action.target, options.get("version"), options.get("reason"))
+            controller.rollback(target, options.get("version"), reason, tag=options.get("tag"), now=now)
         case "pause":
-            controller.pause(action.target, options.get("reason"))
+            controller.pause(target, reason, now=now)
         case "resume":
-            controller.resume(action.target, options.get("reason"))
+            controller.resume(target, reason, now=now)
         case "fail":
-            controller.fail(action.target, options.get("reason"))
+            controller.fail(target, reason, now=now)
         case "crash":
             crash(action.target, options.get("key"))
     return None
@@ -138,7 +154,7 @@ class Operator:
             if action.at_ms > env.now:
                 yield env.timeout(action.at_ms - env.now)
             try:
-                record = perform(action, self._controller, self._manifests, crash)
+                record = perform(action, self._controller, self._manifests, crash, env.now)
             except DeploymentError as error:
                 self.errors.append({"t_ms": env.now, "action": dict(action.source), "message": error.message})
             else:

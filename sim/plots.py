@@ -17,13 +17,18 @@ from matplotlib.collections import PolyCollection
 from matplotlib.colors import Colormap
 
 from mn_deploy_core.manifest import runtime_order
+from mn_deploy_core.status import Status
 from sim.metrics import TERMINAL_EVENTS, serving_intervals, serving_steps
 from sim.result import Result
 from sim.sweep import Point, SweepResult
 
 HATCH = {"primary": "", "canary": "//", "candidate": "xx"}
 MARKS = {"placed": ("|", "black"), "healthy": ("o", "tab:green"), "unhealthy": ("X", "tab:red")}
-STATUS_COLORS = {"running": "tab:blue", "awaiting_promotion": "tab:orange", "paused": "tab:gray"}
+STATUS_COLORS: dict[str, str] = {
+    Status.RUNNING: "tab:blue",
+    Status.AWAITING_PROMOTION: "tab:orange",
+    Status.PAUSED: "tab:gray",
+}
 _INSTANCE_EVENT = "deployment_instance_"
 _ROW_HEIGHT = 0.8
 _MAX_TICK_LABELS = 60
@@ -156,15 +161,15 @@ def status_spans(deployment: Mapping[str, Any], end_ms: float) -> list[tuple[str
         kind, t = event["type"], event["t_ms"]
         new = status
         if kind in ("deployment_created", "deployment_started", "deployment_promoted"):
-            new = "running"
+            new = Status.RUNNING
         elif kind == "deployment_canary_ready":
-            new = "awaiting_promotion"
+            new = Status.AWAITING_PROMOTION
         elif kind == "deployment_paused":
-            before_pause, new = status, "paused"
+            before_pause, new = status, Status.PAUSED
         elif kind == "deployment_running":
-            new = before_pause or "running"
-        elif kind == "deployment_instance_unhealthy" and status == "awaiting_promotion":
-            new = "running"
+            new = before_pause or Status.RUNNING
+        elif kind == "deployment_instance_unhealthy" and status == Status.AWAITING_PROMOTION:
+            new = Status.RUNNING
         elif kind in TERMINAL_EVENTS:
             new = None
         if new != status:
@@ -216,7 +221,7 @@ def capacity(result: Result, ax: Axes | None = None) -> Axes:
     return ax
 
 
-OUTCOME_COLORS = {"successful": "tab:green", "reverted": "tab:orange", "failed": "tab:red", "error": "black"}
+OUTCOME_COLORS = {Status.SUCCESSFUL: "tab:green", "reverted": "tab:orange", Status.FAILED: "tab:red", "error": "black"}
 
 
 def _axis(result: SweepResult, name: str) -> str:

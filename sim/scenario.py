@@ -129,7 +129,7 @@ class Simulation:
             env, RandomStreams.from_seed(self.seed), self._provenance.of_placement, scenario.behaviors.resolve
         )
         self._store = MemoryStore()
-        self.controller = Controller(self._store, self._runtime, MemoryRegistry(), clock=lambda: env.now)
+        self.controller = Controller(self._store, self._runtime, MemoryRegistry())
         driver = Driver(env, self.controller, self._runtime)
         self._operator = Operator(driver, self.controller, scenario.documents, self._deployed)
         self._operator.start(scenario.actions, self._runtime.crash)

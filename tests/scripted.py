@@ -55,7 +55,7 @@ class World:
         self.runtime = ScriptedRuntime()
         self.store = MemoryStore()
         self.registry = MemoryRegistry()
-        self.controller = Controller(self.store, self.runtime, self.registry, self.clock)
+        self.controller = Controller(self.store, self.runtime, self.registry)
         self.reported: set[str] = set()
 
     # -- time ----------------------------------------------------------------------------------
@@ -100,7 +100,7 @@ class World:
     def restart_controller(self) -> None:
         """A new controller on the same store, registry and runtime (the instances keep running), as after a
         controller crash; it takes over with `restore`."""
-        self.controller = Controller(self.store, self.runtime, self.registry, self.clock)
+        self.controller = Controller(self.store, self.runtime, self.registry)
         self.controller.restore(self.clock.now)
 
     @classmethod
@@ -115,7 +115,7 @@ class World:
     # -- shortcuts -----------------------------------------------------------------------------
 
     def deploy(self, manifest: Mapping[str, Any], **kwargs: Any) -> DeploymentRecord:
-        return self.controller.deploy(manifest, **kwargs)
+        return self.controller.deploy(manifest, now=self.clock.now, **kwargs)
 
     def record(self, id_or_key: str) -> DeploymentRecord:
         return self.controller.get(id_or_key)

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import redis
 
 from backends.live import wire
-from backends.live.driver import Driver, wall_ms
+from backends.live.clock import wall_ms
+from backends.live.driver import Driver
 from backends.live.grpc import serve
 from backends.live.lease import DEFAULT_TTL_MS, Lease
 from backends.live.redis_bundles import RedisBundleStore
@@ -81,7 +82,7 @@ def _lead(
     facts_client = connect(config.redis_url, socket_timeout=lease.renew_interval_s + 2.0)
     runtime = RedisRuntime(facts_client, namespace=namespace, node_ttl_ms=config.node_ttl_ms, fence=fence)
     store = RedisStore(client, namespace=namespace, fence=fence)
-    controller = Controller(store, runtime, RedisRegistry(client, namespace=namespace), wall_ms)
+    controller = Controller(store, runtime, RedisRegistry(client, namespace=namespace))
     facts_key = Keys(namespace).facts
 
     def wake() -> None:

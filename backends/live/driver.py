@@ -20,14 +20,10 @@ from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Protocol
 
+from backends.live.clock import wall_ms
 from backends.live.lease import Lease
 from mn_deploy_core.controller import Controller
 from mn_deploy_core.ports import Fact
-
-
-def wall_ms() -> float:
-    """The core's clock in the live world: epoch milliseconds, so records carry real ISO timestamps."""
-    return time.time() * 1000.0
 
 
 class FactSource(Protocol):

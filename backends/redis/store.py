@@ -39,6 +39,7 @@ from backends.redis.codec import (
 from backends.redis.fencing import Fence
 from backends.redis.keys import Keys, namespace_from_env
 from mn_deploy_core.errors import ConflictError
+from mn_deploy_core.ports import Commit, write_in_order
 from mn_deploy_core.records import DeploymentRecord, Event, InstanceRecord, VersionRecord, version_order
 
 log = logging.getLogger(__name__)
@@ -158,6 +159,10 @@ class RedisStore:
             except CorruptRecordError as exc:
                 log.warning("skipping %s", exc.message)
         return events
+
+    def commit(self, commit: Commit) -> list[int]:
+        """One decision, written in order (one transaction per write for now)."""
+        return write_in_order(self, commit)
 
     def save_instances(self, changed: Sequence[InstanceRecord], removed: Sequence[str]) -> None:
         """One round trip (save_instances.lua): a taker-over sees all of the upserts and removals or none."""

@@ -89,7 +89,7 @@ def stack() -> Iterator[Stack]:
     world, lock, bundles = World(), threading.Lock(), MemoryBundleStore()
     world.clock.now = time.time() * 1000.0  # the live controller's clock: ms since the epoch
     target = f"127.0.0.1:{free_port()}"
-    server = serve(world.controller, target, lock=lock, bundles=bundles)
+    server = serve(world.controller, target, lock=lock, bundles=bundles, clock=world.clock)
     yield Stack(target, world, lock, bundles)
     server.stop(None).wait()
 

@@ -97,7 +97,7 @@ def test_r7_promote_makes_candidates_primary_and_stops_the_old_job() -> None:
     world.converge()
     candidates = [c.instance_id for c in world.instances_of(dep)]
 
-    record = world.controller.promote(KEY)
+    record = world.controller.promote(KEY, now=world.clock.now)
 
     assert record.status == "successful"
     assert record.current_job_id == record.stable_job_id == record.target_job_id != old_job

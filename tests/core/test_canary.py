@@ -110,7 +110,7 @@ def test_r6_promote_makes_canaries_primary_stops_their_old_instances_and_rolls_t
     world.converge()
     canary = world.instances_of(dep)[0].instance_id
 
-    record = world.controller.promote(KEY)
+    record = world.controller.promote(KEY, now=world.clock.now)
 
     assert record.status == "running"
     assert record.description == "Deployment is running"
@@ -129,7 +129,7 @@ def test_r6_scenario_21_promote_finishes_the_rollout() -> None:
     world, v1, dep = canary_world()
     world.converge()
 
-    world.controller.promote(KEY)
+    world.controller.promote(KEY, now=world.clock.now)
     world.converge()
 
     record = world.record(KEY)
@@ -155,7 +155,7 @@ def test_r6_promote_refused_while_running() -> None:
     before = world.record(dep)
 
     with pytest.raises(RefusedError) as info:
-        world.controller.promote(KEY)
+        world.controller.promote(KEY, now=world.clock.now)
 
     assert info.value.message == "deployment is running, expected awaiting_promotion"
     assert world.record(dep) == before
@@ -165,10 +165,10 @@ def test_r6_promote_refused_while_running() -> None:
 def test_r6_promote_refused_while_paused() -> None:
     world, _, dep = canary_world()
     world.converge()
-    world.controller.pause(KEY)
+    world.controller.pause(KEY, now=world.clock.now)
 
     with pytest.raises(RefusedError) as info:
-        world.controller.promote(dep)
+        world.controller.promote(dep, now=world.clock.now)
 
     assert info.value.message == "deployment is paused, expected awaiting_promotion"
 
@@ -176,12 +176,12 @@ def test_r6_promote_refused_while_paused() -> None:
 def test_r6_promote_refused_on_a_terminal_deployment() -> None:
     world, _, dep = canary_world()
     world.converge()
-    world.controller.promote(dep)
+    world.controller.promote(dep, now=world.clock.now)
     world.converge()
     before = world.record(dep)
 
     with pytest.raises(RefusedError) as info:
-        world.controller.promote(dep)
+        world.controller.promote(dep, now=world.clock.now)
 
     assert info.value.message == f"deployment {dep} is successful; it can't be promoted"
     assert world.record(dep) == before

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from mn_deploy_core.ports import FactKind
-from mn_deploy_core.rollout import FAILED_DEADLINE, FAILED_UNHEALTHY
+from mn_deploy_core.status import FAILED_DEADLINE, FAILED_UNHEALTHY
 from tests.scripted import World, service_manifest
 
 KEY = "agent-api"
@@ -118,7 +118,7 @@ def test_r9_deadline_never_moves_earlier() -> None:
     world.deploy(manifest(count=2))
     world.bring_up(world.runtime.live[:1])
     world.clock.now = 5000
-    world.controller.pause(KEY)
+    world.controller.pause(KEY, now=world.clock.now)
     assert deadline(world) == 5000 + PD
     world.controller.tick(5000)
     record = world.record(KEY)
@@ -132,23 +132,23 @@ def test_r9_pause_resume_and_promote_set_now_plus_pd() -> None:
     world = stable_world()
     world.deploy(manifest("agent:2", update={"strategy": "canary", "canary": 1}))
     world.advance(2000)
-    world.controller.pause(KEY)
+    world.controller.pause(KEY, now=world.clock.now)
     assert deadline(world) == 2000 + PD
     world.bring_up()
     world.advance(40_000)
-    world.controller.resume(KEY)
+    world.controller.resume(KEY, now=world.clock.now)
     assert deadline(world) == 40_000 + PD
     world.advance(50_000)
     assert world.record(KEY).status == "awaiting_promotion"
-    world.controller.promote(KEY)
+    world.controller.promote(KEY, now=world.clock.now)
     assert deadline(world) == 50_000 + PD
 
 
 def test_r9_pause_and_resume_with_pd_zero_set_no_deadline() -> None:
     world = World()
     world.deploy(manifest(update={"progress_deadline_ms": 0}))
-    world.controller.pause(KEY)
-    world.controller.resume(KEY)
+    world.controller.pause(KEY, now=world.clock.now)
+    world.controller.resume(KEY, now=world.clock.now)
     assert deadline(world) is None
 
 
@@ -187,7 +187,7 @@ def test_r9_pause_suspends_deadline() -> None:
     world = World()
     record = world.deploy(manifest(count=1, reschedule=10))
     world.advance(10_000)
-    world.controller.pause(KEY)
+    world.controller.pause(KEY, now=world.clock.now)
     world.advance(10 * PD)
     paused = world.record(record.deployment_id)
     assert paused.status == "paused"
@@ -196,7 +196,7 @@ def test_r9_pause_suspends_deadline() -> None:
     assert paused.counters.unhealthy == 1
     assert paused.counters.placed == 1
     resumed_at = world.clock.now
-    world.controller.resume(KEY)
+    world.controller.resume(KEY, now=world.clock.now)
     assert deadline(world) == resumed_at + PD
     assert world.record(KEY).counters.placed == 2
     world.advance(resumed_at + PD)
@@ -210,9 +210,9 @@ def test_r9_pause_from_awaiting_promotion_suspends_deadline_after_resume_too() -
     world = stable_world()
     world.deploy(manifest("agent:2", update={"strategy": "canary", "canary": 1}))
     world.converge()
-    world.controller.pause(KEY)
+    world.controller.pause(KEY, now=world.clock.now)
     world.advance(world.clock.now + 3 * PD)
-    world.controller.resume(KEY)
+    world.controller.resume(KEY, now=world.clock.now)
     world.advance(world.clock.now + 3 * PD)
     assert world.record(KEY).status == "awaiting_promotion"
 
@@ -226,7 +226,7 @@ def test_r9_deadline_not_enforced_while_healthy_canaries_await_promotion() -> No
     world.advance(world.clock.now + 10 * PD)
     assert world.record(record.deployment_id).status == "awaiting_promotion"
     promoted_at = world.clock.now
-    world.controller.promote(KEY)
+    world.controller.promote(KEY, now=world.clock.now)
     assert deadline(world) == promoted_at + PD
     world.converge()
     assert world.record(record.deployment_id).status == "successful"
@@ -254,7 +254,7 @@ def test_r9_deadline_not_enforced_while_healthy_candidates_await_promotion() -> 
     assert world.record(KEY).status == "awaiting_promotion"
     world.advance(world.clock.now + 10 * PD)
     assert world.record(record.deployment_id).status == "awaiting_promotion"
-    world.controller.promote(KEY)
+    world.controller.promote(KEY, now=world.clock.now)
     assert world.record(record.deployment_id).status == "successful"
 
 
@@ -354,11 +354,11 @@ def test_r9_unhealthy_while_paused_is_replaced_on_resume() -> None:
     world = World()
     record = world.deploy(manifest(count=2))
     first, second = world.runtime.live
-    world.controller.pause(KEY)
+    world.controller.pause(KEY, now=world.clock.now)
     world.report(first, FactKind.FAILED)
     assert world.record(record.deployment_id).status == "paused"
     assert world.fresh() == [second]  # no replacement while paused
-    world.controller.resume(KEY)
+    world.controller.resume(KEY, now=world.clock.now)
     assert len(world.fresh()) == 2
     world.converge()
     assert world.record(record.deployment_id).status == "successful"

@@ -90,7 +90,7 @@ def test_r14_scenario_11_canary_v2_hidden_then_primary_after_promote() -> None:
     assert shown[canary.instance_id].passing
     assert [s.instance_id for s in world.registry.lookup("api", role="canary")] == [canary.instance_id]
 
-    world.controller.promote(KEY)
+    world.controller.promote(KEY, now=world.clock.now)
 
     found = {s.instance_id: s for s in world.registry.lookup("api")}
     assert found[canary.instance_id].deployment_role == "primary"

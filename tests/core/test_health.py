@@ -42,8 +42,11 @@ def up(tracker: HealthTracker, now: float, checks: int = 2, instance_id: str = I
 def fire(tracker: HealthTracker, until: float) -> list[tuple[float, str, Verdict]]:
     """Every verdict whose timer falls by `until`, as a driver's tick would pop them."""
     verdicts = []
-    while (due := tracker.pop_due(until)) is not None:
-        verdicts.append(due)
+    while (due := tracker.timers.pop_due(until)) is not None:
+        at, _, instance_id = due
+        verdict = tracker.due(instance_id, at)
+        if verdict is not None:
+            verdicts.append((at, instance_id, verdict))
     return verdicts
 
 
@@ -56,23 +59,23 @@ def test_r8_checks_mode_healthy_after_min_healthy_of_ready_and_all_checks() -> N
     assert tracker.observe(fact(FactKind.READY), 100) is None
     assert tracker.observe(fact(FactKind.CHECK_PASSING, "c0"), 200) is None
     # one check of two is not enough: only the healthy deadline is pending
-    assert tracker.next_wakeup() == 30_000
+    assert tracker.timers.next_at() == 30_000
     assert tracker.observe(fact(FactKind.CHECK_PASSING, "c1"), 500) is None
     # the window starts when the last condition holds (ready at 100, both checks at 500)
-    assert tracker.next_wakeup() == 1500
+    assert tracker.timers.next_at() == 1500
     assert fire(tracker, 1499) == []
     assert fire(tracker, 1500) == [(1500, INST, Verdict.HEALTHY)]
     assert tracker.verdict(INST) is Verdict.HEALTHY
     assert tracker.serving(INST)
-    assert tracker.next_wakeup() is None
+    assert tracker.timers.next_at() is None
 
 
 def test_r8_checks_mode_needs_ready_as_well_as_checks() -> None:
     tracker = tracked(checks=1)
     tracker.observe(fact(FactKind.CHECK_PASSING, "c0"), 0)
-    assert tracker.next_wakeup() == 30_000
+    assert tracker.timers.next_at() == 30_000
     tracker.observe(fact(FactKind.READY), 2000)
-    assert tracker.next_wakeup() == 3000
+    assert tracker.timers.next_at() == 3000
     assert fire(tracker, 3000) == [(3000, INST, Verdict.HEALTHY)]
 
 
@@ -80,11 +83,11 @@ def test_r8_agent_states_mode_ignores_checks() -> None:
     tracker = tracked(checks=0)
     assert tracker.observe(fact(FactKind.CHECK_FAILING, "c0"), 0) is None
     tracker.observe(fact(FactKind.READY), 100)
-    assert tracker.next_wakeup() == 1100
+    assert tracker.timers.next_at() == 1100
     tracker.observe(fact(FactKind.CHECK_FAILING, "c0"), 600)
     tracker.observe(fact(FactKind.CHECK_PASSING, "c0"), 700)
     tracker.observe(fact(FactKind.CHECK_FAILING, "c0"), 800)
-    assert tracker.next_wakeup() == 1100
+    assert tracker.timers.next_at() == 1100
     assert fire(tracker, 1100) == [(1100, INST, Verdict.HEALTHY)]
     assert tracker.serving(INST)
 
@@ -95,9 +98,9 @@ def test_r8_failing_check_restarts_min_healthy_clock_and_is_no_verdict() -> None
     assert tracker.observe(fact(FactKind.CHECK_FAILING, "c1"), 900) is None
     assert tracker.verdict(INST) is None
     assert fire(tracker, 1000) == []
-    assert tracker.next_wakeup() == 30_000
+    assert tracker.timers.next_at() == 30_000
     assert tracker.observe(fact(FactKind.CHECK_PASSING, "c1"), 1200) is None
-    assert tracker.next_wakeup() == 2200
+    assert tracker.timers.next_at() == 2200
     assert fire(tracker, 2200) == [(2200, INST, Verdict.HEALTHY)]
 
 
@@ -109,9 +112,9 @@ def test_r8_restart_restarts_min_healthy_clock_and_is_no_verdict() -> None:
     assert fire(tracker, 1000) == []
     # a restart clears readiness and checks: both must come back, then a full window
     tracker.observe(fact(FactKind.READY), 700)
-    assert tracker.next_wakeup() == 30_000
+    assert tracker.timers.next_at() == 30_000
     tracker.observe(fact(FactKind.CHECK_PASSING, "c0"), 800)
-    assert tracker.next_wakeup() == 1800
+    assert tracker.timers.next_at() == 1800
     assert fire(tracker, 1800) == [(1800, INST, Verdict.HEALTHY)]
 
 
@@ -119,7 +122,7 @@ def test_r8_exit_restarts_min_healthy_clock_and_is_no_verdict() -> None:
     tracker = tracked(checks=0)
     tracker.observe(fact(FactKind.READY), 0)
     assert tracker.observe(fact(FactKind.EXITED), 500) is None
-    assert tracker.next_wakeup() == 30_000
+    assert tracker.timers.next_at() == 30_000
     tracker.observe(fact(FactKind.READY), 600)
     assert fire(tracker, 1600) == [(1600, INST, Verdict.HEALTHY)]
 
@@ -127,11 +130,11 @@ def test_r8_exit_restarts_min_healthy_clock_and_is_no_verdict() -> None:
 def test_r8_not_healthy_by_placement_plus_healthy_deadline_is_unhealthy() -> None:
     tracker = tracked(deadline_ms=5000, checks=1, placed=10_000)
     tracker.observe(fact(FactKind.READY), 10_100)
-    assert tracker.next_wakeup() == 15_000
+    assert tracker.timers.next_at() == 15_000
     assert fire(tracker, 14_999) == []
     assert fire(tracker, 15_000) == [(15_000, INST, Verdict.UNHEALTHY)]
     assert not tracker.serving(INST)
-    assert tracker.next_wakeup() is None
+    assert tracker.timers.next_at() is None
     # a late fact changes nothing: the verdict is given
     assert up(tracker, 15_500, checks=1) is None
     assert tracker.verdict(INST) is Verdict.UNHEALTHY
@@ -141,14 +144,14 @@ def test_r8_window_ending_after_the_healthy_deadline_is_unhealthy() -> None:
     tracker = tracked(deadline_ms=5000, checks=1)
     up(tracker, 4500, checks=1)
     # healthy would fall at 5500, after the deadline: the deadline wins
-    assert tracker.next_wakeup() == 5000
+    assert tracker.timers.next_at() == 5000
     assert fire(tracker, 10_000) == [(5000, INST, Verdict.UNHEALTHY)]
 
 
 def test_r8_window_ending_exactly_at_the_healthy_deadline_is_healthy() -> None:
     tracker = tracked(deadline_ms=5000, checks=1)
     up(tracker, 4000, checks=1)
-    assert tracker.next_wakeup() == 5000
+    assert tracker.timers.next_at() == 5000
     assert fire(tracker, 5000) == [(5000, INST, Verdict.HEALTHY)]
 
 
@@ -157,7 +160,7 @@ def test_r8_failed_is_unhealthy_at_once() -> None:
     tracker.observe(fact(FactKind.READY), 0)
     assert tracker.observe(fact(FactKind.FAILED), 300) is Verdict.UNHEALTHY
     assert tracker.verdict(INST) is Verdict.UNHEALTHY
-    assert tracker.next_wakeup() is None
+    assert tracker.timers.next_at() is None
     # reported twice, it is still one verdict
     assert tracker.observe(fact(FactKind.FAILED), 400) is None
 
@@ -175,7 +178,7 @@ def test_r8_min_healthy_zero_gives_the_verdict_at_the_fact() -> None:
     assert tracker.observe(fact(FactKind.READY), 100) is None
     assert tracker.observe(fact(FactKind.CHECK_PASSING, "c0"), 100) is None
     assert tracker.observe(fact(FactKind.CHECK_PASSING, "c1"), 250) is Verdict.HEALTHY
-    assert tracker.next_wakeup() is None
+    assert tracker.timers.next_at() is None
 
 
 def test_r8_check_flap_after_healthy_stops_serving_without_a_verdict() -> None:
@@ -190,18 +193,18 @@ def test_r8_check_flap_after_healthy_stops_serving_without_a_verdict() -> None:
 
 def test_r8_next_wakeup_is_the_earliest_timer_of_all_instances() -> None:
     tracker = HealthTracker()
-    assert tracker.next_wakeup() is None
+    assert tracker.timers.next_at() is None
     tracker.track("a", 0, 1000, 10_000, 0)
     tracker.track("b", 0, 1000, 8000, 0)
-    assert tracker.next_wakeup() == 8000
+    assert tracker.timers.next_at() == 8000
     tracker.observe(fact(FactKind.READY, instance_id="a"), 3000)
-    assert tracker.next_wakeup() == 4000
+    assert tracker.timers.next_at() == 4000
     tracker.observe(fact(FactKind.READY, instance_id="b"), 2500)
-    assert tracker.next_wakeup() == 3500
-    assert tracker.pop_due(3500) == (3500, "b", Verdict.HEALTHY)
-    assert tracker.next_wakeup() == 4000
+    assert tracker.timers.next_at() == 3500
+    assert fire(tracker, 3500) == [(3500, "b", Verdict.HEALTHY)]
+    assert tracker.timers.next_at() == 4000
     tracker.forget("a")
-    assert tracker.next_wakeup() is None
+    assert tracker.timers.next_at() is None
 
 
 def test_r8_pop_due_returns_verdicts_in_time_order() -> None:
@@ -237,13 +240,13 @@ def test_r8_repeated_facts_keep_the_timer_heap_small() -> None:
     for i in range(10_000):
         tracker.observe(fact(FactKind.CHECK_PASSING, "c0"), 2 * i + 1)
         tracker.observe(fact(FactKind.CHECK_FAILING, "c0"), 2 * i + 2)
-    assert tracker.next_wakeup() == 1_000_000
-    assert len(tracker._timers) <= 100
+    assert tracker.timers.next_at() == 1_000_000
+    assert len(tracker.timers) <= 100
     tracker.observe(fact(FactKind.CHECK_PASSING, "c0"), 30_000)
-    assert tracker.next_wakeup() == 31_000
-    assert len(tracker._timers) <= 100
+    assert tracker.timers.next_at() == 31_000
+    assert len(tracker.timers) <= 100
     assert fire(tracker, 1_000_000) == [(31_000, INST, Verdict.HEALTHY)]
-    assert tracker.next_wakeup() is None
+    assert tracker.timers.next_at() is None
 
 
 def test_r8_many_instances_flapping_keep_the_heap_proportional() -> None:
@@ -256,8 +259,8 @@ def test_r8_many_instances_flapping_keep_the_heap_proportional() -> None:
         for k in range(n):
             kind = FactKind.CHECK_PASSING if t % 2 else FactKind.CHECK_FAILING
             tracker.observe(fact(kind, "c0", f"i{k}"), t)
-    assert tracker.next_wakeup() == 1399
-    assert len(tracker._timers) <= 4 * n + 100
+    assert tracker.timers.next_at() == 1399
+    assert len(tracker.timers) <= 4 * n + 100
 
 
 @settings(max_examples=60, deadline=None)
@@ -287,8 +290,8 @@ def test_r8_next_wakeup_matches_the_instance_after_any_facts(
         fire(tracker, now)
         tracker.observe(fact(kind, "c0"), now)
         health = tracker._instances[INST]
-        assert tracker.next_wakeup() == health.due_at()
-        assert len(tracker._timers) <= 70  # bounded, not one entry per fact
+        assert tracker.timers.next_at() == health.due_at()
+        assert len(tracker.timers) <= 70  # bounded, not one entry per fact
 
 
 # --- through the controller ----------------------------------------------------------------------------
@@ -462,4 +465,4 @@ def test_r8_controller_next_wakeup_after_many_flaps() -> None:
 def test_r8_placement_facts_alone_are_no_verdict(kind: FactKind) -> None:
     tracker = tracked(checks=0)
     assert tracker.observe(fact(kind), 0) is None
-    assert tracker.next_wakeup() == 30_000
+    assert tracker.timers.next_at() == 30_000

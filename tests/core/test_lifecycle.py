@@ -81,7 +81,7 @@ def test_r6_a_canary_is_discoverable_from_its_promotion_and_a_replaced_primary_u
     world.converge()
     assert world.record(KEY).status == "awaiting_promotion"
     world.advance(10_000)
-    world.controller.promote(KEY)
+    world.controller.promote(KEY, now=world.clock.now)
     canary = life(world, "dep_agent-api_2.worker-0.0")
     assert (canary.role, canary.promoted_ms, canary.healthy_ms) == ("primary", 10_000.0, 2000.0)
     assert canary.discoverable_ms == ((10_000.0, None),)

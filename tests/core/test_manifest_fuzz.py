@@ -17,12 +17,12 @@ from mn_deploy_core.manifest import Manifest, load_manifest, runtime_order
 from mn_deploy_core.policy import (
     DEFAULT,
     HEALTH_CHECKS,
-    STRATEGIES,
     UpdatePolicy,
     normalize,
     validate_combined,
     validate_update,
 )
+from mn_deploy_core.strategies import STRATEGIES
 from tests.awkward import awkward_values, unfit
 
 FUZZ = settings(max_examples=200, deadline=None)

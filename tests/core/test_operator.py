@@ -15,7 +15,7 @@ from mn_deploy_core.controller import Controller
 from mn_deploy_core.errors import DeploymentError, NoRollbackTargetError, NotFoundError, RefusedError
 from mn_deploy_core.manifest import load_manifest
 from mn_deploy_core.ports import FactKind
-from mn_deploy_core.rollout import AWAITING_PROMOTION, FAILED_BY_OPERATOR, PAUSED, RUNNING
+from mn_deploy_core.status import AWAITING_PROMOTION, FAILED_BY_OPERATOR, PAUSED, RUNNING
 from tests.scripted import World, service_manifest
 
 KEY = "agent-api"
@@ -23,10 +23,10 @@ PD = 60_000
 TIMING = {"min_healthy_ms": 1000, "healthy_deadline_ms": 25_000, "progress_deadline_ms": PD}
 
 VERBS: dict[str, Callable[[Controller, str], Any]] = {
-    "paused": lambda c, x: c.pause(x),
-    "resumed": lambda c, x: c.resume(x),
-    "promoted": lambda c, x: c.promote(x),
-    "failed": lambda c, x: c.fail(x),
+    "paused": lambda c, x: c.pause(x, now=0),
+    "resumed": lambda c, x: c.resume(x, now=0),
+    "promoted": lambda c, x: c.promote(x, now=0),
+    "failed": lambda c, x: c.fail(x, now=0),
 }
 
 
@@ -64,7 +64,7 @@ def versions(world: World) -> list[str]:
 def test_r11_pause_sets_paused_with_the_default_description() -> None:
     world = stable_world()
     world.deploy(manifest("agent:2", max_parallel=1))
-    record = world.controller.pause(KEY)
+    record = world.controller.pause(KEY, now=world.clock.now)
     assert record.status == "paused"
     assert record.description == PAUSED
     assert record.previous_status == "running"
@@ -75,7 +75,7 @@ def test_r11_pause_sets_paused_with_the_default_description() -> None:
 def test_r11_pause_with_a_reason() -> None:
     world = stable_world()
     world.deploy(manifest("agent:2"))
-    record = world.controller.pause(KEY, reason="waiting for the DBA")
+    record = world.controller.pause(KEY, reason="waiting for the DBA", now=world.clock.now)
     assert record.description == "waiting for the DBA"
     assert world.store.deployment_events(record.deployment_id)[-1].fields["reason"] == "waiting for the DBA"
 
@@ -84,7 +84,7 @@ def test_r11_no_new_placements_while_paused_but_health_tracking_goes_on() -> Non
     world = stable_world()
     record = world.deploy(manifest("agent:2", max_parallel=1))
     (first,) = world.fresh()
-    world.controller.pause(KEY)
+    world.controller.pause(KEY, now=world.clock.now)
     world.bring_up([first])
     world.advance(world.clock.now + 5 * PD)
     paused = world.record(record.deployment_id)
@@ -95,7 +95,7 @@ def test_r11_no_new_placements_while_paused_but_health_tracking_goes_on() -> Non
     assert "deployment_instance_healthy" in world.event_types(KEY)
     # the healthy instance serves even while paused
     assert first in {s.instance_id for s in world.registry.lookup("api")}
-    record = world.controller.resume(KEY)
+    record = world.controller.resume(KEY, now=world.clock.now)
     assert record.status == "running"
     assert record.description == RUNNING
     assert len(world.fresh()) == 1
@@ -107,15 +107,15 @@ def test_r11_pause_and_resume_are_idempotent() -> None:
     world = stable_world()
     world.deploy(manifest("agent:2"))
     world.clock.now += 500
-    first = world.controller.pause(KEY)
+    first = world.controller.pause(KEY, now=world.clock.now)
     world.clock.now += 500
-    again = world.controller.pause(KEY)
+    again = world.controller.pause(KEY, now=world.clock.now)
     assert again.status == "paused"
     assert again.previous_status == "running"
     assert world.event_types(KEY).count("deployment_paused") == 1
     assert again.events == first.events
-    resumed = world.controller.resume(KEY)
-    resumed_again = world.controller.resume(KEY)
+    resumed = world.controller.resume(KEY, now=world.clock.now)
+    resumed_again = world.controller.resume(KEY, now=world.clock.now)
     assert resumed.status == resumed_again.status == "running"
     assert world.event_types(KEY).count("deployment_running") == 1
     assert resumed_again.events == resumed.events
@@ -124,18 +124,18 @@ def test_r11_pause_and_resume_are_idempotent() -> None:
 def test_r11_resume_restores_awaiting_promotion_and_promote_still_works() -> None:
     # scenario 30 under SEMANTICS: MirrorNeuron's resume says running and strands the canary; we restore
     world = awaiting_world()
-    paused = world.controller.pause(KEY)
+    paused = world.controller.pause(KEY, now=world.clock.now)
     assert paused.status == "paused"
     assert paused.previous_status == "awaiting_promotion"
     with pytest.raises(RefusedError) as info:
-        world.controller.promote(KEY)
+        world.controller.promote(KEY, now=world.clock.now)
     assert info.value.message == "deployment is paused, expected awaiting_promotion"
-    resumed = world.controller.resume(KEY)
+    resumed = world.controller.resume(KEY, now=world.clock.now)
     assert resumed.status == "awaiting_promotion"
     assert resumed.description == AWAITING_PROMOTION
     assert resumed.previous_status is None
     assert world.event_types(KEY)[-2:] == ["deployment_paused", "deployment_running"]
-    promoted = world.controller.promote(KEY)
+    promoted = world.controller.promote(KEY, now=world.clock.now)
     assert promoted.status == "running"
     world.converge()
     assert world.record(KEY).status == "successful"
@@ -145,19 +145,19 @@ def test_r11_resume_restores_awaiting_promotion_and_promote_still_works() -> Non
 def test_r11_canaries_turning_healthy_while_paused_await_promotion_after_resume() -> None:
     world = stable_world()
     world.deploy(manifest("agent:2", strategy="canary", canary=1))
-    world.controller.pause(KEY)
+    world.controller.pause(KEY, now=world.clock.now)
     world.converge()
     assert world.record(KEY).status == "paused"
     assert world.record(KEY).counters.healthy == 1
-    assert world.controller.resume(KEY).status == "awaiting_promotion"
+    assert world.controller.resume(KEY, now=world.clock.now).status == "awaiting_promotion"
 
 
 def test_r11_canary_turning_unhealthy_while_paused_resumes_to_running() -> None:
     world = awaiting_world()
-    world.controller.pause(KEY)
+    world.controller.pause(KEY, now=world.clock.now)
     (canary,) = [v.instance_id for v in world.controller.instances(KEY) if v.role == "canary"]
     world.report(canary, FactKind.FAILED)
-    record = world.controller.resume(KEY)
+    record = world.controller.resume(KEY, now=world.clock.now)
     assert record.status == "running"
     world.converge()
     assert world.record(KEY).status == "awaiting_promotion"
@@ -169,7 +169,7 @@ def test_r11_canary_turning_unhealthy_while_paused_resumes_to_running() -> None:
 def test_r11_fail_marks_the_deployment_failed() -> None:
     world = stable_world()
     record = world.deploy(manifest("agent:2"))
-    failed = world.controller.fail(KEY)
+    failed = world.controller.fail(KEY, now=world.clock.now)
     assert failed.status == "failed"
     assert failed.description == FAILED_BY_OPERATOR
     assert world.event_types(KEY)[-1] == "deployment_failed"
@@ -179,14 +179,14 @@ def test_r11_fail_marks_the_deployment_failed() -> None:
 def test_r11_fail_a_paused_deployment() -> None:
     world = stable_world()
     world.deploy(manifest("agent:2"))
-    world.controller.pause(KEY)
-    assert world.controller.fail(KEY).status == "failed"
+    world.controller.pause(KEY, now=world.clock.now)
+    assert world.controller.fail(KEY, now=world.clock.now).status == "failed"
 
 
 def test_r11_fail_with_auto_revert_gets_the_suffix() -> None:
     world = stable_world()
     world.deploy(manifest("agent:2", auto_revert=True))
-    failed = world.controller.fail(KEY)
+    failed = world.controller.fail(KEY, now=world.clock.now)
     assert failed.description == f"{FAILED_BY_OPERATOR} - rolling back to version 1"
     assert world.record(KEY).target_version == "3"
 
@@ -201,7 +201,7 @@ def test_r11_rollback_scenario_28_stable_1_and_2_current_2() -> None:
     assert world.record(KEY).current_version == "2"
     v1 = world.store.load_version(KEY, "1")
 
-    record = world.controller.rollback(KEY, reason="v2 leaks memory")
+    record = world.controller.rollback(KEY, reason="v2 leaks memory", now=world.clock.now)
     assert record.target_version == "3"
     assert record.rollback == {"from_version": "2", "to_version": "1", "reason": "v2 leaks memory"}
     v3 = world.store.load_version(KEY, "3")
@@ -223,7 +223,7 @@ def test_r11_rollback_scenario_29_only_v1_stable_and_v2_awaiting_goes_back_to_v1
     world = awaiting_world()
     awaiting = world.record(KEY).deployment_id
     (canary,) = [v.instance_id for v in world.controller.instances(KEY) if v.role == "canary"]
-    record = world.controller.rollback(KEY)
+    record = world.controller.rollback(KEY, now=world.clock.now)
     assert record.rollback == {"from_version": "2", "to_version": "1", "reason": None}
     assert record.target_version == "3"
     assert world.record(awaiting).status == "cancelled"
@@ -235,13 +235,13 @@ def test_r11_rollback_uses_the_target_versions_own_policy() -> None:
     world = stable_world(strategy="canary", canary=1, max_parallel=2)
     world.deploy(manifest("agent:2", max_parallel=1))
     world.converge()
-    record = world.controller.rollback(KEY)
+    record = world.controller.rollback(KEY, now=world.clock.now)
     assert record.policy["strategy"] == "canary"
     assert record.policy["max_parallel"] == 2
     # not a revert: the rollback goes through its canary and waits for promotion
     world.converge()
     assert world.record(KEY).status == "awaiting_promotion"
-    world.controller.promote(KEY)
+    world.controller.promote(KEY, now=world.clock.now)
     world.converge()
     assert world.record(KEY).status == "successful"
 
@@ -251,7 +251,7 @@ def test_r11_rollback_to_an_explicit_version() -> None:
     for image in ("agent:2", "agent:3"):
         world.deploy(manifest(image))
         world.converge()
-    record = world.controller.rollback(KEY, version="1")
+    record = world.controller.rollback(KEY, version="1", now=world.clock.now)
     assert record.rollback == {"from_version": "3", "to_version": "1", "reason": None}
     assert world.store.load_version(KEY, "4").manifest == world.store.load_version(KEY, "1").manifest
 
@@ -261,7 +261,7 @@ def test_r11_rollback_default_skips_the_current_version() -> None:
     for image in ("agent:2", "agent:3"):
         world.deploy(manifest(image))
         world.converge()
-    record = world.controller.rollback(KEY)
+    record = world.controller.rollback(KEY, now=world.clock.now)
     assert record.rollback is not None
     assert record.rollback["to_version"] == "2"
 
@@ -269,14 +269,14 @@ def test_r11_rollback_default_skips_the_current_version() -> None:
 def test_r11_rollback_to_an_unknown_version_has_no_target() -> None:
     world = stable_world()
     with pytest.raises(NoRollbackTargetError) as info:
-        world.controller.rollback(KEY, version="7")
+        world.controller.rollback(KEY, version="7", now=world.clock.now)
     assert info.value.message == f"no rollback target found for deployment {KEY}"
 
 
 def test_r11_rollback_with_a_single_stable_version_has_no_target() -> None:
     world = stable_world()
     with pytest.raises(NoRollbackTargetError):
-        world.controller.rollback(KEY)
+        world.controller.rollback(KEY, now=world.clock.now)
     assert versions(world) == ["1"]
 
 
@@ -286,7 +286,7 @@ def test_r11_rollback_cancels_the_active_deployment() -> None:
     world.converge()
     active = world.deploy(manifest("agent:3", strategy="canary", canary=1))
     (canary,) = world.fresh()
-    world.controller.rollback(KEY, version="1")
+    world.controller.rollback(KEY, version="1", now=world.clock.now)
     cancelled = world.record(active.deployment_id)
     assert cancelled.status == "cancelled"
     assert canary in world.runtime.stopped
@@ -298,7 +298,7 @@ def test_r11_rollback_by_deployment_id() -> None:
     world.deploy(manifest("agent:2"))
     world.converge()
     first = world.controller.list(KEY)[0].deployment_id
-    record = world.controller.rollback(first)
+    record = world.controller.rollback(first, now=world.clock.now)
     assert record.deployment_key == KEY
     assert record.rollback is not None
     assert record.rollback["to_version"] == "1"
@@ -315,7 +315,7 @@ def terminal_worlds() -> dict[str, Callable[[], tuple[World, str]]]:
     def failed() -> tuple[World, str]:
         world = stable_world()
         record = world.deploy(manifest("agent:2"))
-        world.controller.fail(KEY)
+        world.controller.fail(KEY, now=world.clock.now)
         return world, record.deployment_id
 
     def cancelled() -> tuple[World, str]:
@@ -366,7 +366,7 @@ def test_r11_promote_an_active_deployment_not_awaiting_is_refused() -> None:
     record = world.deploy(manifest("agent:2"))
     before = stored(world, record.deployment_id)
     with pytest.raises(RefusedError) as info:
-        world.controller.promote(KEY)
+        world.controller.promote(KEY, now=world.clock.now)
     assert info.value.message == "deployment is running, expected awaiting_promotion"
     assert stored(world, record.deployment_id) == before
 
@@ -375,12 +375,12 @@ def test_r11_promote_an_active_deployment_not_awaiting_is_refused() -> None:
 @pytest.mark.parametrize(
     "action",
     [
-        lambda c, x: c.pause(x),
-        lambda c, x: c.resume(x),
-        lambda c, x: c.promote(x),
-        lambda c, x: c.fail(x),
-        lambda c, x: c.rollback(x),
-        lambda c, x: c.rollback(x, version="1"),
+        lambda c, x: c.pause(x, now=0),
+        lambda c, x: c.resume(x, now=0),
+        lambda c, x: c.promote(x, now=0),
+        lambda c, x: c.fail(x, now=0),
+        lambda c, x: c.rollback(x, now=0),
+        lambda c, x: c.rollback(x, version="1", now=0),
         lambda c, x: c.get(x),
     ],
     ids=["pause", "resume", "promote", "fail", "rollback", "rollback_version", "get"],

@@ -15,7 +15,6 @@ from mn_deploy_core.manifest import load_manifest
 from mn_deploy_core.policy import (
     DEFAULT,
     HEALTH_CHECKS,
-    STRATEGIES,
     ReschedulePolicy,
     UpdatePolicy,
     merged,
@@ -27,6 +26,7 @@ from mn_deploy_core.policy import (
     validate_update,
 )
 from mn_deploy_core.ports import RestartPolicy
+from mn_deploy_core.strategies import STRATEGIES
 
 P = "policies.update"
 

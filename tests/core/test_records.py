@@ -54,12 +54,12 @@ def pending_auto(world: World) -> None:
 
 def paused(world: World) -> None:
     world.deploy(service_manifest("agent:2"))
-    world.controller.pause(KEY)
+    world.controller.pause(KEY, now=world.clock.now)
 
 
 def paused_with_reason(world: World) -> None:
     world.deploy(service_manifest("agent:2"))
-    world.controller.pause(KEY, "waiting for the database migration")
+    world.controller.pause(KEY, "waiting for the database migration", now=world.clock.now)
 
 
 def successful(world: World) -> None:
@@ -84,7 +84,7 @@ def failed_deadline(world: World) -> None:
 
 def failed_by_operator(world: World) -> None:
     world.deploy(service_manifest("agent:2"))
-    world.controller.fail(KEY)
+    world.controller.fail(KEY, now=world.clock.now)
 
 
 def cancelled(world: World) -> None:
@@ -128,9 +128,9 @@ def test_r12_status_and_description_table(drive: Callable[[World], None], status
 def test_r12_resume_restores_the_status_and_description_before_the_pause() -> None:
     world = stable_world()
     awaiting(world)
-    world.controller.pause(KEY)
+    world.controller.pause(KEY, now=world.clock.now)
 
-    record = world.controller.resume(KEY)
+    record = world.controller.resume(KEY, now=world.clock.now)
 
     assert (record.status, record.description) == (
         "awaiting_promotion",
@@ -148,14 +148,14 @@ def records_in_every_state() -> list[DeploymentRecord]:
     world.converge()
     world.deploy(service_manifest("agent:2", update={"strategy": "canary", "canary": 1, "auto_revert": True}))
     world.converge()
-    world.controller.promote(KEY)
+    world.controller.promote(KEY, now=world.clock.now)
     world.converge()
     world.deploy(service_manifest("agent:3", update={"max_parallel": 2, "auto_revert": True}))
     world.bring_up()
-    world.controller.pause(KEY, "hold on")
-    world.controller.fail(KEY)  # auto-reverts to v2
+    world.controller.pause(KEY, "hold on", now=world.clock.now)
+    world.controller.fail(KEY, now=world.clock.now)  # auto-reverts to v2
     world.converge()
-    world.controller.rollback(KEY, version="1", reason="back to the start")
+    world.controller.rollback(KEY, version="1", reason="back to the start", now=world.clock.now)
     world.bring_up()
     return world.controller.list(KEY)
 
@@ -210,7 +210,7 @@ def test_r13_deployment_ids_use_the_safe_key_and_a_fresh_number() -> None:
 def test_r13_versions_are_never_reused_even_after_failures() -> None:
     world = stable_world()
     world.deploy(service_manifest("agent:2"))
-    world.controller.fail(KEY)  # v2 failed
+    world.controller.fail(KEY, now=world.clock.now)  # v2 failed
     world.deploy(service_manifest("agent:3"))
     world.deploy(service_manifest("agent:4"))  # v3 cancelled
     world.deploy(service_manifest("agent:5", update={"progress_deadline_ms": 0}))
@@ -234,7 +234,7 @@ def test_r13_events_have_type_utc_timestamp_with_ms_and_clock_time() -> None:
     world.converge()
     world.deploy(service_manifest("agent:2", update={"strategy": "canary"}))
     world.converge()
-    world.controller.promote(KEY)
+    world.controller.promote(KEY, now=world.clock.now)
     world.converge()
 
     for record in world.controller.list(KEY):
@@ -258,7 +258,7 @@ def test_r13_event_types_include_the_instance_and_lifecycle_events() -> None:
     world = stable_world()
     world.deploy(service_manifest("agent:2", update={"canary": 1, "progress_deadline_ms": 700_000}))
     world.converge()
-    world.controller.promote(KEY)
+    world.controller.promote(KEY, now=world.clock.now)
     world.report(world.fresh()[0], FactKind.FAILED)  # an unhealthy replacement
     world.converge()
 
@@ -280,8 +280,8 @@ def test_r13_record_keeps_the_last_100_events_and_the_store_keeps_all() -> None:
     dep = world.deploy(service_manifest("agent:2", update={"strategy": "canary"})).deployment_id
     for i in range(60):
         world.clock.now += 1
-        world.controller.pause(dep, f"pause {i}")
-        world.controller.resume(dep, f"resume {i}")
+        world.controller.pause(dep, f"pause {i}", now=world.clock.now)
+        world.controller.resume(dep, f"resume {i}", now=world.clock.now)
 
     every = world.store.deployment_events(dep)
     record = world.record(dep)

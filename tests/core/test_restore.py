@@ -55,7 +55,7 @@ def test_restore_keeps_awaiting_promotion_and_promote_works() -> None:
     world.restart_controller()
 
     assert world.record("agent-api").status == "awaiting_promotion"
-    world.controller.promote("agent-api")
+    world.controller.promote("agent-api", now=world.clock.now)
     world.converge()
     assert world.record("agent-api").status == "successful"
     assert {v.version for v in world.controller.instances("agent-api")} == {"2"}
@@ -63,10 +63,10 @@ def test_restore_keeps_awaiting_promotion_and_promote_works() -> None:
 
 def test_restore_keeps_a_pause_and_resume_restores() -> None:
     world = _rolling_world()
-    world.controller.pause("agent-api")
+    world.controller.pause("agent-api", now=world.clock.now)
     world.restart_controller()
     assert world.record("agent-api").status == "paused"
-    world.controller.resume("agent-api")
+    world.controller.resume("agent-api", now=world.clock.now)
     world.converge()
     assert world.record("agent-api").status == "successful"
 
@@ -133,11 +133,11 @@ def test_restore_a_replacement_pending_during_a_pause_gets_a_new_instance_id() -
     world.deploy(service_manifest("agent:1", count=2))
     world.converge()
     record = world.deploy(service_manifest("agent:2", count=2, update={"strategy": "canary", "canary": 1}))
-    world.controller.pause("agent-api")
+    world.controller.pause("agent-api", now=world.clock.now)
     (canary,) = world.fresh()
     world.report(canary, FactKind.FAILED)
     world.restart_controller()
-    world.controller.resume("agent-api")
+    world.controller.resume("agent-api", now=world.clock.now)
     (replacement,) = world.fresh()
     assert replacement != canary
     assert replacement.startswith(f"{record.deployment_id}.")

@@ -9,7 +9,7 @@ from typing import Any
 
 from mn_deploy_core.manifest import load_manifest
 from mn_deploy_core.ports import FactKind
-from mn_deploy_core.rollout import FAILED_BY_OPERATOR, FAILED_DEADLINE, FAILED_UNHEALTHY, NOOP
+from mn_deploy_core.status import FAILED_BY_OPERATOR, FAILED_DEADLINE, FAILED_UNHEALTHY, NOOP
 from tests.scripted import World, service_manifest
 
 KEY = "agent-api"
@@ -73,7 +73,7 @@ def test_r10_failure_stops_unpromoted_canaries() -> None:
     world.bring_up(canaries)
     world.advance(world.clock.now + 1000)
     assert world.record(KEY).status == "awaiting_promotion"
-    world.controller.fail(KEY)
+    world.controller.fail(KEY, now=world.clock.now)
     assert set(canaries) <= set(world.runtime.stopped)
     assert world.instances_of(record.deployment_id) == []
     assert {v.version for v in world.controller.instances(KEY)} == {"1"}
@@ -89,7 +89,7 @@ def test_r10_failure_stops_blue_green_candidates_and_the_old_job_serves_on() -> 
     assert len(candidates) == 4
     world.bring_up(candidates[:2])
     world.advance(world.clock.now + 1000)
-    world.controller.fail(KEY)
+    world.controller.fail(KEY, now=world.clock.now)
     assert set(candidates) <= set(world.runtime.stopped)
     assert world.instances_of(record.deployment_id) == []
     assert set(world.runtime.live) == old
@@ -159,7 +159,7 @@ def test_r10_auto_revert_target_is_the_highest_stable_other_version() -> None:
     world.deploy(manifest("agent:2"))
     world.converge()
     world.deploy(manifest("agent:3", auto_revert=True))
-    world.controller.fail(KEY)
+    world.controller.fail(KEY, now=world.clock.now)
     revert = world.record(KEY)
     assert revert.rollback == {"from_version": "3", "to_version": "2", "reason": FAILED_BY_OPERATOR}
     assert world.store.load_version(KEY, "4").manifest == world.store.load_version(KEY, "2").manifest
@@ -226,7 +226,7 @@ def test_r10_same_spec_as_the_stable_target_is_not_reverted() -> None:
     record = world.deploy(manifest("agent:1", auto_revert=True))
     assert record.status == "running"
     assert record.target_version == "3"
-    world.controller.fail(KEY)
+    world.controller.fail(KEY, now=world.clock.now)
     failed = world.record(KEY)
     assert failed.deployment_id == record.deployment_id
     assert failed.status == "failed"
@@ -247,7 +247,7 @@ def test_r10_a_failing_revert_does_not_loop() -> None:
     revert = world.record(KEY)
     assert revert.target_version == "3"
     assert revert.policy["auto_revert"]
-    world.controller.fail(KEY)
+    world.controller.fail(KEY, now=world.clock.now)
     failed = world.record(KEY)
     assert failed.deployment_id == revert.deployment_id
     assert failed.description.endswith(" - not rolling back to stable version 1 as it has the same specification")
@@ -257,7 +257,7 @@ def test_r10_a_failing_revert_does_not_loop() -> None:
 def test_r10_no_stable_version_to_revert_to() -> None:
     world = World()
     record = world.deploy(manifest(auto_revert=True))
-    world.controller.fail(KEY)
+    world.controller.fail(KEY, now=world.clock.now)
     failed = world.record(record.deployment_id)
     assert failed.status == "failed"
     assert failed.description == f"{FAILED_BY_OPERATOR} - no stable version to auto revert to"
@@ -293,7 +293,7 @@ def test_r10_operator_fail_with_auto_revert_reverts() -> None:
     world.deploy(manifest("agent:2", max_parallel=1, auto_revert=True))
     world.bring_up()
     world.advance(world.clock.now + 1000)
-    world.controller.fail(KEY, reason="bad latency")
+    world.controller.fail(KEY, reason="bad latency", now=world.clock.now)
     failed = world.controller.list(KEY, "failed")[0]
     assert failed.description == f"{FAILED_BY_OPERATOR} - rolling back to version 1"
     (event,) = [e for e in world.store.deployment_events(failed.deployment_id) if e.type == "deployment_failed"]

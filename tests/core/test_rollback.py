@@ -34,7 +34,7 @@ def digest_of(world: World, version: str) -> str:
 def test_r11_rollback_mid_rollout_goes_back_to_the_last_stable_version() -> None:
     world, rolling = rolling_world()
 
-    record = world.controller.rollback(KEY, reason="v2 is slow")
+    record = world.controller.rollback(KEY, reason="v2 is slow", now=world.clock.now)
 
     assert record.rollback == {"from_version": "2", "to_version": "1", "reason": "v2 is slow"}
     assert (record.target_version, record.mode) == ("3", "agent_level")
@@ -55,7 +55,7 @@ def test_r11_rollback_mid_rollout_to_a_given_version_is_from_the_version_rolling
     world.converge()
     world.deploy(service_manifest("agent:3"))
 
-    record = world.controller.rollback(KEY, version="1")
+    record = world.controller.rollback(KEY, version="1", now=world.clock.now)
 
     assert record.rollback == {"from_version": "3", "to_version": "1", "reason": None}
     assert record.target_version == "4"
@@ -65,9 +65,9 @@ def test_r11_rollback_during_a_rollback_goes_to_the_stable_version_before_it() -
     world = World.settled(service_manifest())
     world.deploy(service_manifest("agent:2"))
     world.converge()
-    world.controller.rollback(KEY)  # v3, a copy of v1, rolling
+    world.controller.rollback(KEY, now=world.clock.now)  # v3, a copy of v1, rolling
 
-    record = world.controller.rollback(KEY)
+    record = world.controller.rollback(KEY, now=world.clock.now)
 
     assert record.rollback == {"from_version": "3", "to_version": "2", "reason": None}
     world.converge()
@@ -79,7 +79,7 @@ def test_r11_rollback_during_the_first_rollout_has_no_target() -> None:
     first = world.deploy(service_manifest())
 
     with pytest.raises(NoRollbackTargetError) as info:
-        world.controller.rollback(KEY)
+        world.controller.rollback(KEY, now=world.clock.now)
 
     assert info.value.message == f"no rollback target found for deployment {KEY}"
     assert world.record(KEY).to_json() == first.to_json()

@@ -11,7 +11,7 @@ import pytest
 
 from mn_deploy_core.manifest import load_manifest
 from mn_deploy_core.ports import FactKind, Role
-from mn_deploy_core.records import ACTIVE_STATUSES
+from mn_deploy_core.status import ACTIVE
 from tests.scripted import World, service_manifest
 
 KEY = "agent-api"
@@ -115,7 +115,7 @@ def awaiting_canary(world: World) -> None:
 
 def paused_rolling(world: World) -> None:
     world.deploy(service_manifest("agent:2", update={"strategy": "canary", "canary": 1}))
-    world.controller.pause(KEY)
+    world.controller.pause(KEY, now=world.clock.now)
 
 
 @pytest.mark.parametrize("hold", [awaiting_canary, paused_rolling], ids=["awaiting-promotion", "paused"])
@@ -130,9 +130,9 @@ def test_r3_step0_same_spec_redeploy_of_a_waiting_deployment_is_idempotent(hold:
     assert record.to_json() == waiting.to_json()
     assert world_state(world) == before
     if record.status == "paused":
-        world.controller.resume(KEY)
+        world.controller.resume(KEY, now=world.clock.now)
         world.converge()
-    world.controller.promote(KEY)  # still the operator's to finish
+    world.controller.promote(KEY, now=world.clock.now)  # still the operator's to finish
     world.converge()
     assert world.record(KEY).status == "successful"
     assert versions(world) == {"1": True, "2": True}
@@ -199,9 +199,9 @@ def test_r3_step0_applies_to_deploys_only_not_to_a_rollback_of_the_same_spec() -
     world = stable_world()
     world.deploy(service_manifest("agent:2"))
     world.converge()
-    first = world.controller.rollback(KEY)  # v3, a copy of v1, rolling
+    first = world.controller.rollback(KEY, now=world.clock.now)  # v3, a copy of v1, rolling
 
-    again = world.controller.rollback(KEY, version="1")
+    again = world.controller.rollback(KEY, version="1", now=world.clock.now)
 
     assert world.record(first.deployment_id).status == "cancelled"
     assert again.deployment_id != first.deployment_id
@@ -348,10 +348,10 @@ def test_r3_an_instance_stopped_for_a_replacement_runs_nothing() -> None:
     by_agent = {v.agent_id: v.instance_id for v in world.instances_of(first.deployment_id)}
     world.bring_up([by_agent["worker-0"], by_agent["worker-1"]])
     world.advance(world.clock.now + 1000)
-    world.controller.pause(KEY)
+    world.controller.pause(KEY, now=world.clock.now)
     world.advance(world.clock.now + 300_000)  # past the healthy deadline
     assert by_agent["worker-2"] in world.runtime.stopped
-    world.controller.fail(KEY)
+    world.controller.fail(KEY, now=world.clock.now)
 
     record = world.deploy(service_manifest("agent:2", update={"max_parallel": 3}))
 
@@ -456,7 +456,7 @@ def test_r3_changed_agents_are_compared_per_agent_with_what_runs() -> None:
     world.advance(world.clock.now + 1000)
     assert world.record(first.deployment_id).remaining_agent_ids == ("worker-2",)
     world.bring_up()  # worker-1 reports, but no verdict yet
-    world.controller.fail(first.deployment_id)
+    world.controller.fail(first.deployment_id, now=world.clock.now)
 
     record = world.deploy(service_manifest("agent:2"))
 
@@ -555,7 +555,7 @@ def test_r4_at_most_one_active_deployment_per_key() -> None:
         world.deploy(service_manifest(image, update={"strategy": "canary", "canary": 1}))
         world.bring_up()
         world.advance(world.clock.now + 500)
-        active = [r for r in world.controller.list(KEY) if r.status in ACTIVE_STATUSES]
+        active = [r for r in world.controller.list(KEY) if r.status in ACTIVE]
         assert [r.deployment_id for r in active] == [world.record(KEY).deployment_id]
     world.converge()
     assert world.record(KEY).status == "awaiting_promotion"

@@ -17,8 +17,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from mn_deploy_core.errors import DeploymentError
 from mn_deploy_core.ports import FactKind
-from mn_deploy_core.records import TERMINAL_STATUSES
-from mn_deploy_core.rollout import FAILED_DEADLINE
+from mn_deploy_core.status import FAILED_DEADLINE, TERMINAL
 from tests.scripted import World, service_manifest
 
 KEY = "agent-api"
@@ -85,7 +84,7 @@ class Rollouts(RuleBasedStateMachine):
         """Run an operator action; one that is refused (DeploymentError) changes nothing at all."""
         before = self.snapshot()
         try:
-            action(*args, **kwargs)
+            action(*args, now=self.world.clock.now, **kwargs)
         except DeploymentError:
             assert self.snapshot() == before
 
@@ -268,7 +267,7 @@ class Rollouts(RuleBasedStateMachine):
             events = len(self.world.store.deployment_events(record.deployment_id))
             if record.deployment_id in self.frozen:
                 assert (record.to_json(), events) == self.frozen[record.deployment_id]
-            elif record.status in TERMINAL_STATUSES:
+            elif record.status in TERMINAL:
                 self.frozen[record.deployment_id] = (record.to_json(), events)
 
     @invariant()

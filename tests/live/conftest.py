@@ -38,7 +38,7 @@ def api(mn_home: Path) -> Iterator[Api]:
 
     world, lock, bundles = World(), threading.Lock(), MemoryBundleStore()
     target = f"127.0.0.1:{free_port()}"
-    server = serve(world.controller, target, lock=lock, bundles=bundles)
+    server = serve(world.controller, target, lock=lock, bundles=bundles, clock=world.clock)
     client = Client(target=target, timeout=10)
     yield Api(world, lock, bundles, target, client)
     client.channel.close()

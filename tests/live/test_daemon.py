@@ -23,8 +23,9 @@ import grpc
 import pytest
 import redis
 
+from backends.live.clock import wall_ms
 from backends.live.daemon import DaemonConfig, run_daemon
-from backends.live.driver import Driver, wall_ms
+from backends.live.driver import Driver
 from backends.live.lease import Lease
 from backends.live.process import ProcessGroup
 from backends.loopback import free_port
@@ -105,7 +106,7 @@ def driving(
 
 def scripted_controller() -> tuple[Controller, ScriptedRuntime]:
     runtime = ScriptedRuntime()
-    return Controller(MemoryStore(), runtime, MemoryRegistry(), wall_ms), runtime
+    return Controller(MemoryStore(), runtime, MemoryRegistry()), runtime
 
 
 def record(driver: Driver, control: Controller) -> DeploymentRecord:
@@ -116,7 +117,7 @@ def record(driver: Driver, control: Controller) -> DeploymentRecord:
 def test_the_driver_blocks_until_the_core_is_due_and_acknowledges_what_it_observed(lease_client: redis.Redis) -> None:
     control, runtime = scripted_controller()
     facts = QueueFacts()
-    control.deploy(service_manifest(count=1, checks=0, update={"min_healthy_ms": 300}))
+    control.deploy(service_manifest(count=1, checks=0, update={"min_healthy_ms": 300}), now=wall_ms())
     (instance_id,) = runtime.order
 
     with driving(control, facts, Lease(lease_client, owner="a", namespace=NAMESPACE, ttl_ms=30_000)) as driver:
@@ -142,7 +143,7 @@ def test_a_call_that_makes_the_core_due_sooner_wakes_the_driver(lease_client: re
     with driving(control, facts, Lease(lease_client, owner="a", namespace=NAMESPACE, ttl_ms=30_000)) as driver:
         wait_for(lambda: facts.blocks and facts.blocks[-1] > 5000, what="the driver to block")
         with driver.lock:
-            control.deploy(manifest)
+            control.deploy(manifest, now=wall_ms())
         assert facts.wakes == 1
         with driver.lock:
             control.get("agent-api")

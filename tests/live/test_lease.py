@@ -21,7 +21,7 @@ from mn_deploy_core.controller import Controller
 from mn_deploy_core.records import InstanceRecord
 from tests.backends import samples
 from tests.live.test_runtime import placement
-from tests.scripted import ManualClock, ScriptedRuntime, service_manifest
+from tests.scripted import ScriptedRuntime, service_manifest
 
 NAMESPACE = "mn_lease"
 K = Keys(NAMESPACE)
@@ -188,7 +188,7 @@ def test_a_deposed_leader_answers_unavailable_so_clients_retry_elsewhere(real_re
     real_redis.delete(K.controller_lease)
     taken(lease(real_redis, "b"))
     runtime = ScriptedRuntime()
-    controller = Controller(store, runtime, MemoryRegistry(), ManualClock())
+    controller = Controller(store, runtime, MemoryRegistry())
     address = f"127.0.0.1:{free_port()}"
     server = serve(controller, address)
     try:

@@ -25,6 +25,7 @@ import pytest
 import redis
 
 from backends.live.bundles import UnsafePayloadPathError
+from backends.live.clock import wall_ms
 from backends.live.redis_bundles import RedisBundleStore
 from backends.live.runtime import RedisRuntime
 from backends.live.supervisor import materialise
@@ -490,11 +491,11 @@ def test_the_core_rolls_out_the_example_bundles_on_two_workers(
     """v1, then the broken v2 (fails its checks and reverts to v1's bundle as version 3), then the good v2."""
     start_worker("n1")
     start_worker("n2")
-    controller = Controller(MemoryStore(), runtime, MemoryRegistry(), lambda: time.time() * 1000)
+    controller = Controller(MemoryStore(), runtime, MemoryRegistry())
 
     def deploy(bundle: str) -> str:
         fast = {"min_healthy_ms": 200, "healthy_deadline_ms": 1500}
-        record = controller.deploy(example(bundle), fast, bundle=bundles.put(payloads(bundle)))
+        record = controller.deploy(example(bundle), fast, bundle=bundles.put(payloads(bundle)), now=wall_ms())
         return drive(controller, runtime, record.deployment_id)
 
     assert deploy("hello/v1.json") == "successful"

@@ -452,6 +452,22 @@ def test_rollback_during_the_first_deployment_has_no_target_and_the_rollout_goes
     )
 
 
+def test_rollback_by_tag_has_no_target_because_nothing_sets_a_tag() -> None:
+    """Tags are never set (reference §16.6), so a tag, alone or with a version that exists, names no version."""
+    result = run(
+        [
+            deploy(0, "v1"),
+            deploy(10000, "v2"),
+            act(30000, "rollback", tag="v1"),
+            act(31000, "rollback", tag="v1", version="1"),
+        ]
+    )
+    message = f"no rollback target found for deployment {KEY}"
+
+    assert [(e["t_ms"], e["message"]) for e in result.errors] == [(30000.0, message), (31000.0, message)]
+    assert [d["status"] for d in result.deployments] == ["successful", "successful"]
+
+
 def test_pause_and_resume_are_idempotent_and_a_pause_longer_than_the_deadline_fails_nothing() -> None:
     result = run(
         [

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import Any, Protocol
 
 import grpc
 
@@ -18,7 +18,7 @@ from backends.live.bundles import BundleStore, check_payload_paths
 from backends.live.grpc import arguments, job_pb2, job_pb2_grpc, results
 from backends.redis import FencedError
 from mn_deploy_core.controller import Controller
-from mn_deploy_core.errors import ConflictError, DeploymentError, NoRollbackTargetError, NotFoundError
+from mn_deploy_core.errors import ConflictError, DeploymentError, NotFoundError
 from mn_deploy_core.records import DeploymentRecord
 
 Context = grpc.ServicerContext
@@ -35,13 +35,26 @@ def status_code(error: DeploymentError) -> grpc.StatusCode:
     return grpc.StatusCode.INVALID_ARGUMENT
 
 
+class Verb(Protocol):
+    """Pause, resume or fail, as the controller takes them."""
+
+    def __call__(self, id_or_key: str, reason: str | None = None, *, now: float) -> DeploymentRecord: ...
+
+
 class JobService(job_pb2_grpc.JobServiceServicer):
     """One controller behind MirrorNeuron's wire API, so the official `mn` CLI and SDK work unchanged."""
 
-    def __init__(self, controller: Controller, lock: AbstractContextManager[Any], bundles: BundleStore) -> None:
+    def __init__(
+        self,
+        controller: Controller,
+        lock: AbstractContextManager[Any],
+        bundles: BundleStore,
+        clock: Callable[[], float],
+    ) -> None:
         self._controller = controller
         self._lock = lock
         self._bundles = bundles
+        self._clock = clock
 
     # ---- the nine deployment RPCs ------------------------------------------------------------
 
@@ -63,16 +76,17 @@ class JobService(job_pb2_grpc.JobServiceServicer):
         return self._answer(context, call)
 
     def PromoteDeployment(self, request: job_pb2.PromoteDeploymentRequest, context: Context) -> Response:
-        return self._answer(context, lambda: self._started(self._controller.promote(request.id_or_key)))
+        return self._answer(
+            context, lambda: self._started(self._controller.promote(request.id_or_key, now=self._clock()))
+        )
 
     def RollbackDeployment(self, request: job_pb2.RollbackDeploymentRequest, context: Context) -> Response:
+        """The core picks the version, a tag's included (R11): blanks are dropped, as MirrorNeuron does."""
+
         def call() -> Mapping[str, Any]:
-            version = arguments.optional(request.version)
-            tag = arguments.optional(request.tag)
-            if tag is not None:
-                version = self._tagged_version(request.id_or_key, tag, version)
-            reason = arguments.optional(request.reason)
-            return self._started(self._controller.rollback(request.id_or_key, version, reason))
+            version, tag, reason = (arguments.optional(v) for v in (request.version, request.tag, request.reason))
+            record = self._controller.rollback(request.id_or_key, version, reason, tag=tag, now=self._clock())
+            return self._started(record)
 
         return self._answer(context, call)
 
@@ -101,7 +115,7 @@ class JobService(job_pb2_grpc.JobServiceServicer):
 
         def call() -> Mapping[str, Any]:
             key = arguments.optional(request.deployment_key)
-            record = self._controller.deploy(manifest, overrides, key, bundle=fingerprint)
+            record = self._controller.deploy(manifest, overrides, key, bundle=fingerprint, now=self._clock())
             if fingerprint is not None:
                 self._bundles.persist(fingerprint)
             return self._started(record)
@@ -112,10 +126,14 @@ class JobService(job_pb2_grpc.JobServiceServicer):
         self,
         request: job_pb2.DeploymentActionRequest,
         context: Context,
-        verb: Callable[[str, str | None], DeploymentRecord],
+        verb: Verb,
     ) -> Response:
         """Pause, resume, fail: the record. A blank reason keeps the default text (quirk §16.11, fixed)."""
-        return self._answer(context, lambda: verb(request.id_or_key, arguments.optional(request.reason)).to_json())
+
+        def call() -> Mapping[str, Any]:
+            return verb(request.id_or_key, arguments.optional(request.reason), now=self._clock()).to_json()
+
+        return self._answer(context, call)
 
     def _answer(self, context: Context, call: Callable[[], Mapping[str, Any]]) -> Response:
         try:
@@ -135,11 +153,3 @@ class JobService(job_pb2_grpc.JobServiceServicer):
 
     def _with_versions(self, record: DeploymentRecord) -> dict[str, Any]:
         return results.with_versions(record, self._controller.versions(record.deployment_key))
-
-    def _tagged_version(self, id_or_key: str, tag: str, version: str | None) -> str:
-        """The version carrying `tag` (and equal to `version` when both are given; quirk §16.6, fixed)."""
-        key = self._controller.get(id_or_key).deployment_key
-        for candidate in reversed(self._controller.versions(key)):
-            if candidate.tag == tag and version in (None, candidate.version):
-                return candidate.version
-        raise NoRollbackTargetError(key)
