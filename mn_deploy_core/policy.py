@@ -25,6 +25,20 @@ _INT = re.compile(r"[+-]?[0-9]+")
 
 
 @dataclass(frozen=True, slots=True)
+class RolloutStep:
+    """One step of a progressive deployment: `canary` canaries beside the old instances (first step only), or
+    the new version grown to `percent` of the changed agents; then `pause_ms`, or a promote when None."""
+
+    canary: int = 0
+    percent: int = 0
+    pause_ms: int | None = None
+
+    def to_json(self) -> dict[str, int]:
+        data = {"canary": self.canary} if self.canary else {"percent": self.percent}
+        return data if self.pause_ms is None else {**data, "pause_ms": self.pause_ms}
+
+
+@dataclass(frozen=True, slots=True)
 class UpdatePolicy:
     """A normalized update policy; `extra` keeps unknown keys, which pass through untouched."""
 
@@ -37,12 +51,14 @@ class UpdatePolicy:
     health_check: str = "checks"
     auto_promote: bool = False
     auto_revert: bool = False
+    steps: tuple[RolloutStep, ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         extra = data.pop("extra")
-        return {**extra, **data}
+        steps = data.pop("steps")
+        return {**extra, **data, **({"steps": [s.to_json() for s in self.steps]} if steps else {})}
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,8 +131,45 @@ def normalize(raw: Mapping[str, Any] | None) -> UpdatePolicy:
         health_check=_choice(raw.get("health_check"), HEALTH_CHECKS, DEFAULT.health_check, "-", "_"),
         auto_promote=_flag(raw.get("auto_promote"), DEFAULT.auto_promote),
         auto_revert=_flag(raw.get("auto_revert"), DEFAULT.auto_revert),
+        steps=_steps(raw.get("steps")),
         extra={k: v for k, v in raw.items() if k not in known},
     )
+
+
+def _steps(value: Any) -> tuple[RolloutStep, ...]:
+    """Steps as given, when they are all well formed; none otherwise (validation says what is wrong)."""
+    if not isinstance(value, list) or _steps_problems(value):
+        return ()
+    return tuple(RolloutStep(s.get("canary", 0), s.get("percent", 0), s.get("pause_ms")) for s in value)
+
+
+def _steps_problems(value: Any) -> list[str]:
+    """`policies.update.steps`: a list of objects, each with `canary` (first step only, at least 1) or `percent`
+    (1 to 100, above the step before), and optionally `pause_ms`."""
+    if not isinstance(value, list):
+        return [f"{_PREFIX}.steps must be a list"]
+    problems: list[str] = []
+    reached = 0
+    for index, step in enumerate(value):
+        where = f"{_PREFIX}.steps[{index}]"
+        if not isinstance(step, Mapping) or ("canary" in step) == ("percent" in step):
+            problems.append(f"{where} must be an object with either canary or percent")
+            continue
+        unknown = sorted(str(k) for k in step if k not in ("canary", "percent", "pause_ms"))
+        if unknown:
+            problems.append(f"{where} has unknown key {display_value(unknown[0])}")
+        if "canary" in step:
+            if index:
+                problems.append(f"{where}.canary is only allowed in the first step")
+            elif not (_is_count(step["canary"]) and step["canary"] > 0):
+                problems.append(f"{where}.canary must be a positive integer")
+        elif not (_is_count(step["percent"]) and reached < step["percent"] <= 100):
+            problems.append(f"{where}.percent must be an integer above {reached} and at most 100")
+        else:
+            reached = step["percent"]
+        if "pause_ms" in step and not _is_count(step["pause_ms"]):
+            problems.append(f"{where}.pause_ms must be a non-negative integer")
+    return problems
 
 
 def _is_count(value: Any) -> bool:
@@ -143,6 +196,8 @@ def validate_update(raw: Any) -> list[str]:
     for key in _FLAGS:
         if key in raw and not isinstance(raw[key], bool):
             problems.append(f"{_PREFIX}.{key} must be a boolean")
+    if "steps" in raw:
+        problems.extend(_steps_problems(raw["steps"]))
     return problems
 
 

@@ -286,13 +286,19 @@ class Rollout(Journal):
         self.set(now, remaining_agent_ids=self.queue)
 
     def _gate_passed(self, step: Step, now: float) -> bool:
-        """A done step goes on at once, once promoted (manual), or once its pause is over."""
+        """A done step goes on at once, once promoted (manual), or once its pause is over. A trial step's end is
+        `deployment_canary_ready`; a later step's that waits is `deployment_step_ready`; both say how it goes on."""
         if self.gate_open:
             return True
         if self._pausing:
             return False
+        promotion = "manual" if step.manual else "after_pause" if step.pause_ms else "automatic"
+        version = self.version.version
         if step.trial:
-            self.event("deployment_canary_ready", now, version=self.version.version, canary_agent_ids=list(self.trial))
+            trial = list(self.trial)
+            self.event("deployment_canary_ready", now, version=version, canary_agent_ids=trial, promotion=promotion)
+        elif promotion != "automatic":
+            self.event("deployment_step_ready", now, version=version, step=self.step, promotion=promotion)
         if step.manual:
             self.move(Trigger.TRIAL_READY, now, AWAITING_PROMOTION)
             return False
@@ -303,13 +309,15 @@ class Rollout(Journal):
         return True
 
     def _pass_step(self, step: Step, now: float) -> None:
-        """Promote a trial step's instances; the next step starts."""
+        """Promote a trial step's instances; the next step starts. Every promotion, and every manual step's
+        promote, is an event."""
         if step.trial:
             self._out.append(Promote(tuple(self.trial.values())))
             self.trial = {}
             if not self.gate_open:  # promoted without an operator
                 self.move(Trigger.AUTO_PROMOTE, now, RUNNING)
                 self._reset_deadline(now)
+        if step.trial or step.manual:
             self.event("deployment_promoted", now, version=self.version.version)
         self.step += 1
         self.gate_open = False

@@ -139,12 +139,49 @@ class BlueGreen:
         return []
 
 
+@dataclass(frozen=True, slots=True)
+class Progressive:
+    """`policies.update.steps`: canaries first, then the new version grown to each step's share of the changed
+    agents (rounded up; the canaries count), `max_parallel` at a time. Each step waits its `pause_ms`, or for
+    a promote when it has none (not the last), before the next."""
+
+    name: str = "progressive"
+    mode: str = "agent_level"
+    whole_job: bool = False
+    least_canaries: int = 1
+    revert_as: str = "rolling"
+
+    def steps(self, policy: UpdatePolicy, agents: tuple[str, ...]) -> tuple[Step, ...]:
+        planned: list[Step] = []
+        placed = 0
+        for index, spec in enumerate(policy.steps):
+            last = index == len(policy.steps) - 1
+            manual, pause_ms = spec.pause_ms is None and not last, spec.pause_ms or 0
+            if spec.canary:
+                placed = min(spec.canary, len(agents))
+                planned.append(Step(agents[:placed], Role.CANARY, "canary", manual=manual, pause_ms=pause_ms))
+                continue
+            upto = len(agents) if last else max(placed, -(-spec.percent * len(agents) // 100))
+            rolling = agents[placed:upto]
+            planned.append(Step(rolling, Role.PRIMARY, "rolling", policy.max_parallel, manual, pause_ms))
+            placed = upto
+        return tuple(planned)
+
+    def problems(self, policy: UpdatePolicy) -> list[str]:
+        if not policy.steps:
+            return ["policies.update.steps is required for progressive deployments"]
+        if policy.steps[-1].percent != 100:
+            return ["policies.update.steps must end with a step of percent 100"]
+        return []
+
+
 INITIAL = Initial()
 BLUE_GREEN = BlueGreen()
 PLANNERS: Mapping[str, Planner] = {
     "rolling": AgentLevel("rolling", least_canaries=0),
     "canary": AgentLevel("canary", least_canaries=1),
     BLUE_GREEN.name: BLUE_GREEN,
+    "progressive": Progressive(),
 }
 """The strategies a manifest may name, by name: policy validation and the CLI's choices read this."""
 STRATEGIES = tuple(PLANNERS)

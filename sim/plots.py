@@ -162,8 +162,8 @@ def status_spans(deployment: Mapping[str, Any], end_ms: float) -> list[tuple[str
         new = status
         if kind in ("deployment_created", "deployment_started", "deployment_promoted"):
             new = Status.RUNNING
-        elif kind == "deployment_canary_ready":
-            new = Status.AWAITING_PROMOTION
+        elif kind in ("deployment_canary_ready", "deployment_step_ready"):
+            new = Status.AWAITING_PROMOTION if event.get("promotion", "manual") == "manual" else status
         elif kind == "deployment_paused":
             before_pause, new = status, Status.PAUSED
         elif kind == "deployment_running":

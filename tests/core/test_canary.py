@@ -70,7 +70,7 @@ def test_r6_all_canaries_healthy_awaits_manual_promotion() -> None:
     assert record.current_job_id == record.stable_job_id
     assert world.event_types(dep)[-1] == "deployment_canary_ready"
     ready = world.store.deployment_events(dep)[-1]
-    assert ready.fields == {"version": "2", "canary_agent_ids": ["worker-0"]}
+    assert ready.fields == {"version": "2", "canary_agent_ids": ["worker-0"], "promotion": "manual"}
     assert set(v1) <= set(world.runtime.live)
     assert api(world) == V1_SERVING
 

@@ -90,7 +90,7 @@ def test_r2_defaults_table_is_the_reference_table() -> None:
         "auto_promote": False,
         "auto_revert": False,
     }
-    assert STRATEGIES == ("rolling", "canary", "blue-green")
+    assert STRATEGIES == ("rolling", "canary", "blue-green", "progressive")
     assert HEALTH_CHECKS == ("checks", "agent_states")
 
 

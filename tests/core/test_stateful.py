@@ -26,7 +26,7 @@ SIDECAR = {"node_id": "sidecar", "agent_type": "executor", "config": {"image": "
 
 @st.composite
 def manifests(draw: st.DrawFn) -> dict[str, Any]:
-    strategy = draw(st.sampled_from(["rolling", "rolling", "canary", "canary", "blue-green"]))
+    strategy = draw(st.sampled_from(["rolling", "rolling", "canary", "canary", "blue-green", "progressive"]))
     canary = draw(st.integers(min_value=0, max_value=2))
     auto_promote = draw(st.booleans())
     if auto_promote and strategy == "canary" and canary == 0:
@@ -41,6 +41,10 @@ def manifests(draw: st.DrawFn) -> dict[str, Any]:
         "healthy_deadline_ms": 5000,
         "progress_deadline_ms": draw(st.sampled_from([20_000, 20_000, 0])),
     }
+    if strategy == "progressive":
+        pauses = st.sampled_from([{}, {"pause_ms": 0}, {"pause_ms": 3000}])
+        first = {"canary": draw(st.integers(min_value=1, max_value=2)), **draw(pauses)}
+        update["steps"] = [first, {"percent": 50, **draw(pauses)}, {"percent": 100, **draw(pauses)}]
     document = service_manifest(
         draw(st.sampled_from(["agent:1", "agent:2", "agent:3"])),
         count=draw(st.integers(min_value=2, max_value=3)),

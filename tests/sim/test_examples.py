@@ -46,6 +46,7 @@ EXPECTED = {
     ),
     "pause-resume": Outcome([("successful", DONE)] * 2, "2", {"v2"}),
     "manual-rollback": Outcome([("successful", DONE)] * 3, "3", {"v1"}, refused=1),
+    "progressive-steps": Outcome([("successful", DONE)] * 2, "2", {"v2"}),
 }
 
 
