@@ -9,8 +9,15 @@ from dataclasses import replace
 
 from mn_deploy_core.discovery import visible
 from mn_deploy_core.errors import ConflictError
-from mn_deploy_core.ports import Commit, Role, ServiceInstance, write_in_order
-from mn_deploy_core.records import DeploymentRecord, Event, InstanceRecord, VersionRecord, version_order
+from mn_deploy_core.ports import Commit, Recordable, Role, ServiceInstance, write_in_order
+from mn_deploy_core.records import (
+    DeploymentRecord,
+    Event,
+    InstanceRecord,
+    VersionRecord,
+    deployment_number,
+    version_order,
+)
 
 
 class MemoryStore:
@@ -23,8 +30,8 @@ class MemoryStore:
         self._events: dict[str, list[Event]] = defaultdict(list)
         self._current: dict[str, str] = {}
         self._versions: dict[str, dict[str, VersionRecord]] = defaultdict(dict)
-        self._instances: dict[str, InstanceRecord] = {}
-        self._lives: dict[str, InstanceRecord] = {}
+        self._instances: dict[str, Recordable] = {}
+        self._lives: dict[str, Recordable] = {}
 
     def allocate_deployment_number(self, key: str) -> int:
         return next(self._numbers)
@@ -46,7 +53,7 @@ class MemoryStore:
             del self._current[stored.deployment_key]  # retaken below unless the record moved to another key
         self._events[record.deployment_id].extend(new_events)
         current = self._current.get(record.deployment_key)
-        if current is None or _number(current) <= _number(record.deployment_id):
+        if current is None or deployment_number(current) <= deployment_number(record.deployment_id):
             self._current[record.deployment_key] = record.deployment_id
         return snapshot.revision
 
@@ -80,26 +87,21 @@ class MemoryStore:
     def commit(self, commit: Commit) -> list[int]:
         return write_in_order(self, commit)
 
-    def save_instances(self, changed: Sequence[InstanceRecord], removed: Sequence[str]) -> None:
-        for record in changed:
-            self._instances[record.instance_id] = record
-            self._lives[record.instance_id] = record
+    def save_instances(self, changed: Sequence[Recordable], removed: Sequence[str]) -> None:
+        """Keeps each instance as given: its record is made when read (`Commit` says why that is safe)."""
+        for instance in changed:
+            self._instances[instance.instance_id] = instance
+            self._lives[instance.instance_id] = instance
         for instance_id in removed:
             self._instances.pop(instance_id, None)
 
     def list_instances(self) -> list[InstanceRecord]:
-        return list(self._instances.values())
+        return [i.to_record() for i in self._instances.values()]
 
     def instance_lives(self) -> list[InstanceRecord]:
         """The last record of every instance ever saved, stopped ones included, in placement order: the
         whole lifecycle a simulation reports."""
-        return list(self._lives.values())
-
-
-def _number(deployment_id: str) -> int:
-    """The allocation number at the end of `dep_<safekey>_<n>`: later deployments own `current`."""
-    tail = deployment_id.rsplit("_", 1)[-1]
-    return int(tail) if tail.isdigit() else 0
+        return [i.to_record() for i in self._lives.values()]
 
 
 class MemoryRegistry:

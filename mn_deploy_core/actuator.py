@@ -14,7 +14,7 @@ from mn_deploy_core.fleet import Fleet, Instance, Job
 from mn_deploy_core.health import HealthTracker, Verdict
 from mn_deploy_core.manifest import Manifest
 from mn_deploy_core.ports import Fact, FactKind, Placement, Registry, Role, Runtime, ServiceInstance
-from mn_deploy_core.records import DeploymentRecord, InstanceRecord
+from mn_deploy_core.records import DeploymentRecord
 
 if TYPE_CHECKING:
     from mn_deploy_core.effects import Place
@@ -60,7 +60,7 @@ class Actuator:
         self._health.track(instance_id, now, policy.min_healthy_ms, manifest.healthy_deadline_ms, checks)
         for name in agent.services:
             self._registry.register(
-                ServiceInstance(name, instance_id, agent_id, job_id, record.deployment_id, key, version, str(role))
+                ServiceInstance(name, instance_id, agent_id, job_id, record.deployment_id, key, version, role.value)
             )
         self._runtime.place(
             Placement(
@@ -153,10 +153,15 @@ class Actuator:
         self.fleet.add(instance)
         self._registry.set_passing(instance.instance_id, instance.serving)
 
-    def take_changes(self) -> tuple[list[InstanceRecord], list[str]]:
-        """The instance records changed since the last call, and the ids stopped (their last record is among
-        the changed), emptied."""
-        changed = [i.to_record() for i in self._changed.values()]
+    @property
+    def unsaved(self) -> bool:
+        """Whether an instance changed since the last `take_changes` (a stop is a change too)."""
+        return bool(self._changed)
+
+    def take_changes(self) -> tuple[list[Instance], list[str]]:
+        """The instances changed since the last call, and the ids stopped (their last state is among the
+        changed), emptied."""
+        changed = list(self._changed.values())
         removed = sorted(self._removed)
         self._changed.clear()
         self._removed.clear()

@@ -170,8 +170,7 @@ class Controller:
         rollback: Mapping[str, Any] | None = None,
         revert_of: Rollout | None = None,
     ) -> Journal:
-        """R3/R4: cancel the key's active deployment, then route the new one."""
-        self._flush()
+        """R3/R4: cancel the key's active deployment, then route the new one (all in the call's one commit)."""
         active = self._active_by_key.get(target.key)
         if active is not None:
             self._end(active, now, Trigger.CANCEL, CANCELLED, "deployment_cancelled")
@@ -261,13 +260,14 @@ class Controller:
         return journal.record.snapshot()
 
     def _flush(self) -> None:
-        """Hand the store what this call changed, as one batch: instances, versions, records with events."""
+        """Hand the store what this call changed, as one batch: instances, versions, records with events.
+        Most facts change nothing, so that is checked first."""
+        if not (self._touched or self._actuator.unsaved or self._router.unsaved):
+            return
         journals = list(self._touched.values())
         self._touched.clear()
         changed, removed = self._actuator.take_changes()
         versions = self._router.take_versions()
-        if not (journals or changed or removed or versions):
-            return
         records = [(j.record, tuple(j.unsaved)) for j in journals]
         revisions = self._store.commit(Commit(records, versions, changed, removed))
         for journal, revision in zip(journals, revisions, strict=True):

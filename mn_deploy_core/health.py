@@ -6,7 +6,7 @@ timer queue, which calls `due` when one fires.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 
 from mn_deploy_core.ports import Fact, FactKind
@@ -27,18 +27,22 @@ class InstanceHealth:
     checks: int
     ready: bool = False
     ready_since: float = 0.0
-    passing: set[str] = field(default_factory=set)
+    passing: tuple[str, ...] = ()
+    """The checks passing now; a tuple, as a set costs 216 bytes even empty and a large run keeps one per instance."""
     passing_since: float = 0.0
     verdict: Verdict | None = None
     timer_at: float | None = None
     completed: bool = False
+    stable_since: float | None = None
+    """Since when it has been ready with every check passing, without a break: every fact reads it, so it is
+    kept up to date (`recompute_stable`) rather than worked out each time."""
 
-    @property
-    def stable_since(self) -> float | None:
-        """Since when it has been ready with every check passing, without a break."""
-        if not self.ready or len(self.passing) < self.checks:
-            return None
-        return max(self.ready_since, self.passing_since)
+    def recompute_stable(self) -> None:
+        """After `ready` or `passing` changed."""
+        if self.ready and len(self.passing) >= self.checks:
+            self.stable_since = max(self.ready_since, self.passing_since)
+        else:
+            self.stable_since = None
 
     @property
     def serving(self) -> bool:
@@ -77,16 +81,20 @@ class InstanceHealth:
         if kind is FactKind.READY:
             if not self.ready:
                 self.ready, self.ready_since = True, now
+                self.recompute_stable()
         elif kind is FactKind.CHECK_PASSING:
             if fact.check not in self.passing:
-                self.passing.add(fact.check)
+                self.passing = (*self.passing, fact.check)
                 if len(self.passing) == self.checks:
                     self.passing_since = now
+                self.recompute_stable()
         elif kind is FactKind.CHECK_FAILING:
-            self.passing.discard(fact.check)
+            self.passing = tuple(c for c in self.passing if c != fact.check)
+            self.recompute_stable()
         elif kind in (FactKind.RESTARTED, FactKind.EXITED, FactKind.COMPLETED):
             self.ready = False
-            self.passing.clear()
+            self.passing = ()
+            self.recompute_stable()
             self.completed = self.completed or kind is FactKind.COMPLETED
         return self.settle(now)
 
@@ -130,7 +138,8 @@ class HealthTracker:
         )
         if serving:
             health.ready, health.ready_since = True, placed_ms
-            health.passing, health.passing_since = set(checks), placed_ms
+            health.passing, health.passing_since = tuple(dict.fromkeys(checks)), placed_ms
+            health.recompute_stable()
         self._instances[instance_id] = health
         self._arm(instance_id, health)
 

@@ -2,7 +2,8 @@
 
 The controller places and stops instances through a `Runtime`, persists through a `Store` and publishes
 who may be discovered through a `Registry`. Facts about instances come back through
-`Controller.observe`. Everything crossing this line is a plain value.
+`Controller.observe`. Everything crossing this line is a plain value, but for the instances a `Commit` carries,
+which a store turns into records itself.
 """
 
 from __future__ import annotations
@@ -93,6 +94,15 @@ class ServiceInstance:
     passing: bool = False
 
 
+class Recordable(Protocol):
+    """An instance a commit carries: its record is made when a store needs it."""
+
+    @property
+    def instance_id(self) -> str: ...
+
+    def to_record(self) -> InstanceRecord: ...
+
+
 class Runtime(Protocol):
     """Starts and stops instances. Calls return at once; outcomes come back as facts."""
 
@@ -104,13 +114,17 @@ class Runtime(Protocol):
 @dataclass(frozen=True, slots=True)
 class Commit:
     """Everything one controller call decided, handed to the store in one piece: a store with transactions
-    writes it atomically; one without writes it with `write_in_order`."""
+    writes it atomically; one without writes it with `write_in_order`.
+
+    `changed` holds the instances themselves, not records: every change to an instance is committed at the end
+    of the call that made it, so a store may keep the object and make its record only when read (memory), or
+    make it at once (Redis), and a call that touches an instance ten times pays for no record at all."""
 
     records: Sequence[tuple[DeploymentRecord, Sequence[Event]]]
     versions: Sequence[VersionRecord] = ()
-    changed: Sequence[InstanceRecord] = ()
+    changed: Sequence[Recordable] = ()
     removed: Sequence[str] = ()
-    """Ids of stopped instances; their last records are among `changed`, for a store that keeps histories."""
+    """Ids of stopped instances; their last states are among `changed`, for a store that keeps histories."""
 
 
 class Store(Protocol):
@@ -158,7 +172,7 @@ class Writes(Protocol):
 
     def save_version(self, record: VersionRecord) -> None: ...
 
-    def save_instances(self, changed: Sequence[InstanceRecord], removed: Sequence[str]) -> None: ...
+    def save_instances(self, changed: Sequence[Recordable], removed: Sequence[str]) -> None: ...
 
 
 def write_in_order(store: Writes, commit: Commit) -> list[int]:

@@ -11,6 +11,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from functools import lru_cache
+from operator import attrgetter
 from typing import Any, overload
 
 from mn_deploy_core.status import ACTIVE
@@ -29,6 +30,12 @@ def deployment_id(key: str, number: int) -> str:
     return f"dep_{safe_key(key)}_{number}"
 
 
+def deployment_number(deployment_id: str) -> int:
+    """The allocation number at the end of `dep_<safekey>_<n>`: a later deployment has a higher one."""
+    tail = deployment_id.rsplit("_", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
+
+
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 
 
@@ -41,14 +48,18 @@ def field_names(cls: type) -> tuple[str, ...]:
 
 
 def _json_value(value: Any) -> Any:
-    """A field value as JSON would hold it: sequences as lists, mappings as fresh dicts (cheap checks first:
-    GetDeployment converts every version of a key)."""
+    """A field value as JSON would hold it: sequences as lists, mappings as fresh dicts (cheap checks first,
+    the abstract classes last: GetDeployment converts every version of a key, a simulation every instance)."""
     if value is None or isinstance(value, (str, int, float)):
         return value
-    if isinstance(value, (dict, Mapping)):
-        return dict(value)
-    if isinstance(value, (tuple, list, AgentQueue)):
+    if isinstance(value, (tuple, list)):
         return list(value)
+    if isinstance(value, dict):
+        return dict(value)
+    if isinstance(value, AgentQueue):
+        return list(value)
+    if isinstance(value, Mapping):
+        return dict(value)
     return value
 
 
@@ -57,8 +68,10 @@ def version_order(version: str) -> tuple[int, str]:
     return (int(version) if version.isascii() and version.isdigit() else 0, version)
 
 
+@lru_cache(maxsize=1024)
 def iso_timestamp(t_ms: float) -> str:
-    """ISO-8601 UTC with milliseconds for a time in ms since the epoch of the driver's clock."""
+    """ISO-8601 UTC with milliseconds for a time in ms since the epoch of the driver's clock. A call stamps
+    several changes at one time, so each time is formatted once (and its records share the string)."""
     whole = int(t_ms)
     seconds, millis = divmod(whole, 1000)
     return f"{_iso_second(seconds)}.{millis:03d}Z"
@@ -216,7 +229,7 @@ class DeploymentRecord:
 
     def snapshot(self) -> DeploymentRecord:
         """A copy safe to keep: every field value is immutable, so a shallow copy is enough."""
-        return DeploymentRecord(*[getattr(self, name) for name in field_names(DeploymentRecord)])
+        return DeploymentRecord(*_DEPLOYMENT_VALUES(self))
 
     def to_json(self) -> dict[str, Any]:
         data = {name: _json_value(getattr(self, name)) for name in field_names(type(self))}
@@ -263,6 +276,8 @@ class VersionRecord:
         known = set(field_names(cls))
         return cls(**{k: v for k, v in data.items() if k in known})
 
+
+_DEPLOYMENT_VALUES = attrgetter(*field_names(DeploymentRecord))
 
 Interval = tuple[float, float | None]
 """(start, end) in ms; `end` None while it lasts."""
@@ -311,8 +326,15 @@ class InstanceRecord:
             return "stopped"
         return "running" if self.healthy_ms is None else "healthy"
 
+    def to_record(self) -> InstanceRecord:
+        """A record is its own record (`ports.Recordable`), so a store takes records and live instances alike."""
+        return self
+
     def to_json(self) -> dict[str, Any]:
-        data = {name: _json_value(getattr(self, name)) for name in field_names(type(self))}
+        """Every field but the three sequences is a scalar already (a simulation converts every instance)."""
+        data = dict(zip(field_names(InstanceRecord), _INSTANCE_VALUES(self), strict=True))
+        data["restart_ms"] = list(self.restart_ms)
+        data["passing_again_ms"] = list(self.passing_again_ms)
         data["discoverable_ms"] = [list(interval) for interval in self.discoverable_ms]
         return data
 
@@ -324,3 +346,6 @@ class InstanceRecord:
             values[name] = tuple(values.get(name) or ())
         values["discoverable_ms"] = tuple((start, end) for start, end in values.get("discoverable_ms") or ())
         return cls(**values)
+
+
+_INSTANCE_VALUES = attrgetter(*field_names(InstanceRecord))

@@ -336,7 +336,7 @@ class Rollout(Journal):
             now,
             instance_id=instance_id,
             agent_id=agent_id,
-            role=str(role),
+            role=role.value,  # the shared text: `str` would copy it into every event
             version=self.version.version,
         )
         if self.record.require_progress_by_ms is None:

@@ -16,7 +16,15 @@ from mn_deploy_core.actuator import Actuator
 from mn_deploy_core.fleet import Job
 from mn_deploy_core.manifest import Manifest, changed_agents, load_manifest
 from mn_deploy_core.ports import Role, Store
-from mn_deploy_core.records import Counters, DeploymentRecord, VersionRecord, deployment_id, iso_timestamp, safe_key
+from mn_deploy_core.records import (
+    Counters,
+    DeploymentRecord,
+    VersionRecord,
+    deployment_id,
+    deployment_number,
+    iso_timestamp,
+    safe_key,
+)
 from mn_deploy_core.rollout import Journal, Rollout
 from mn_deploy_core.status import NOOP, RUNNING, SUCCESSFUL, VERSION_RECORDED, Status, Trigger, transition
 from mn_deploy_core.strategies import BLUE_GREEN, INITIAL, Planner, planner
@@ -32,8 +40,16 @@ class Router:
         self._versions: dict[tuple[str, str], VersionRecord] = {}
 
     def current_record(self, key: str) -> DeploymentRecord | None:
+        """The key's newest deployment, as this call has changed it so far (it is stored at the call's end)."""
         current = self._store.current_deployment_id(key)
-        return self._store.load_deployment(current) if current else None
+        stored = self._store.load_deployment(current) if current else None
+        touched = [j.record for j in self._touched.values() if j.record.deployment_key == key]
+        candidates = [*touched, *([stored] if stored else [])]
+        return max(candidates, key=lambda r: deployment_number(r.deployment_id), default=None)
+
+    @property
+    def unsaved(self) -> bool:
+        return bool(self._versions)
 
     def take_versions(self) -> list[VersionRecord]:
         """The version records written since the last call, for the store's batch."""

@@ -6,14 +6,16 @@ goes on, because "what if someone promotes too early" is a fair question to ask 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+import simpy
 
 from mn_deploy_core.errors import DeploymentError
 from mn_deploy_core.records import DeploymentRecord
 from sim.schema import ScenarioError, child, closed_object, number, object_of, text
-from sim.world import Driver, Steps
+from sim.world import Driver
 
 _OPTIONS: dict[str, tuple[str, ...]] = {
     "deploy": ("overrides", "key"),
@@ -25,6 +27,8 @@ _OPTIONS: dict[str, tuple[str, ...]] = {
     "crash": (),
 }
 VERBS = tuple(_OPTIONS)
+Steps = Generator[simpy.Event, Any, None]
+"""The operator's SimPy process."""
 
 
 @dataclass(frozen=True, slots=True)

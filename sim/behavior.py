@@ -11,7 +11,10 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
+
+import numpy as np
 
 from sim.distributions import Const, Distribution, parse_distribution
 from sim.schema import ScenarioError, child, closed_object, object_of, probability
@@ -27,15 +30,16 @@ INSTANT = Const(0.0)
 
 @dataclass(frozen=True, slots=True)
 class Fate:
-    """Everything random about one instance; list entries are per run (the first start and each restart)."""
+    """Everything random about one instance; tuple entries are per run (the first start and each restart).
+    A large run keeps one per running instance, so a constant's draws are one tuple that all share."""
 
-    start_ms: list[float]
-    ready_ms: list[float]
-    check_ms: list[float]
-    start_fails: list[bool]
-    crash_after_ms: list[float]
+    start_ms: tuple[float, ...]
+    ready_ms: tuple[float, ...]
+    check_ms: tuple[float, ...]
+    start_fails: tuple[bool, ...]
+    crash_after_ms: tuple[float, ...]
     checks_fail: bool
-    run_ms: list[float]
+    run_ms: tuple[float, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,19 +59,31 @@ class Behavior:
     def fate(self, streams: RandomStreams, runs: int) -> Fate:
         """Draw `runs` runs' worth of latencies and failures. The failure coins are drawn even at
         probability 0, so changing a probability moves no other instance's draws."""
-        latency = streams.latency
-        coins = streams.failure.random(runs + 1).tolist()
-        crashes = self.crash_after_ms.sample(streams.failure, runs) if self.crash_after_ms else [NEVER] * runs
-        exits = self.run_ms.sample(latency, runs) if self.run_ms else [NEVER] * runs
+        latency, failure = streams.latency, streams.failure
+        coins = failure.random(runs + 1).tolist()
+        crashes = _draws(self.crash_after_ms, failure, runs) if self.crash_after_ms else _constant(NEVER, runs)
+        exits = _draws(self.run_ms, latency, runs) if self.run_ms else _constant(NEVER, runs)
         return Fate(
-            start_ms=self.start_ms.sample(latency, runs),
-            ready_ms=self.ready_ms.sample(latency, runs),
-            check_ms=self.check_ms.sample(latency, runs),
-            start_fails=[c < self.start_failure for c in coins[:runs]],
+            start_ms=_draws(self.start_ms, latency, runs),
+            ready_ms=_draws(self.ready_ms, latency, runs),
+            check_ms=_draws(self.check_ms, latency, runs),
+            start_fails=tuple([c < self.start_failure for c in coins[:runs]]),
             crash_after_ms=crashes,
             checks_fail=coins[runs] < self.check_failure,
             run_ms=exits,
         )
+
+
+def _draws(distribution: Distribution, rng: np.random.Generator, runs: int) -> tuple[float, ...]:
+    """`runs` draws; a constant draws nothing from `rng`, and its tuple is shared."""
+    if isinstance(distribution, Const):
+        return _constant(distribution.value, runs)
+    return tuple(distribution.sample(rng, runs))
+
+
+@lru_cache(maxsize=64)
+def _constant(value: float, runs: int) -> tuple[float, ...]:
+    return (value,) * runs
 
 
 def _fields(block: Mapping[str, Any], path: str) -> dict[str, Any]:
@@ -85,6 +101,10 @@ def _fields(block: Mapping[str, Any], path: str) -> dict[str, Any]:
 class _Block:
     fields: dict[str, Any]
     agents: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+_NOTHING = _Block({})
+"""A block the scenario does not write."""
 
 
 def _block(value: Any, path: str, agent_ids: Collection[str]) -> _Block:
@@ -114,8 +134,8 @@ class BehaviorTable:
         self._cache: dict[tuple[str | None, str | None], Behavior] = {}
 
     def resolve(self, manifest_name: str | None, agent_id: str) -> Behavior:
-        default = self._blocks.get(DEFAULT, _Block({}))
-        own = self._blocks.get(manifest_name or DEFAULT, _Block({}))
+        default = self._blocks.get(DEFAULT, _NOTHING)
+        own = self._blocks.get(manifest_name or DEFAULT, _NOTHING)
         specific = agent_id in default.agents or agent_id in own.agents
         key = (manifest_name, agent_id if specific else None)
         behavior = self._cache.get(key)

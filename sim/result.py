@@ -97,7 +97,7 @@ def _instances(store: MemoryStore, runtime: SimRuntime) -> list[JSON]:
                 "job_id": life.job_id,
                 "version": life.version,
                 "manifest_name": placed[life.instance_id].manifest_name,
-                "role": str(placed[life.instance_id].placement.role),
+                "role": placed[life.instance_id].placement.role.value,
                 **{name: row[name] for name in LIFECYCLE_FIELDS},
                 "restarts": len(life.restart_ms),
                 "outcome": life.outcome,

@@ -1,27 +1,29 @@
 """The simulated world: the Runtime port on a `simpy.Environment`, and the driver that owns time.
 
-Each placed instance is a SimPy process that lives out its `Fate` (start, ready, checks, start failures,
-crashes, in-place restarts with `policies.restart`) and reports raw facts. The controller is never called
-back from inside `place` or `stop`: those only start or mark processes, because the controller calls them
-synchronously in the middle of its own work.
+Each placed instance lives out its `Fate` (start, ready, checks, start failures, crashes, in-place restarts
+with `policies.restart`) and reports raw facts. The controller is never called back from inside `place` or
+`stop`: those only start or mark lives, because the controller calls them synchronously in the middle of its
+own work.
 
-Cancellation is lazy: stopping or crashing an instance bumps its `epoch`, and a process that wakes up to a
+A life is a generator of waits run on plain SimPy events (`sim.lives`), not a SimPy process: it takes the same
+events in the same order as a process would, without a process's bookkeeping, which cost more than the life.
+
+Cancellation is lazy: stopping or crashing an instance bumps its `epoch`, and a life that wakes up to a
 changed epoch returns without a word. Whether anything more can happen is therefore tracked explicitly
 (`SimRuntime.busy`), not read off the event queue, which may still hold such stale timeouts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterator
-from typing import Any, Protocol
+from collections.abc import Callable, Iterator
+from typing import Protocol
 
 import simpy
 
 from mn_deploy_core.ports import Fact, FactKind, Placement
+from sim import lives
 from sim.behavior import NEVER, Behavior, Fate
 from sim.streams import RandomStreams
-
-Steps = Generator[simpy.Event, Any, None]
 
 
 class SimulationError(RuntimeError):
@@ -67,7 +69,7 @@ class SimInstance:
 
 
 class SimRuntime:
-    """Implements `Runtime` by starting one SimPy process per instance; facts go to `connect`'s sink."""
+    """Implements `Runtime` by starting one life per instance; facts go to `connect`'s sink."""
 
     def __init__(
         self,
@@ -94,7 +96,7 @@ class SimRuntime:
         instance = SimInstance(placement, self.env.now)
         self._instances[placement.instance_id] = instance
         self.busy += 1
-        self.env.process(self._life(instance, 0, crashed=False))
+        lives.start(self.env, self._life(instance, 0, crashed=False))
 
     def stop(self, instance_id: str) -> None:
         instance = self._instances.get(instance_id)
@@ -103,6 +105,7 @@ class SimRuntime:
         instance.stopped = True
         instance.epoch += 1
         instance.up = False
+        instance.fate = None  # never runs again: its draws are a third of a large run's memory
         self._release(instance)
 
     def crash(self, agent_id: str, key: str | None = None) -> int:
@@ -117,7 +120,7 @@ class SimRuntime:
                 if not instance.busy:
                     instance.busy = True
                     self.busy += 1
-                self.env.process(self._life(instance, instance.epoch, crashed=True))
+                lives.start(self.env, self._life(instance, instance.epoch, crashed=True))
                 crashed += 1
         return crashed
 
@@ -146,8 +149,7 @@ class SimRuntime:
             instance.fate = behavior.fate(self._streams, placement.restart.attempts + 1)
         return instance.fate
 
-    def _life(self, instance: SimInstance, epoch: int, *, crashed: bool) -> Steps:
-        env = self.env
+    def _life(self, instance: SimInstance, epoch: int, *, crashed: bool) -> lives.Waits:
         fate = self._fate(instance)
         if not crashed and not self._report(instance, epoch, FactKind.PLACED):
             return
@@ -160,7 +162,7 @@ class SimRuntime:
                     self._report(instance, epoch, FactKind.FAILED)
                     break
                 if restart.delay_ms:
-                    yield env.timeout(restart.delay_ms)
+                    yield restart.delay_ms
                     if instance.epoch != epoch:
                         return
                 instance.restarts += 1
@@ -168,7 +170,7 @@ class SimRuntime:
                     return
             run = instance.restarts
             if fate.start_ms[run]:
-                yield env.timeout(fate.start_ms[run])
+                yield fate.start_ms[run]
                 if instance.epoch != epoch:
                     return
             instance.up = True
@@ -182,7 +184,7 @@ class SimRuntime:
                 if crash_at <= at:
                     break
                 if at > elapsed:
-                    yield env.timeout(at - elapsed)
+                    yield at - elapsed
                     if instance.epoch != epoch:
                         return
                     elapsed = at
@@ -191,7 +193,7 @@ class SimRuntime:
                         return
             if crash_at == NEVER:
                 break
-            yield env.timeout(crash_at - elapsed)
+            yield crash_at - elapsed
             if instance.epoch != epoch:
                 return
             instance.up = False
@@ -232,9 +234,8 @@ class Driver:
         self._runtime = runtime
         self._holds = 0
         self._alarm_at: float | None = None
-        self._bell = env.event()
+        self._bell = self._new_bell()
         runtime.connect(self.observe, self.settle)
-        env.process(self._run())
 
     def hold(self) -> None:
         """Keep the run open (the operator does while actions remain)."""
@@ -250,17 +251,16 @@ class Driver:
 
     def after_call(self) -> None:
         """After any controller call: its timers may have moved, or it may have nothing left to do."""
-        self._arm()
+        self._arm(self.controller.next_wakeup())
         self.settle()
 
     def settle(self) -> None:
-        if self.finished.triggered or self._holds or self._runtime.busy:
+        if self._runtime.busy or self._holds or self.finished.triggered:  # the likeliest first: after every fact
             return
         if self.controller.next_wakeup() is None:
             self.finished.succeed()
 
-    def _arm(self) -> None:
-        due = self.controller.next_wakeup()
+    def _arm(self, due: float | None) -> None:
         if due is None or (self._alarm_at is not None and self._alarm_at <= due):
             return
         self._alarm_at = due
@@ -273,16 +273,20 @@ class Driver:
         if not self._bell.triggered:
             self._bell.succeed()
 
-    def _run(self) -> Steps:
-        env = self.env
-        while True:
-            yield self._bell
-            self._bell = env.event()
-            now = env.now
+    def _new_bell(self) -> simpy.Event:
+        """Rung by an alarm, it is heard after whatever was already due at that time (facts first)."""
+        bell = self.env.event()
+        bell.callbacks.append(self._wake)
+        return bell
+
+    def _wake(self, _bell: simpy.Event) -> None:
+        self._bell = self._new_bell()
+        now = self.env.now
+        due = self.controller.next_wakeup()
+        if due is not None and due <= now:
+            self.controller.tick(now)
             due = self.controller.next_wakeup()
             if due is not None and due <= now:
-                self.controller.tick(now)
-                due = self.controller.next_wakeup()
-                if due is not None and due <= now:
-                    raise SimulationError(f"controller still due at {due} ms after tick({now})")
-            self.after_call()
+                raise SimulationError(f"controller still due at {due} ms after tick({now})")
+        self._arm(due)
+        self.settle()

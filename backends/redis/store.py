@@ -39,7 +39,7 @@ from backends.redis.codec import (
 from backends.redis.fencing import Fence
 from backends.redis.keys import Keys, namespace_from_env
 from mn_deploy_core.errors import ConflictError
-from mn_deploy_core.ports import Commit, write_in_order
+from mn_deploy_core.ports import Commit, Recordable, write_in_order
 from mn_deploy_core.records import DeploymentRecord, Event, InstanceRecord, VersionRecord, version_order
 
 log = logging.getLogger(__name__)
@@ -164,10 +164,12 @@ class RedisStore:
         """One decision, written in order (one transaction per write for now)."""
         return write_in_order(self, commit)
 
-    def save_instances(self, changed: Sequence[InstanceRecord], removed: Sequence[str]) -> None:
+    def save_instances(self, changed: Sequence[Recordable], removed: Sequence[str]) -> None:
         """One round trip (save_instances.lua): a taker-over sees all of the upserts and removals or none."""
         gone = set(removed)
-        pairs = [x for r in changed if r.instance_id not in gone for x in (r.instance_id, dumps(r.to_json()))]
+        pairs = [
+            x for i in changed if i.instance_id not in gone for x in (i.instance_id, dumps(i.to_record().to_json()))
+        ]
         self._write(self._save_instances, [self._keys.live_instances], [len(pairs) // 2, *pairs, *removed])
 
     def list_instances(self) -> list[InstanceRecord]:
