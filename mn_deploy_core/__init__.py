@@ -1,1 +1,1 @@
-"""The rollout core: every rule of SEMANTICS.md, pure Python, no I/O and no clock of its own."""
+"""The rollout core: every rule of docs/rules.md, pure Python, no I/O and no clock of its own."""

@@ -1,4 +1,4 @@
-"""Errors a user can cause, each carrying the exact message of SEMANTICS.md.
+"""Errors a user can cause, each carrying the exact message of docs/rules.md.
 
 Drivers (CLI, gRPC) map them to one line and an exit or status code; the class says which.
 """

@@ -183,7 +183,7 @@ class AgentQueue(Sequence[str]):
 
 @dataclass(slots=True)
 class DeploymentRecord:
-    """The reference's deployment record plus SEMANTICS.md §12. Replaced field by field, never mutated deep."""
+    """The reference's deployment record plus docs/rules.md R13. Replaced field by field, never mutated deep."""
 
     deployment_id: str
     deployment_key: str
@@ -285,7 +285,7 @@ Interval = tuple[float, float | None]
 
 @dataclass(frozen=True, slots=True)
 class InstanceRecord:
-    """An instance as stored: what it is, and its lifecycle so far (SCENARIOS.md "instances").
+    """An instance as stored: what it is, and its lifecycle so far (docs/scenarios.md "instances").
 
     A restarted controller takes over the live ones from it; a stopped one's last record tells its whole
     life. `role` is the role now; `promoted_ms` when a canary or candidate became primary. `serving` is

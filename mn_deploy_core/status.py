@@ -30,7 +30,7 @@ class Status(StrEnum):
 ACTIVE: Final = frozenset({Status.RUNNING, Status.AWAITING_PROMOTION, Status.PAUSED})
 TERMINAL: Final = frozenset(Status) - ACTIVE
 
-# R12 descriptions (SEMANTICS.md §11); a failure's description is one of the three FAILED_* plus an R10 suffix.
+# R12 descriptions (docs/rules.md R12); a failure's description is one of the three FAILED_* plus an R10 suffix.
 RUNNING: Final = "Deployment is running"
 AWAITING_PROMOTION: Final = "Deployment is running but requires manual promotion"
 PENDING_AUTO_PROMOTION: Final = "Deployment is running pending automatic promotion"
@@ -120,7 +120,7 @@ def transition(deployment_id: str, status: str | None, trigger: Trigger, previou
     kept) and forgets it; a trial failure while paused moves the kept status. Every other move keeps
     `previous_status` as it was.
 
-    Raises RefusedError, with SEMANTICS.md §10's message, for an operator verb the status does not allow, and
+    Raises RefusedError, with the message of docs/rules.md R11, for an operator verb the status does not allow, and
     TransitionError for any other trigger the table has no row for.
     """
     if status is None:

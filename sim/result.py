@@ -1,4 +1,4 @@
-"""What a run produced, in exactly the JSON shape of SCENARIOS.md ("Result").
+"""What a run produced, in exactly the JSON shape of docs/scenarios.md ("Result").
 
 `collect` reads what the controller stored after a run: deployment and version records, and every instance's
 lifecycle as the core recorded it (the world adds only which manifest an instance behaved as); everything downstream

@@ -1,4 +1,4 @@
-"""A scenario file (SCENARIOS.md): loaded and validated whole, then run with a seed into a `Result`.
+"""A scenario file (docs/scenarios.md): loaded and validated whole, then run with a seed into a `Result`.
 
 The run wires the real `Controller` to a memory store and registry and to the simulated world; the
 simulator adds no rollout rule of its own. Everything random comes from the seed, so the same file and

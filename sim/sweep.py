@@ -1,4 +1,4 @@
-"""Monte Carlo policy sweeps (SCENARIOS.md "Sweep"): a scenario run `runs` times at every point of a grid.
+"""Monte Carlo policy sweeps (docs/scenarios.md "Sweep"): a scenario run `runs` times at every point of a grid.
 
     sweep = read_sweep("examples/sweeps/max-parallel-x-start-failure.json")
     result = run_sweep(sweep, workers=2, out=Path("runs.csv"))
