@@ -15,7 +15,7 @@ from typing import Any
 from backends.memory import MemoryStore
 from mn_deploy_core.manifest import runtime_order
 from mn_deploy_core.ports import Role
-from mn_deploy_core.records import DeploymentRecord
+from mn_deploy_core.records import DeploymentRecord, InstanceRecord
 from sim.metrics import compute_metrics
 from sim.provenance import Provenance
 from sim.world import SimRuntime
@@ -81,12 +81,12 @@ def _flat_events(deployments: list[JSON]) -> list[JSON]:
     return sorted(flat, key=lambda e: e["t_ms"])
 
 
-def _instances(store: MemoryStore, runtime: SimRuntime) -> list[JSON]:
+def _instances(lives: Iterable[InstanceRecord], runtime: SimRuntime) -> list[JSON]:
     """Every instance's life as the core recorded it, with the role it was placed in (`promoted_ms` says when
     a canary or candidate became primary) and the manifest its behavior came from."""
     placed = {i.placement.instance_id: i for i in runtime.instances()}
     rows = []
-    for life in store.instance_lives():
+    for life in lives:
         row = life.to_json()
         rows.append(
             {
@@ -106,36 +106,25 @@ def _instances(store: MemoryStore, runtime: SimRuntime) -> list[JSON]:
     return rows
 
 
-def _final_agents(rows: Iterable[JSON]) -> JSON:
+def _final_agents(lives: Iterable[InstanceRecord], names: Mapping[str, str | None]) -> JSON:
     """Per agent the live instance that serves it (the newest primary if there is one, else the newest), read
-    from the same instance rows as `instances`, so the two cannot disagree. Rows come in placement order; two
+    from the same records as `instances`, so the two cannot disagree. Records come in placement order; two
     live primaries of one agent happen with batch reruns, where the rerun's job is the key's current one."""
-    chosen: dict[str, JSON] = {}
-    for row in rows:
-        current = chosen.get(row["agent_id"])
-        if current is None or _role_now(row) == Role.PRIMARY or _role_now(current) != Role.PRIMARY:
-            chosen[row["agent_id"]] = row
+    chosen: dict[str, InstanceRecord] = {}
+    for life in lives:
+        current = chosen.get(life.agent_id)
+        if current is None or life.role == Role.PRIMARY or current.role != Role.PRIMARY:
+            chosen[life.agent_id] = life
     return {
         agent_id: {
-            "manifest_name": row["manifest_name"],
-            "version": row["version"],
-            "role": _role_now(row),
-            "healthy": _verdict(row),
-            "outcome": row["outcome"],
+            "manifest_name": names[life.instance_id],
+            "version": life.version,
+            "role": life.role,
+            "healthy": life.healthy,
+            "outcome": life.outcome,
         }
-        for agent_id, row in sorted(chosen.items(), key=lambda item: runtime_order(item[0]))
+        for agent_id, life in sorted(chosen.items(), key=lambda item: runtime_order(item[0]))
     }
-
-
-def _role_now(row: JSON) -> str:
-    return str(Role.PRIMARY) if row["promoted_ms"] is not None else row["role"]
-
-
-def _verdict(row: JSON) -> bool | None:
-    """The standing verdict: unhealthy once proved so, else healthy once judged, else none yet."""
-    if row["unhealthy_ms"] is not None:
-        return False
-    return None if row["healthy_ms"] is None else True
 
 
 def collect(
@@ -150,7 +139,9 @@ def collect(
     records = _deployments(store)
     deployments = [_deployment_json(store, r) for r in records]
     events = _flat_events(deployments)
-    instances = _instances(store, runtime)
+    lives = store.instance_lives()
+    instances = _instances(lives, runtime)
+    names = {row["instance_id"]: row["manifest_name"] for row in instances}
     keys = list(dict.fromkeys(r.deployment_key for r in records))
     versions = {
         key: [
@@ -174,7 +165,9 @@ def collect(
             "current_version": current.current_version,
             "stable_version": current.stable_version,
             "status": current.status,
-            "agents": _final_agents(r for r in instances if r["deployment_key"] == key and r["stopped_ms"] is None),
+            "agents": _final_agents(
+                (life for life in lives if life.deployment_key == key and life.stopped_ms is None), names
+            ),
         }
     return Result(
         scenario=name,
