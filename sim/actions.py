@@ -85,6 +85,11 @@ def parse_action(value: Any, path: str, manifest_names: Collection[str], agent_i
     at_ms = number(body["at_ms"], child(path, "at_ms"))
     verb_path = child(path, verb)
     options = {name: body[name] for name in _OPTIONS[verb] if name in body}
+    for name, option in options.items():
+        if name == "overrides":
+            object_of(option, child(path, name))
+        else:
+            text(option, child(path, name))
     if verb == "crash":
         crash = closed_object(body[verb], verb_path, ("agent", "key"), ("agent",))
         target = text(crash["agent"], child(verb_path, "agent"))
@@ -96,11 +101,6 @@ def parse_action(value: Any, path: str, manifest_names: Collection[str], agent_i
         target = text(body[verb], verb_path)
     if verb == "deploy" and target not in manifest_names:
         raise ScenarioError(verb_path, f'unknown manifest "{target}"')
-    for name, option in options.items():
-        if name == "overrides":
-            object_of(option, child(path, name))
-        else:
-            text(option, child(path, name))
     return Action(at_ms=at_ms, verb=verb, target=target, options=options, source=body)
 
 
