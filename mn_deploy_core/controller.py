@@ -15,11 +15,11 @@ from typing import Any
 from mn_deploy_core.actuator import Actuator
 from mn_deploy_core.effects import Effect, Fail, Finish, Place, Promote, Stop, Wake
 from mn_deploy_core.errors import NotFoundError, RefusedError
-from mn_deploy_core.fleet import Fleet, Instance, InstanceView
+from mn_deploy_core.fleet import Fleet, Instance
 from mn_deploy_core.health import HealthTracker, Verdict
 from mn_deploy_core.manifest import Manifest, load_manifest
 from mn_deploy_core.ports import Commit, Fact, Registry, Runtime, Store
-from mn_deploy_core.records import DeploymentRecord, VersionRecord
+from mn_deploy_core.records import DeploymentRecord, InstanceRecord, VersionRecord
 from mn_deploy_core.rollout import Journal, Rollout
 from mn_deploy_core.routing import Router, manifest_of, same_target
 from mn_deploy_core.status import CANCELLED, FAILED_BY_OPERATOR, FAILED_DEADLINE, Trigger, transition
@@ -114,8 +114,9 @@ class Controller:
     def versions(self, key: str) -> builtins.list[VersionRecord]:
         return self._store.list_versions(key)
 
-    def instances(self, key: str | None = None) -> builtins.list[InstanceView]:
-        return self._actuator.fleet.views(key)
+    def instances(self, key: str | None = None) -> builtins.list[InstanceRecord]:
+        """The live instances (of one key), as the store would keep them."""
+        return self._actuator.fleet.records(key)
 
     # ---- driver API --------------------------------------------------------------------------
 

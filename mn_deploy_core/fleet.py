@@ -44,6 +44,10 @@ class Instance:
         return self.agent.agent_id
 
     @property
+    def spec_digest(self) -> str:
+        return self.agent.digest
+
+    @property
     def live(self) -> bool:
         """Runs or will (R3 "runs now"): not failed for good, not completed, not stopped."""
         return not self.failed and self.completed_ms is None and self.stopped_ms is None
@@ -118,39 +122,10 @@ class Instance:
         return cls(agent=agent, role=Role(record.role), **fields)
 
 
-# what a stored instance record carries besides the agent spec and role, which convert on their own
-_STORED = tuple(name for name in field_names(InstanceRecord) if name not in ("agent_id", "role"))
+# what a stored record carries besides the agent spec (its id, its digest) and the role, which convert apart
+_STORED = tuple(name for name in field_names(InstanceRecord) if name not in ("agent_id", "role", "spec_digest"))
 _RECORD_VALUES = attrgetter(*field_names(InstanceRecord))
 _ROLE = field_names(InstanceRecord).index("role")
-
-
-@dataclass(frozen=True, slots=True)
-class InstanceView:
-    """A read-only look at a live instance, for drivers and operators."""
-
-    instance_id: str
-    agent_id: str
-    job_id: str
-    deployment_key: str
-    deployment_id: str
-    version: str
-    role: str
-    spec_digest: str
-    healthy: bool | None
-
-    @classmethod
-    def of(cls, instance: Instance) -> InstanceView:
-        return cls(
-            instance.instance_id,
-            instance.agent_id,
-            instance.job_id,
-            instance.deployment_key,
-            instance.deployment_id,
-            instance.version,
-            str(instance.role),
-            instance.agent.digest,
-            instance.healthy,
-        )
 
 
 @dataclass(slots=True)
@@ -188,5 +163,6 @@ class Fleet:
     def remove(self, instance_id: str) -> Instance | None:
         return self.instances.pop(instance_id, None)
 
-    def views(self, key: str | None = None) -> list[InstanceView]:
-        return [InstanceView.of(i) for i in self.instances.values() if key is None or i.deployment_key == key]
+    def records(self, key: str | None = None) -> list[InstanceRecord]:
+        """The live instances (of one key) as records: the one shape drivers and operators read."""
+        return [i.to_record() for i in self.instances.values() if key is None or i.deployment_key == key]

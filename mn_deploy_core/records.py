@@ -291,7 +291,8 @@ class InstanceRecord:
     life. `role` is the role now; `promoted_ms` when a canary or candidate became primary. `serving` is
     discovery's passing flag (any role); `discoverable_ms` are the intervals in which a
     normal lookup returned it (primary and passing). `passing_again_ms[i]` is when it was passing again after
-    restart `i` (None until it is).
+    restart `i` (None until it is). `spec_digest` is the agent spec it runs (empty in records written before
+    it was kept).
     """
 
     instance_id: str
@@ -314,6 +315,7 @@ class InstanceRecord:
     completed_ms: float | None = None
     stopped_ms: float | None = None
     discoverable_ms: tuple[Interval, ...] = ()
+    spec_digest: str = ""
 
     @property
     def outcome(self) -> str:

@@ -11,9 +11,8 @@ from typing import Any
 
 from backends.memory import MemoryRegistry, MemoryStore
 from mn_deploy_core.controller import Controller
-from mn_deploy_core.fleet import InstanceView
 from mn_deploy_core.ports import Fact, FactKind, Placement
-from mn_deploy_core.records import DeploymentRecord
+from mn_deploy_core.records import DeploymentRecord, InstanceRecord
 
 
 class ManualClock:
@@ -123,7 +122,7 @@ class World:
     def event_types(self, id_or_key: str) -> list[str]:
         return [e.type for e in self.store.deployment_events(self.record(id_or_key).deployment_id)]
 
-    def instances_of(self, deployment_id: str) -> list[InstanceView]:
+    def instances_of(self, deployment_id: str) -> list[InstanceRecord]:
         """Live instances placed by one deployment, in placement order of the fleet."""
         return [v for v in self.controller.instances() if v.deployment_id == deployment_id]
 
