@@ -2,9 +2,11 @@
 
 A leader term builds a fresh controller whose store is fenced with the term's lease value, restores every active
 deployment from Redis (records and instance states, deadlines as stored), asks the workers to report their
-instances' facts again, serves the gRPC API and drives the core in real time. The term ends when the daemon is
-stopped or the lease is lost (a failed renewal or a fenced write); the daemon then stops serving at once, drops
-that controller (its memory may be stale) and goes back to standby.
+instances' facts again, serves the gRPC API and drives the core in real time. Each decision is stored in one
+transaction with its orders to workers and its discovery changes. The term ends when the daemon is stopped, the
+lease is lost (a failed renewal or a fenced write) or a decision could not be stored (the controller's memory is
+then ahead of Redis); the daemon stops serving at once, drops that controller and goes back to standby, giving
+the lease up in the last case so that the next term (this daemon's or a standby's) starts from Redis at once.
 """
 
 from __future__ import annotations
@@ -24,8 +26,11 @@ from backends.live.lease import DEFAULT_TTL_MS, Lease
 from backends.live.redis_bundles import RedisBundleStore
 from backends.live.runtime import RedisRuntime
 from backends.redis import FencedError, Keys, RedisRegistry, RedisStore, connect
+from backends.redis.fencing import Fence
 from backends.redis.keys import namespace_from_env
+from backends.redis.transaction import Transaction
 from mn_deploy_core.controller import Controller
+from mn_deploy_core.errors import ConflictError
 from mn_deploy_core.ports import Fact, FactKind
 
 log = logging.getLogger(__name__)
@@ -80,10 +85,12 @@ def _lead(
 ) -> None:
     """One leader term; returns when it ends. A blocking read needs a socket timeout above its block."""
     facts_client = connect(config.redis_url, socket_timeout=lease.renew_interval_s + 2.0)
-    runtime = RedisRuntime(facts_client, namespace=namespace, node_ttl_ms=config.node_ttl_ms, fence=fence)
-    store = RedisStore(client, namespace=namespace, fence=fence)
-    controller = Controller(store, runtime, RedisRegistry(client, namespace=namespace))
-    facts_key = Keys(namespace).facts
+    keys = Keys(namespace)
+    decisions = Transaction(client, Fence(keys.controller_lease, fence), breaks=True)
+    runtime = RedisRuntime(facts_client, namespace=namespace, node_ttl_ms=config.node_ttl_ms, transaction=decisions)
+    store = RedisStore(client, namespace=namespace, transaction=decisions)
+    controller = Controller(store, runtime, RedisRegistry(client, namespace=namespace, transaction=decisions))
+    facts_key = keys.facts
 
     def wake() -> None:
         """Never fails the gRPC call that asked: without the wake the driver is only late, by a renewal at most."""
@@ -92,7 +99,7 @@ def _lead(
         except redis.RedisError as error:
             log.warning("could not wake the driver (%s)", error)
 
-    driver = Driver(controller, runtime, lease, wake)
+    driver = Driver(controller, runtime, lease, wake, broken=lambda: decisions.broken is not None)
     server = None
     try:
         controller.restore(wall_ms())
@@ -101,9 +108,13 @@ def _lead(
         server = serve(controller, config.grpc_address, lock=driver.lock, bundles=bundles)
         log.info("serving gRPC on %s", config.grpc_address)
         driver.run(stop)
-    except FencedError as error:
+    except (FencedError, ConflictError) as error:
         log.warning("%s", error)
     finally:
         if server is not None:
             server.stop(None).wait()
         facts_client.close()
+        if decisions.broken is not None:
+            log.warning("a decision could not be stored (%s): taking over again from Redis", decisions.broken)
+            with contextlib.suppress(redis.RedisError):  # unreachable: the lease expires by itself
+                lease.release()

@@ -46,9 +46,12 @@ class Driver:
         lease: Lease,
         wake: Callable[[], None],
         *,
+        broken: Callable[[], bool] = lambda: False,
         clock: Callable[[], float] = wall_ms,
     ) -> None:
+        """`broken`: whether a decision failed to be stored (by this thread or a gRPC call); the term is over."""
         self._controller = controller
+        self._broken = broken
         self._facts = facts
         self._lease = lease
         self._wake = wake
@@ -63,7 +66,7 @@ class Driver:
         The first pass renews at once: restoring before it may have used part of the term.
         """
         renew_at = time.monotonic()
-        while not stop.is_set():
+        while not stop.is_set() and not self._broken():
             with self._lock:
                 block_ms = self._plan(renew_at)
             entries = self._facts.read_facts(block_ms) if block_ms > 0 else []
@@ -92,7 +95,11 @@ class Driver:
         return max(0, math.ceil(self._planned_wake - now))
 
     def _after_call(self) -> None:
-        """After a gRPC call, still under the lock: wake the driver if the core is now due before it planned."""
+        """After a gRPC call, still under the lock: wake the driver if the core is now due before it planned, or
+        if the call broke the term."""
+        if self._broken():
+            self._wake()
+            return
         wake = self._controller.next_wakeup()
         if wake is not None and wake < self._planned_wake:
             self._planned_wake = wake

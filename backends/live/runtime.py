@@ -21,6 +21,7 @@ from backends.redis import scripts
 from backends.redis.client import require_decoded
 from backends.redis.fencing import Fence
 from backends.redis.keys import Keys, namespace_from_env
+from backends.redis.transaction import Transaction
 from mn_deploy_core.ports import Fact, FactKind, Placement
 
 GROUP = "controller"
@@ -41,15 +42,21 @@ class RedisRuntime:
         namespace: str | None = None,
         node_ttl_ms: int = wire.DEFAULT_NODE_TTL_MS,
         fence: str | None = None,
+        transaction: Transaction | None = None,
     ) -> None:
         """`fence`: the lease value of the controller term placing through this runtime (None: unfenced), so a
-        leader that lost its lease cannot order workers about (FencedError)."""
+        leader that lost its lease cannot order workers about (FencedError). `transaction`: the one the
+        controller's store commits, so that orders go out with the decision that gave them (its fence is then
+        the runtime's, and `fence` is not used); without one each order is sent at once."""
         if node_ttl_ms < 1:
             raise ValueError("node_ttl_ms must be positive")
         require_decoded(client)
         self._client = client
         self._keys = Keys(namespace or namespace_from_env())
-        self._fence = Fence(self._keys.controller_lease, fence)
+        self._transaction = transaction or Transaction(
+            client, Fence(self._keys.controller_lease, fence), autocommit=True
+        )
+        self._planned: dict[str, str] = {}  # instance -> node, for orders not committed yet
         self._assign_script = scripts.bind_fenced(client, "assign")
         self._unassign = scripts.bind_fenced(client, "unassign")
         self._park = scripts.bind_fenced(client, "park")
@@ -62,22 +69,32 @@ class RedisRuntime:
     # ---- the Runtime port ----------------------------------------------------------------------
 
     def place(self, placement: Placement) -> None:
-        """Assign to the least-loaded live node (ties by name), or keep unassigned until a node registers."""
+        """Assign to the least-loaded live node (ties by name; orders of this decision not committed yet count),
+        or keep unassigned until a node registers."""
         loads = self._live_loads()
+        for node in self._planned.values():
+            if node in loads:
+                loads[node] += 1
         data = wire.encode_placement(placement)
         if not loads:
-            self._fence.run(self._park, [self._keys.unassigned], [placement.instance_id, data])
+            self._transaction.script(self._park, [self._keys.unassigned], [placement.instance_id, data])
             return
-        self._assign(min(loads, key=lambda node: (loads[node], node)), placement.instance_id, data)
+        node = min(loads, key=lambda n: (loads[n], n))
+        self._assign(node, placement.instance_id, data)
+        if not self._transaction.pending:  # sent at once (autocommit): nothing is planned
+            return
+        if not self._planned:
+            self._transaction.when_ended(self._planned.clear)
+        self._planned[placement.instance_id] = node
 
     def stop(self, instance_id: str) -> None:
         """Drop it from its node's desired state and order the worker to stop it (or forget it if unassigned)."""
-        node = self._client.hget(self._keys.assigned, instance_id)
+        node = self._planned.pop(instance_id, None) or self._client.hget(self._keys.assigned, instance_id)
         if node is None:
-            self._fence.run(self._park, [self._keys.unassigned], [instance_id, ""])
+            self._transaction.script(self._park, [self._keys.unassigned], [instance_id, ""])
             return
         keys = [self._keys.node_desired(str(node)), self._keys.assigned, self._keys.node_assignments(str(node))]
-        self._fence.run(self._unassign, keys, [instance_id, wire.ASSIGNMENTS_MAXLEN, wire.STOP])
+        self._transaction.script(self._unassign, keys, [instance_id, wire.ASSIGNMENTS_MAXLEN, wire.STOP])
 
     # ---- for the daemon ------------------------------------------------------------------------
 
@@ -124,6 +141,7 @@ class RedisRuntime:
             node = min(loads, key=lambda n: (loads[n], n))
             self._assign(node, instance_id, data)
             loads[node] += 1
+        self._transaction.commit()
         return len(unassigned)
 
     def request_resync(self) -> None:
@@ -148,7 +166,9 @@ class RedisRuntime:
     def _assign(self, node: str, instance_id: str, data: str) -> None:
         k = self._keys
         keys = [k.node_desired(node), k.assigned, k.unassigned, k.node_assignments(node)]
-        self._fence.run(self._assign_script, keys, [instance_id, node, data, wire.ASSIGNMENTS_MAXLEN, wire.PLACE])
+        self._transaction.script(
+            self._assign_script, keys, [instance_id, node, data, wire.ASSIGNMENTS_MAXLEN, wire.PLACE]
+        )
 
     def _order(self, pipe: redis.client.Pipeline, node: str, fields: dict[str, str]) -> None:
         pipe.xadd(self._keys.node_assignments(node), fields, maxlen=wire.ASSIGNMENTS_MAXLEN, approximate=True)

@@ -9,5 +9,16 @@ from backends.redis.fencing import FencedError
 from backends.redis.keys import Keys
 from backends.redis.registry import RedisRegistry
 from backends.redis.store import RedisStore, SweepReport
+from backends.redis.transaction import BrokenTransactionError, Transaction
 
-__all__ = ["CorruptRecordError", "FencedError", "Keys", "RedisRegistry", "RedisStore", "SweepReport", "connect"]
+__all__ = [
+    "BrokenTransactionError",
+    "CorruptRecordError",
+    "FencedError",
+    "Keys",
+    "RedisRegistry",
+    "RedisStore",
+    "SweepReport",
+    "Transaction",
+    "connect",
+]

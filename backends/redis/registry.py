@@ -12,7 +12,9 @@ import redis
 
 from backends.redis import scripts
 from backends.redis.client import require_decoded
+from backends.redis.fencing import Fence
 from backends.redis.keys import Keys, namespace_from_env
+from backends.redis.transaction import Transaction
 from mn_deploy_core.discovery import visible
 from mn_deploy_core.ports import ServiceInstance
 
@@ -22,13 +24,25 @@ DEFAULT_TTL_MS = 30_000
 class RedisRegistry:
     """Discovery state shared by the controller, agent workers and the API server."""
 
-    def __init__(self, client: redis.Redis, *, namespace: str | None = None, ttl_ms: int = DEFAULT_TTL_MS) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        namespace: str | None = None,
+        ttl_ms: int = DEFAULT_TTL_MS,
+        transaction: Transaction | None = None,
+    ) -> None:
+        """`transaction`: the controller's, so that discovery changes go out with the decision that made them;
+        without one each change is sent at once."""
         if ttl_ms <= 0:
             raise ValueError("ttl_ms must be positive")
         require_decoded(client)
         self._client = client
         self._keys = Keys(namespace or namespace_from_env())
         self._ttl_ms = ttl_ms
+        self._transaction = transaction or Transaction(
+            client, Fence(self._keys.controller_lease, None), autocommit=True
+        )
         self._register = scripts.bind(client, "register")
         self._deregister = scripts.bind(client, "deregister")
         self._set_passing = scripts.bind(client, "set_passing")
@@ -46,7 +60,8 @@ class RedisRegistry:
             "deployment_role": service.deployment_role,
             "passing": "1" if service.passing else "0",
         }
-        self._register(
+        self._transaction.script(
+            self._register,
             [k.instance(service.instance_id), k.service(service.name), k.service_key(service.deployment_key)],
             [
                 service.instance_id,
@@ -56,6 +71,7 @@ class RedisRegistry:
                 service.deployment_key,
                 *(x for pair in fields.items() for x in pair),
             ],
+            fenced=False,
         )
 
     def heartbeat(self, instance_id: str) -> bool:
@@ -63,14 +79,20 @@ class RedisRegistry:
         return bool(self._client.pexpire(self._keys.instance(instance_id), self._ttl_ms))
 
     def deregister(self, instance_id: str) -> None:
-        self._deregister([self._keys.instance(instance_id)], [instance_id, self._keys.prefix])
+        self._transaction.script(
+            self._deregister, [self._keys.instance(instance_id)], [instance_id, self._keys.prefix], fenced=False
+        )
 
     def set_passing(self, instance_id: str, passing: bool) -> None:
-        self._set_passing([self._keys.instance(instance_id)], ["1" if passing else "0"])
+        self._transaction.script(
+            self._set_passing, [self._keys.instance(instance_id)], ["1" if passing else "0"], fenced=False
+        )
 
     def promote(self, key: str, version: str) -> None:
         """Every instance of `key` at `version` becomes primary, in one script."""
-        self._promote([self._keys.service_key(key)], [self._keys.prefix, key, version])
+        self._transaction.script(
+            self._promote, [self._keys.service_key(key)], [self._keys.prefix, key, version], fenced=False
+        )
 
     def lookup(
         self,

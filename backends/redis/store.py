@@ -1,9 +1,10 @@
 """The core's Store on Redis, in MirrorNeuron's key layout (reference §13; keys.py, docs/redis-layout.md).
 
 Fixes to the reference: a save names the revision it read and fails with ConflictError when another writer
-saved first; saving an older deployment does not take over `current`; versions are allocated atomically.
-Every record write is one round trip (save_deployment.lua). Reads heal the indexes as the reference does,
-and a corrupt record is logged by id and skipped by lists instead of failing them.
+saved first; saving an older deployment does not take over `current`; versions are allocated atomically (a
+number handed out to a decision that is then lost is skipped, never reused). Every commit is one transaction
+(transaction.py) with the records, versions and instance states of one decision. Reads heal the indexes as the
+reference does, and a corrupt record is logged by id and skipped by lists instead of failing them.
 
 A store made with `fence` (the controller lease value its owner holds) checks inside every write script that
 the lease still holds that value and raises FencedError otherwise, so a controller that lost its lease cannot
@@ -38,8 +39,9 @@ from backends.redis.codec import (
 )
 from backends.redis.fencing import Fence
 from backends.redis.keys import Keys, namespace_from_env
+from backends.redis.transaction import Precondition, Transaction
 from mn_deploy_core.errors import ConflictError
-from mn_deploy_core.ports import Commit, Recordable, write_in_order
+from mn_deploy_core.ports import Commit, Recordable
 from mn_deploy_core.records import DeploymentRecord, Event, InstanceRecord, VersionRecord, version_order
 
 log = logging.getLogger(__name__)
@@ -67,12 +69,17 @@ class RedisStore:
         namespace: str | None = None,
         node: str | None = None,
         fence: str | None = None,
+        transaction: Transaction | None = None,
     ) -> None:
+        """`transaction`: shared with the runtime and registry of the same controller, so that one commit carries
+        a decision's orders and discovery changes with its records; its fence is then the store's, and `fence`
+        is not used."""
         require_decoded(client)
         self._client = client
         self._keys = Keys(namespace or namespace_from_env())
         self._node = node or socket.gethostname()
-        self._fence = Fence(self._keys.controller_lease, fence)
+        self._transaction = transaction or Transaction(client, Fence(self._keys.controller_lease, fence))
+        self._fence = self._transaction.fence
         self._save = scripts.bind_fenced(client, "save_deployment")
         self._allocate_number = scripts.bind_fenced(client, "allocate_number")
         self._allocate_version = scripts.bind_fenced(client, "allocate_version")
@@ -92,34 +99,8 @@ class RedisStore:
         return str(self._write(self._allocate_version, [k.last_version(key), k.versions(key)], []))
 
     def save_deployment(self, record: DeploymentRecord, new_events: Sequence[Event]) -> int:
-        k, deployment_id, expected = self._keys, record.deployment_id, record.revision
-        raw = encode_deployment(record, expected + 1)
-        status, value = self._write(
-            self._save,
-            [
-                k.deployment(deployment_id),
-                k.deployments,
-                k.current(record.deployment_key),
-                k.key_deployments(record.deployment_key),
-                k.events(deployment_id),
-                k.status_stream,
-            ],
-            [
-                deployment_id,
-                record.deployment_key,
-                expected,
-                raw,
-                hashlib.sha256(raw.encode()).hexdigest(),
-                self._node,
-                k.prefix,
-                *(encode_event(e) for e in new_events),
-            ],
-        )
-        if status == 1:
-            return int(value)
-        if status == 0:
-            raise ConflictError(deployment_id, expected, int(value))
-        raise CorruptRecordError("deployment", deployment_id, "invalid existing deployment; not overwritten")
+        """One record with its new events, as a commit of its own."""
+        return self.commit(Commit([(record, tuple(new_events))], [], [], []))[0]
 
     def load_deployment(self, deployment_id: str) -> DeploymentRecord | None:
         """None when there is no record; CorruptRecordError when there is one that does not decode."""
@@ -161,16 +142,18 @@ class RedisStore:
         return events
 
     def commit(self, commit: Commit) -> list[int]:
-        """One decision, written in order (one transaction per write for now)."""
-        return write_in_order(self, commit)
+        """One decision in one transaction, with whatever the runtime and registry sharing it queued: all of it
+        is stored or none (transaction.py). The records' new revisions."""
+        if commit.changed or commit.removed:
+            self._queue_instances(commit.changed, commit.removed)
+        for version in commit.versions:
+            self._queue_version(version)
+        revisions = [self._queue_deployment(record, events) for record, events in commit.records]
+        self._transaction.commit()
+        return revisions
 
     def save_instances(self, changed: Sequence[Recordable], removed: Sequence[str]) -> None:
-        """One round trip (save_instances.lua): a taker-over sees all of the upserts and removals or none."""
-        gone = set(removed)
-        pairs = [
-            x for i in changed if i.instance_id not in gone for x in (i.instance_id, dumps(i.to_record().to_json()))
-        ]
-        self._write(self._save_instances, [self._keys.live_instances], [len(pairs) // 2, *pairs, *removed])
+        self.commit(Commit([], [], changed, removed))
 
     def list_instances(self) -> list[InstanceRecord]:
         raw = cast(dict[str, str], self._client.hgetall(self._keys.live_instances))
@@ -183,9 +166,7 @@ class RedisStore:
         return instances
 
     def save_version(self, record: VersionRecord) -> None:
-        k = self._keys
-        keys = [k.version(record.deployment_key, record.version), k.versions(record.deployment_key)]
-        self._write(self._save_version, keys, [encode_version(record), record.version])
+        self.commit(Commit([], [record], [], []))
 
     def load_version(self, key: str, version: str) -> VersionRecord | None:
         raw = self._client.get(self._keys.version(key, version))
@@ -222,6 +203,48 @@ class RedisStore:
             stale_versions += [f"{key}@{v}" for v in gone]
             corrupt_versions += [f"{key}@{v}" for v in bad]
         return SweepReport(tuple(stale), tuple(sorted(stale_versions)), tuple(corrupt), tuple(sorted(corrupt_versions)))
+
+    def _queue_deployment(self, record: DeploymentRecord, new_events: Sequence[Event]) -> int:
+        """The record (at its next revision) with its events, the indexes and `current`
+        (save_deployment.lua), if the stored record is still at the revision it was read at."""
+        k, deployment_id, expected = self._keys, record.deployment_id, record.revision
+        raw = encode_deployment(record, expected + 1)
+        keys = [
+            k.deployment(deployment_id),
+            k.deployments,
+            k.current(record.deployment_key),
+            k.key_deployments(record.deployment_key),
+            k.events(deployment_id),
+            k.status_stream,
+        ]
+        args = [
+            deployment_id,
+            record.deployment_key,
+            expected,
+            raw,
+            hashlib.sha256(raw.encode()).hexdigest(),
+            self._node,
+            k.prefix,
+            *(encode_event(e) for e in new_events),
+        ]
+        self._transaction.write(
+            lambda pipe: self._fence.queue(pipe, self._save, keys, args),
+            Precondition((keys[0],), lambda pipe: _revision_refusal(pipe.get(keys[0]), deployment_id, expected, raw)),
+        )
+        return expected + 1
+
+    def _queue_version(self, record: VersionRecord) -> None:
+        k = self._keys
+        keys = [k.version(record.deployment_key, record.version), k.versions(record.deployment_key)]
+        self._transaction.script(self._save_version, keys, [encode_version(record), record.version])
+
+    def _queue_instances(self, changed: Sequence[Recordable], removed: Sequence[str]) -> None:
+        """Upserts and removals of live instance records (save_instances.lua)."""
+        gone = set(removed)
+        pairs = [
+            x for i in changed if i.instance_id not in gone for x in (i.instance_id, dumps(i.to_record().to_json()))
+        ]
+        self._transaction.script(self._save_instances, [self._keys.live_instances], [len(pairs) // 2, *pairs, *removed])
 
     def _write(self, script: Script, keys: list[str], args: list[Any]) -> Any:
         """Run a fenced write script: FencedError when this store's fence no longer holds the lease."""
@@ -281,3 +304,29 @@ class RedisStore:
         start = self._keys.key_prefix
         names = self._client.scan_iter(match=f"{start}*{suffix}", count=_BATCH)
         return sorted({str(name)[len(start) : -len(suffix)] for name in names})
+
+
+def _revision_refusal(stored: str | None, deployment_id: str, expected: int, raw: str) -> Exception | None:
+    """Why a record read at revision `expected` may not be saved now, or None: another writer saved it first
+    (ConflictError), or what is stored is not a record of it (never overwritten). A retry of a commit whose reply
+    was lost finds its own bytes stored, which is a success (save_deployment.lua returns it)."""
+    if stored is None:
+        return None if expected == 0 else ConflictError(deployment_id, expected, 0)
+    try:
+        old = json.loads(stored)
+    except ValueError:
+        old = None
+    if not isinstance(old, dict) or old.get("deployment_id") != deployment_id:
+        return CorruptRecordError("deployment", deployment_id, "invalid existing deployment; not overwritten")
+    actual = _revision(old.get("revision"))
+    if actual == expected or (actual == expected + 1 and stored == raw):
+        return None
+    return ConflictError(deployment_id, expected, actual)
+
+
+def _revision(value: Any) -> int:
+    """As save_deployment.lua reads it: a number, or 0."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0

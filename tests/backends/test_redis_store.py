@@ -53,21 +53,6 @@ def test_a_save_writes_mirrorneuron_keys_and_a_status_event(store: RedisStore, r
     assert redis_client.xlen(K.events(dep)) == 1
 
 
-def test_an_upsert_is_one_round_trip(store: RedisStore, redis_client: redis.Redis, monkeypatch: Any) -> None:
-    record = samples.deployment("api", 1)
-    record.revision = store.save_deployment(record, [samples.event()])
-    sent: list[str] = []
-    execute = redis_client.execute_command
-
-    def counting(*args: Any, **options: Any) -> Any:
-        sent.append(str(args[0]))
-        return execute(*args, **options)
-
-    monkeypatch.setattr(redis_client, "execute_command", counting)
-    store.save_deployment(record, [samples.event(), samples.event()])
-    assert sent == ["EVALSHA"]
-
-
 def test_mirrorneuron_data_reads_as_ours(store: RedisStore, redis_client: redis.Redis) -> None:
     """Records as MirrorNeuron writes them: no revision, events without t_ms, versions without our fields."""
     dep = "dep_agent-api_41"

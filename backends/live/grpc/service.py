@@ -13,10 +13,11 @@ from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 import grpc
+import redis
 
 from backends.live.bundles import BundleStore, check_payload_paths
 from backends.live.grpc import arguments, job_pb2, job_pb2_grpc, results
-from backends.redis import FencedError
+from backends.redis import BrokenTransactionError, FencedError
 from mn_deploy_core.controller import Controller
 from mn_deploy_core.errors import ConflictError, DeploymentError, NotFoundError
 from mn_deploy_core.records import DeploymentRecord
@@ -141,8 +142,9 @@ class JobService(job_pb2_grpc.JobServiceServicer):
                 result = call()
         except DeploymentError as error:
             context.abort(status_code(error), error.message)  # raises
-        except FencedError as error:
-            # another controller took the lease: the client should retry against the new leader
+        except (FencedError, BrokenTransactionError, redis.RedisError) as error:
+            # another controller took the lease, or this one is taking over again after a decision it could not
+            # store (which was then not applied): the client should retry, against whoever leads next
             context.abort(grpc.StatusCode.UNAVAILABLE, str(error))  # raises
         return job_pb2.DeploymentResponse(result_json=results.encode(result), version=results.INTERFACE_VERSION)
 
