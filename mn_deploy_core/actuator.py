@@ -153,6 +153,12 @@ class Actuator:
         self.fleet.add(instance)
         self._registry.set_passing(instance.instance_id, instance.serving)
 
+    def discard(self, instance: Instance, now: float) -> None:
+        """A stored instance a takeover cannot adopt is stopped as any other: the runtime stops it, discovery
+        drops it and the call's commit removes its record."""
+        self.fleet.add(instance)
+        self.stop(instance, now)
+
     @property
     def unsaved(self) -> bool:
         """Whether an instance changed since the last `take_changes` (a stop is a change too)."""

@@ -120,16 +120,19 @@ class Controller:
 
     # ---- driver API --------------------------------------------------------------------------
 
-    def restore(self, now: float) -> None:
+    def restore(self, now: float) -> builtins.list[str]:
         """Take over from a previous controller: live instances, each key's current job and every active
-        deployment are rebuilt from the store, then each deployment goes on (takeover.py)."""
-        for rollout in restore(self._store, self._actuator, self._health, self._touched):
+        deployment are rebuilt from the store, then each deployment goes on (takeover.py). What the store lacked
+        is repaired in the same commit, never refused; returns one line per repair, for the driver to log."""
+        takeover = restore(self._store, self._actuator, self._health, self._touched, now)
+        for rollout in takeover.rollouts:
             self._activate(rollout)
             deadline, pause = rollout.record.require_progress_by_ms, rollout.pause_until
             timers = ((deadline, Kind.DEADLINE), (pause, Kind.STEP_PAUSE))
             resumed = [Wake(at, kind) for at, kind in timers if at is not None]
             self._apply(rollout, [*resumed, *rollout.start(now)], now)
         self._flush()
+        return takeover.repairs
 
     def observe(self, fact: Fact, now: float) -> None:
         """Fold one runtime fact in; O(1) apart from what the resulting decision places or stops."""

@@ -40,6 +40,8 @@ NOOP: Final = "Deployment contained no runtime changes"
 FAILED_UNHEALTHY: Final = "Failed due to unhealthy instances"
 FAILED_DEADLINE: Final = "Failed due to progress deadline"
 FAILED_BY_OPERATOR: Final = "Deployment marked as failed"
+# not the reference's: a takeover finds an active deployment whose target version is not stored (takeover.py)
+FAILED_VERSION_MISSING: Final = "Failed due to a missing version record"
 CANCELLED: Final = "Cancelled due to newer version"
 VERSION_RECORDED: Final = "Batch version recorded as rerun"
 

@@ -49,10 +49,10 @@ class ScriptedRuntime:
 class World:
     """A controller wired to a scripted runtime, memory store and registry, with helpers for facts."""
 
-    def __init__(self) -> None:
+    def __init__(self, store: MemoryStore | None = None) -> None:
         self.clock = ManualClock()
         self.runtime = ScriptedRuntime()
-        self.store = MemoryStore()
+        self.store = store if store is not None else MemoryStore()
         self.registry = MemoryRegistry()
         self.controller = Controller(self.store, self.runtime, self.registry)
         self.reported: set[str] = set()
@@ -96,11 +96,11 @@ class World:
             self.advance(wake)
         raise AssertionError("the world did not settle")
 
-    def restart_controller(self) -> None:
+    def restart_controller(self) -> list[str]:
         """A new controller on the same store, registry and runtime (the instances keep running), as after a
-        controller crash; it takes over with `restore`."""
+        controller crash; it takes over with `restore`, whose repairs are returned."""
         self.controller = Controller(self.store, self.runtime, self.registry)
-        self.controller.restore(self.clock.now)
+        return self.controller.restore(self.clock.now)
 
     @classmethod
     def settled(cls, manifest: Mapping[str, Any]) -> World:

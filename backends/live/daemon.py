@@ -102,7 +102,8 @@ def _lead(
     driver = Driver(controller, runtime, lease, wake, broken=lambda: decisions.broken is not None)
     server = None
     try:
-        controller.restore(wall_ms())
+        for repair in controller.restore(wall_ms()):
+            log.warning("takeover repaired: %s", repair)
         runtime.request_resync()
         bundles = RedisBundleStore(client, namespace=namespace)
         server = serve(controller, config.grpc_address, lock=driver.lock, bundles=bundles)
