@@ -18,7 +18,8 @@ from mn_deploy_core.errors import NotFoundError, RefusedError
 from mn_deploy_core.fleet import Fleet, Instance
 from mn_deploy_core.health import HealthTracker, Verdict
 from mn_deploy_core.manifest import Manifest, load_manifest
-from mn_deploy_core.ports import Commit, Fact, Registry, Runtime, Store
+from mn_deploy_core.ports import Commit, Fact, FactKind, Registry, Runtime, Store
+from mn_deploy_core.reconcile import Reconciler
 from mn_deploy_core.records import DeploymentRecord, InstanceRecord, VersionRecord
 from mn_deploy_core.rollout import Journal, Rollout
 from mn_deploy_core.routing import Router, manifest_of, same_target
@@ -40,6 +41,7 @@ class Controller:
         self._active_by_key: dict[str, Rollout] = {}
         self._touched: dict[str, Journal] = {}
         self._router = Router(store, self._actuator, self._touched)
+        self._reconciler = Reconciler(store, self._actuator, self._journal)
 
     # ---- operator API ------------------------------------------------------------------------
 
@@ -142,6 +144,8 @@ class Controller:
         verdict = self._actuator.observe(instance, fact, now)
         if verdict is not None:
             self._on_verdict(instance, verdict, now)
+        elif fact.kind is FactKind.FAILED and self._owner(instance) is None:  # lost after an unhealthy verdict
+            self._reconciler.judged(instance, Verdict.UNHEALTHY, now)
         self._flush()
 
     def tick(self, now: float) -> None:
@@ -225,10 +229,25 @@ class Controller:
         self._apply(rollout, effects, now)
 
     def _on_verdict(self, instance: Instance, verdict: Verdict, now: float) -> None:
+        """The rollout that owns the instance decides (R8, R9); for any other, standing reconciliation (R16)."""
         self._actuator.judged(instance, verdict, now)
-        rollout = self._active.get(instance.deployment_id)
-        if rollout is not None and rollout.owns(instance):
+        rollout = self._owner(instance)
+        if rollout is not None:
             self._apply(rollout, rollout.on_verdict(instance, verdict, now), now)
+        else:
+            self._reconciler.judged(instance, verdict, now)
+
+    def _owner(self, instance: Instance) -> Rollout | None:
+        rollout = self._active.get(instance.deployment_id)
+        return rollout if rollout is not None and rollout.owns(instance) else None
+
+    def _journal(self, deployment_id: str) -> Journal | None:
+        """A deployment's journal for this call: its active rollout, the one this call touched, or its record."""
+        journal = self._active.get(deployment_id) or self._touched.get(deployment_id)
+        if journal is not None:
+            return journal
+        record = self._store.load_deployment(deployment_id)
+        return None if record is None else Journal(record, self._touched)
 
     def _live(self, kind: Kind, key: str, at: float) -> bool:
         """Whether a timer still stands: its instance's health timer, or its deployment's deadline or pause."""

@@ -130,11 +130,13 @@ _ROLE = field_names(InstanceRecord).index("role")
 
 @dataclass(slots=True)
 class Job:
-    """A key's current job: its id, topology and the primary serving each agent."""
+    """A key's current job: its id, topology and the primary serving each agent. A batch job's agents run to
+    their end and are never replaced (`long_running` False, R3b); a service's are kept running (R16)."""
 
     job_id: str
     topology: str
     primaries: dict[str, Instance] = field(default_factory=dict)
+    long_running: bool = True
 
     def live(self) -> dict[str, Instance]:
         """Each agent's primary that runs or will: placed or running, not failed for good, not stopped (R3)."""

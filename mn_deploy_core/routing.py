@@ -232,7 +232,7 @@ class Router:
 
     def _place_batch(self, record: DeploymentRecord, target: Manifest, job_id: str, phase: str, now: float) -> None:
         """Every agent of a new batch job at once, as primary; the job becomes the key's current one."""
-        job = Job(job_id, target.topology)
+        job = Job(job_id, target.topology, long_running=False)
         for agent_id in target.agents:
             instance_id = f"{record.deployment_id}.{agent_id}.0"
             job.primaries[agent_id] = self._actuator.launch(

@@ -179,7 +179,8 @@ def _current_job(
     if job_id is None or not primaries:
         return None
     some = next(iter(primaries.values()))
-    return Job(job_id, versions.manifest(key, some.version).topology, primaries)
+    manifest = versions.manifest(key, some.version)
+    return Job(job_id, manifest.topology, primaries, manifest.long_running)
 
 
 def _rollout(

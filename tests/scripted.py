@@ -140,9 +140,11 @@ def service_manifest(
     update: Mapping[str, Any] | None = None,
     extra_nodes: Iterable[Mapping[str, Any]] = (),
     job_type: str = "service",
+    reschedule: int | None = None,
     **top: Any,
 ) -> dict[str, Any]:
-    """A MirrorNeuron service manifest with one counted node serving `api` behind `checks` http checks."""
+    """A MirrorNeuron service manifest with one counted node serving `api` behind `checks` http checks;
+    `reschedule`: the replacements allowed per agent (0: an agent lost after its rollout stays lost, R16)."""
     services = [{"name": "api", "checks": [{"type": "http", "path": f"/health/{i}"} for i in range(checks)]}]
     node = {
         "node_id": "worker",
@@ -158,6 +160,9 @@ def service_manifest(
         "deployment": {"key": key},
         "nodes": [node, *extra_nodes],
         "edges": [],
-        "policies": {"update": {"min_healthy_ms": 1000, **(update or {})}},
+        "policies": {
+            "update": {"min_healthy_ms": 1000, **(update or {})},
+            **({} if reschedule is None else {"reschedule": {"attempts": reschedule}}),
+        },
         **top,
     }

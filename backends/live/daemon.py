@@ -104,6 +104,7 @@ def _lead(
     try:
         for repair in controller.restore(wall_ms()):
             log.warning("takeover repaired: %s", repair)
+        runtime.keep_only([instance.instance_id for instance in controller.instances()])
         runtime.request_resync()
         bundles = RedisBundleStore(client, namespace=namespace)
         server = serve(controller, config.grpc_address, lock=driver.lock, bundles=bundles)

@@ -12,7 +12,7 @@ An acknowledged entry is deleted, so the stream holds only what the controller h
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import redis
 
@@ -90,11 +90,7 @@ class RedisRuntime:
     def stop(self, instance_id: str) -> None:
         """Drop it from its node's desired state and order the worker to stop it (or forget it if unassigned)."""
         node = self._planned.pop(instance_id, None) or self._client.hget(self._keys.assigned, instance_id)
-        if node is None:
-            self._transaction.script(self._park, [self._keys.unassigned], [instance_id, ""])
-            return
-        keys = [self._keys.node_desired(str(node)), self._keys.assigned, self._keys.node_assignments(str(node))]
-        self._transaction.script(self._unassign, keys, [instance_id, wire.ASSIGNMENTS_MAXLEN, wire.STOP])
+        self._stop_on(instance_id, None if node is None else str(node))
 
     # ---- for the daemon ------------------------------------------------------------------------
 
@@ -144,6 +140,21 @@ class RedisRuntime:
         self._transaction.commit()
         return len(unassigned)
 
+    def keep_only(self, instance_ids: Collection[str]) -> list[str]:
+        """After a takeover: stop whatever a node is told to run, or waits for a node, that is none of these
+        instances (no controller record names it, so nobody would ever stop it); the ids stopped."""
+        wanted = set(instance_ids)
+        strays: dict[str, str | None] = dict.fromkeys(set(self._client.hkeys(self._keys.unassigned)) - wanted)
+        strays |= {i: n for i, n in self._client.hgetall(self._keys.assigned).items() if i not in wanted}
+        for node in sorted(str(n) for n in self._client.smembers(self._keys.nodes)):
+            strays |= dict.fromkeys(set(self._client.hkeys(self._keys.node_desired(node))) - wanted, node)
+        for instance_id, node in sorted(strays.items()):
+            self._stop_on(instance_id, node)
+        self._transaction.commit()
+        if strays:
+            log.warning("stopped %d instance(s) no record names: %s", len(strays), ", ".join(sorted(strays)))
+        return sorted(strays)
+
     def request_resync(self) -> None:
         """Ask every worker to report the current facts of its live instances again (after `Controller.restore`)."""
         pipe = self._client.pipeline(transaction=False)
@@ -162,6 +173,14 @@ class RedisRuntime:
             pipe.hlen(self._keys.node_desired(node))
         replies = pipe.execute()
         return {node: int(replies[2 * i + 1]) for i, node in enumerate(nodes) if replies[2 * i]}
+
+    def _stop_on(self, instance_id: str, node: str | None) -> None:
+        """Order `node` to stop the instance and forget it there; without a node, forget it as unassigned."""
+        if node is None:
+            self._transaction.script(self._park, [self._keys.unassigned], [instance_id, ""])
+            return
+        keys = [self._keys.node_desired(node), self._keys.assigned, self._keys.node_assignments(node)]
+        self._transaction.script(self._unassign, keys, [instance_id, wire.ASSIGNMENTS_MAXLEN, wire.STOP])
 
     def _assign(self, node: str, instance_id: str, data: str) -> None:
         k = self._keys

@@ -165,7 +165,7 @@ def test_r7_scenario_25_topology_change_with_canary_awaits_with_candidates() -> 
 
 def test_r7_scenario_26_dead_source_job_goes_blue_green_and_replaces_the_whole_job() -> None:
     world = World()
-    world.deploy(service_manifest())
+    world.deploy(service_manifest(reschedule=0))  # a lost agent stays lost (R16)
     world.converge()
     old_job = world.record(KEY).current_job_id
     for instance_id in world.runtime.live:

@@ -303,7 +303,7 @@ def test_r3_identical_redeploy_is_a_noop_with_a_new_stable_version() -> None:
 
 
 def test_r3_same_spec_onto_a_dead_job_is_no_noop_but_a_whole_job_blue_green() -> None:
-    world = stable_world()
+    world = stable_world(reschedule=0)  # a lost agent stays lost (R16)
     old_job = world.record(KEY).current_job_id
     dead = list(world.runtime.live)
     for instance_id in dead:
@@ -324,7 +324,7 @@ def test_r3_same_spec_onto_a_dead_job_is_no_noop_but_a_whole_job_blue_green() ->
 
 
 def test_r3_same_spec_onto_a_partly_dead_job_replaces_only_the_dead_agent() -> None:
-    world = stable_world()
+    world = stable_world(reschedule=0)  # a lost agent stays lost (R16)
     dead, *alive = world.runtime.live
     world.report(dead, FactKind.FAILED)
 
@@ -408,7 +408,7 @@ def test_r3_changed_topology_routes_to_whole_job_blue_green(change: Any) -> None
 
 def test_r3_dead_current_job_routes_to_blue_green() -> None:
     # scenario 26: the source job failed with the same topology -> blue-green
-    world = stable_world()
+    world = stable_world(reschedule=0)  # a lost agent stays lost (R16)
     for instance_id in world.runtime.live:
         world.report(instance_id, FactKind.FAILED)
 
@@ -419,7 +419,7 @@ def test_r3_dead_current_job_routes_to_blue_green() -> None:
 
 
 def test_r3_partly_failed_current_job_still_updates_agent_level() -> None:
-    world = stable_world()
+    world = stable_world(reschedule=0)  # a lost agent stays lost (R16)
     world.report(world.runtime.live[0], FactKind.FAILED)
 
     record = world.deploy(service_manifest("agent:2"))

@@ -43,3 +43,34 @@ def test_the_agents_of_a_killed_worker_are_replaced_on_a_live_one(world: World) 
     assert (done["counters"]["placed"], done["counters"]["unhealthy"]) == (3, 1)
     survivors = world.serving("1", "1")
     assert {a.parent for a in survivors} == {world.stack.workers["node-1"].pid}
+
+
+@pytest.mark.parametrize("how", ["killed", "stopped"])
+def test_agents_a_worker_takes_with_it_after_success_are_replaced_and_the_record_says_so(
+    world: World, how: str
+) -> None:
+    """R16: no rollout tends them any more, yet every agent runs again, and the record tells of the loss and of
+    the replacement's verdict (status reads it)."""
+    world.deploy("hello/v1.json", min_healthy_ms=300)
+    done = world.settled()
+    assert done["status"] == "successful"
+    survivor, lost = world.stack.workers["node-1"], world.stack.workers["node-2"]
+    (gone,) = [a for a in world.agents() if a.parent == lost.pid]
+
+    if how == "killed":
+        lost.kill()
+    else:
+        lost.terminate(grace_s=5.0)
+    lost.wait()
+
+    agents = world.serving("1", "1")
+    assert {a.parent for a in agents} == {survivor.pid}
+    record = wait_for(
+        lambda: (r := world.get())["events"][-1]["type"] == "deployment_instance_healthy" and r,
+        what="the replacement's verdict in the record",
+    )
+    lost_event, placed, healthy = record["events"][-3:]
+    assert (lost_event["type"], lost_event["instance_id"]) == ("deployment_instance_lost", gone.instance_id)
+    assert placed["instance_id"] == healthy["instance_id"] == lost_event["replacement_id"]
+    assert healthy["instance_id"] in {a.instance_id for a in agents}
+    assert (record["status"], record["reschedules"]) == ("successful", {gone.agent_id: 1})

@@ -89,6 +89,7 @@ class Worker:
         self._client = client
         self.node = node
         self.running: dict[str, Any] = {}
+        self.dead: set[str] = set()
         self._cursor = "0"
         client.set(K.node_heartbeat(node), "alive", px=3_600_000)
         client.sadd(K.nodes, node)
@@ -97,7 +98,7 @@ class Worker:
         """Follow orders and the desired hash once; whether anything changed."""
         resync = self._read_orders()
         desired = {i: wire.decode_placement(p) for i, p in self._client.hgetall(K.node_desired(self.node)).items()}
-        started = [i for i in desired if i not in self.running]
+        started = [i for i in desired if i not in self.running and i not in self.dead]
         stopped = [i for i in self.running if i not in desired]
         for instance_id in stopped:
             del self.running[instance_id]
@@ -105,7 +106,19 @@ class Worker:
             self.running[instance_id] = desired[instance_id]
         for instance_id in self.running if resync else started:
             self._report(instance_id)
+        for instance_id in self.dead if resync else ():
+            self._client.xadd(K.facts, wire.fact_fields(Fact(instance_id, FactKind.FAILED), self.node))
         return bool(started or stopped or resync)
+
+    def kill(self, agent_id: str) -> bool:
+        """Its instance of `agent_id` fails for good (restarts used up); whether it ran one."""
+        for instance_id, placement in self.running.items():
+            if placement.agent_id == agent_id:
+                del self.running[instance_id]
+                self.dead.add(instance_id)
+                self._client.xadd(K.facts, wire.fact_fields(Fact(instance_id, FactKind.FAILED), self.node))
+                return True
+        return False
 
     def _read_orders(self) -> bool:
         """Whether a resync was ordered since the last step (place and stop orders are read off the hash)."""
@@ -141,12 +154,18 @@ class CrashWorld:
         """An operator call; None when the controller died in it (the client saw the call fail)."""
         return self._guarded(lambda: verb(self.term.controller))
 
+    def kill(self, agent_id: str) -> bool:
+        """The agent's running instance fails for good, wherever it runs (if it runs: a crash may have lost its
+        deployment); whether one did."""
+        return any(worker.kill(agent_id) for worker in self.workers)
+
     def settle(self) -> None:
         """Run workers and the controller until nothing is left to do, moving the clock to each timer."""
         for _ in range(STEPS):
             moved = any([worker.step() for worker in self.workers])
+            crashes = self.crashes
             facts = self._guarded(self._take_facts)
-            if moved or facts:
+            if moved or facts or self.crashes > crashes:  # a new term first hears the workers out
                 continue
             due = self.term.controller.next_wakeup()
             if due is None:

@@ -22,24 +22,32 @@ from tests.scripted import service_manifest
 KEY = "agent-api"
 AGENTS = ["worker-0", "worker-1"]
 CANARY = {"canary": 1, "auto_promote": False}
-Action = Callable[[Controller, float], DeploymentRecord | None]
+Action = Callable[[CrashWorld], object]
+
+
+def operator(verb: Callable[[Controller, float], DeploymentRecord]) -> Action:
+    """An operator call; refused when what it needed was lost with a crash before it (the client sees the
+    error)."""
+
+    def call(world: CrashWorld) -> None:
+        with contextlib.suppress(DeploymentError):
+            world.call(lambda controller: verb(controller, world.now))
+
+    return call
 
 
 def deploy(image: str, **update: Any) -> Action:
     manifest = service_manifest(image, count=len(AGENTS), update={"auto_revert": True, **update})
-    return lambda controller, now: controller.deploy(manifest, now=now)
+    return operator(lambda controller, now: controller.deploy(manifest, now=now))
 
 
-def promote(controller: Controller, now: float) -> DeploymentRecord:
-    return controller.promote(KEY, now=now)
+promote = operator(lambda controller, now: controller.promote(KEY, now=now))
+fail = operator(lambda controller, now: controller.fail(KEY, now=now))
+rollback = operator(lambda controller, now: controller.rollback(KEY, now=now))
 
 
-def fail(controller: Controller, now: float) -> DeploymentRecord:
-    return controller.fail(KEY, now=now)
-
-
-def rollback(controller: Controller, now: float) -> DeploymentRecord:
-    return controller.rollback(KEY, now=now)
+def lose(agent_id: str) -> Action:
+    return lambda world: world.kill(agent_id)
 
 
 SCENARIOS: dict[str, list[Action]] = {
@@ -49,15 +57,14 @@ SCENARIOS: dict[str, list[Action]] = {
     "canary-fail": [deploy("agent:1"), deploy("agent:2", **CANARY), fail],
     "unhealthy-auto-revert": [deploy("agent:1"), deploy("agent:bad")],
     "rollback": [deploy("agent:1"), deploy("agent:2"), rollback],
+    "lost-after-success": [deploy("agent:1"), lose("worker-0")],
 }
 
 
 def play(client: redis.Redis, actions: list[Action], crash_after: int | None) -> CrashWorld:
     world = CrashWorld(client, crash_after)
     for action in actions:
-        # refused when what it needed was lost with a crash before it: the client sees the error
-        with contextlib.suppress(DeploymentError):
-            world.call(lambda controller, act=action: act(controller, world.now))  # type: ignore[misc]
+        action(world)
         world.settle()
     return world
 
@@ -95,6 +102,21 @@ def assert_converged(world: CrashWorld) -> None:
     assert sorted(i.agent_id for i in primaries) == AGENTS, "not every agent has one primary"
     if current.status != "failed":  # a key's first deployment may fail (no version to revert to)
         assert all(i.healthy and i.serving for i in primaries), "a primary that does not serve"
+
+
+def test_a_lost_instance_is_replaced_and_its_record_says_so(real_redis: redis.Redis) -> None:
+    world = play(real_redis, SCENARIOS["lost-after-success"], None)
+    assert_converged(world)
+    store = RedisStore(real_redis, namespace=NAMESPACE)
+    assert sorted(i.instance_id for i in store.list_instances()) == [
+        "dep_agent-api_1.worker-0.1",
+        "dep_agent-api_1.worker-1.0",
+    ]
+    assert [e.type for e in store.deployment_events("dep_agent-api_1")][-3:] == [
+        "deployment_instance_lost",
+        "deployment_instance_placed",
+        "deployment_instance_healthy",
+    ]
 
 
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))

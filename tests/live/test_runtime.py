@@ -175,3 +175,19 @@ def test_resync_asks_every_node(real_redis: redis.Redis, runtime: RedisRuntime) 
     runtime.request_resync()
 
     assert orders(real_redis, "a") == orders(real_redis, "b") == [{"op": "resync"}]
+
+
+def test_keep_only_stops_what_no_record_names_wherever_it_waits(real_redis: redis.Redis, runtime: RedisRuntime) -> None:
+    """After a takeover: instances a node is told to run (even without an index entry) or that wait for a node,
+    that no controller record names, are stopped; the named ones stay."""
+    register(real_redis, "a")
+    runtime.place(placement("kept"))
+    runtime.place(placement("stray"))
+    real_redis.hset(KEYS.node_desired("a"), "unindexed", wire.encode_placement(placement("unindexed")))
+    real_redis.hset(KEYS.unassigned, "waiting", wire.encode_placement(placement("waiting")))
+
+    assert runtime.keep_only(["kept"]) == ["stray", "unindexed", "waiting"]
+    assert desired(real_redis, "a") == ["kept"]
+    assert real_redis.hkeys(KEYS.unassigned) == []
+    assert sorted(real_redis.hkeys(KEYS.assigned)) == ["kept"]
+    assert [o.get("instance_id") for o in orders(real_redis, "a") if o["op"] == wire.STOP] == ["stray", "unindexed"]

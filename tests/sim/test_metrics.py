@@ -43,7 +43,8 @@ def test_min_serving_is_none_before_any_success(handmade: Result) -> None:
 # min_healthy 1 s, at 2 s, when version 1 succeeds. Crashes are injected by `crash` actions.
 
 
-def two_workers(restart_attempts: int, *actions: dict[str, Any]) -> Result:
+def two_workers(restart_attempts: int, *actions: dict[str, Any], reschedule_attempts: int = 0) -> Result:
+    """Without reschedules by default: an instance lost for good after the success stays lost (R16)."""
     manifest = {
         "job_type": "service",
         "graph_id": "k",
@@ -61,6 +62,7 @@ def two_workers(restart_attempts: int, *actions: dict[str, Any]) -> Result:
         "policies": {
             "update": {"min_healthy_ms": 1000, "healthy_deadline_ms": 5000, "progress_deadline_ms": 10000},
             "restart": {"attempts": restart_attempts, "delay_ms": 1000},
+            "reschedule": {"attempts": reschedule_attempts},
         },
     }
     scenario = {
@@ -98,6 +100,33 @@ def test_exposure_sums_the_serving_time_of_every_primary_that_proved_unhealthy()
     assert result.metrics["exposure_ms"] == (10_000 - 2000) + (15_000 - 2000)
     assert result.metrics["unhealthy_instances"] == 2
     assert result.metrics["min_serving"] == 0
+
+
+def test_a_lost_primary_is_replaced_and_serving_counts_the_gap_until_its_replacement_serves() -> None:
+    """worker-0 crashes for good at 10 s; its replacement, placed at once, runs at 11 s and is healthy (serving)
+    at 12 s: one agent serves from 10 s to 12 s, and only the lost instance proved unhealthy (R16)."""
+    result = two_workers(0, {"at_ms": 10_000, "crash": {"agent": "worker-0"}}, reschedule_attempts=1)
+    rows = [(i["instance_id"], i["placed_ms"], i["healthy_ms"], i["outcome"]) for i in result.instances]
+    assert rows == [
+        ("dep_k_1.worker-0.0", 0.0, 2000.0, "unhealthy"),
+        ("dep_k_1.worker-1.0", 0.0, 2000.0, "healthy"),
+        ("dep_k_1.worker-0.1", 10_000.0, 12_000.0, "healthy"),
+    ]
+    assert [i["discoverable_ms"] for i in result.instances] == [
+        [[2000.0, 10_000.0]],
+        [[2000.0, None]],
+        [[12_000.0, None]],
+    ]
+    assert result.final["k"]["agents"]["worker-0"]["healthy"] is True
+    assert result.metrics["min_serving"] == 1
+    assert result.metrics["unhealthy_instances"] == 1
+    assert result.metrics["exposure_ms"] == 10_000 - 2000
+    events = [(e["type"], e["t_ms"]) for e in result.events if e["t_ms"] >= 10_000]
+    assert events == [
+        ("deployment_instance_lost", 10_000.0),
+        ("deployment_instance_placed", 10_000.0),
+        ("deployment_instance_healthy", 12_000.0),
+    ]
 
 
 def test_per_deployment_duration_runs_from_creation_to_the_terminal_status() -> None:

@@ -740,7 +740,7 @@ def test_a_partly_dead_job_redeployed_with_the_same_spec_updates_only_the_dead_a
 def test_a_job_that_died_after_success_is_not_a_noop_and_is_replaced_whole() -> None:
     result = run(
         [deploy(0, "v1"), crash(10000, "w-0"), crash(10000, "w-1"), deploy(20000, "v1")],
-        manifests={"v1": manifest("w:1", restart=NO_RESTART)},
+        manifests={"v1": manifest("w:1", restart=NO_RESTART, reschedule=NO_RESCHEDULE)},
     )
     dead = life(0, 1000, 2500, unhealthy=10000, stopped=22500, serving=[(2500, 10000)], outcome="unhealthy")
     candidate = life(20000, 21000, 22500, role="candidate", promoted=22500, serving=[(22500, None)])
@@ -765,7 +765,7 @@ def test_a_job_that_died_after_success_is_not_a_noop_and_is_replaced_whole() -> 
 def test_an_instance_crashing_for_good_after_success_counts_everywhere() -> None:
     result = run(
         [deploy(0, "v1")],
-        manifests={"v1": manifest("w:1", restart=NO_RESTART)},
+        manifests={"v1": manifest("w:1", restart=NO_RESTART, reschedule=NO_RESCHEDULE)},
         behaviors={"v1": {"agents": {"w-1": {"crash_after_ms": 5000}}}},
     )
     expect(
@@ -785,7 +785,10 @@ def test_a_crash_action_naming_a_key_fails_only_that_keys_instance() -> None:
     """Keys k and o both have a w-0; the crash names k."""
     result = run(
         [deploy(0, "v1"), deploy(0, "o1"), crash(8000, "w-0", key=KEY)],
-        manifests={"v1": manifest("w:1", restart=NO_RESTART), "o1": manifest("o:1", key="o", restart=NO_RESTART)},
+        manifests={
+            "v1": manifest("w:1", restart=NO_RESTART, reschedule=NO_RESCHEDULE),
+            "o1": manifest("o:1", key="o", restart=NO_RESTART, reschedule=NO_RESCHEDULE),
+        },
     )
     expect(
         result,
@@ -809,7 +812,7 @@ def test_an_instance_of_a_cancelled_deployment_is_judged_and_fails_after_the_can
     a noop. w-1 turns healthy at 15 s for nobody's rollout, then crashes for good at 20 s."""
     result = run(
         [deploy(0, "v1"), deploy(10000, "v2"), deploy(13000, "v2", max_parallel=2), crash(20000, "w-1")],
-        manifests={"v1": manifest("w:1"), "v2": manifest("w:2", restart=NO_RESTART)},
+        manifests={"v1": manifest("w:1"), "v2": manifest("w:2", restart=NO_RESTART, reschedule=NO_RESCHEDULE)},
     )
     expect(
         result,
@@ -906,7 +909,7 @@ def test_an_instance_failing_in_the_same_ms_as_the_failure_that_ended_its_deploy
 def test_an_old_instance_crashing_while_a_canary_awaits_promotion() -> None:
     result = run(
         [deploy(0, "v1"), deploy(10000, "v2", **CANARY), crash(14000, "w-1")],
-        manifests={"v1": manifest("w:1", restart=NO_RESTART), "v2": manifest("w:2")},
+        manifests={"v1": manifest("w:1", restart=NO_RESTART, reschedule=NO_RESCHEDULE), "v2": manifest("w:2")},
     )
     expect(
         result,
@@ -925,7 +928,7 @@ def test_an_old_instance_crashing_while_a_canary_awaits_promotion() -> None:
 def test_an_old_instance_crashing_during_a_rolling_update_stays_unhealthy_after_it_is_replaced() -> None:
     result = run(
         [deploy(0, "v1"), deploy(10000, "v2"), crash(11000, "w-1")],
-        manifests={"v1": manifest("w:1", restart=NO_RESTART), "v2": manifest("w:2")},
+        manifests={"v1": manifest("w:1", restart=NO_RESTART, reschedule=NO_RESCHEDULE), "v2": manifest("w:2")},
     )
     expect(
         result,
@@ -1104,7 +1107,7 @@ def test_every_restart_records_when_it_passed_again_and_a_final_crash_counts_eve
     passing 23.6 s), and at 30 s with no restart left: exposure 17.5 s + 6.4 s."""
     result = run(
         [deploy(0, "v1"), crash(20000, "w-1"), crash(21600, "w-1"), crash(30000, "w-1")],
-        manifests={"v1": manifest("w:1", restart=QUICK_RESTART)},
+        manifests={"v1": manifest("w:1", restart=QUICK_RESTART, reschedule=NO_RESCHEDULE)},
     )
     expect(
         result,
