@@ -103,8 +103,8 @@ def _agents(events: Iterable[Record]) -> dict[str, tuple[str, bool]]:
         if kind == "deployment_instance_placed":
             newest[agent] = instance
             agents[agent] = (str(event.get("role")), False)
-        elif kind in ("deployment_instance_healthy", "deployment_instance_unhealthy"):
-            if agent in newest and newest[agent] == instance:
+        elif kind in ("deployment_instance_healthy", "deployment_instance_unhealthy", "deployment_instance_lost"):
+            if agent in newest and newest[agent] == instance:  # a lost one is not healthy until replaced (R16)
                 agents[agent] = (agents[agent][0], kind == "deployment_instance_healthy")
         elif kind == "deployment_promoted":
             agents = {a: ("primary", healthy) for a, (_, healthy) in agents.items()}

@@ -49,7 +49,9 @@ class Reconciler:
             self._unjudged.discard(instance.instance_id)
             journal = self._journal_of(instance.deployment_id)
             if journal is not None:
-                kind = "healthy" if verdict is Verdict.HEALTHY else "unhealthy"
+                healthy = verdict is Verdict.HEALTHY
+                journal.set(now, counters=journal.record.counters.add(healthy=int(healthy), unhealthy=int(not healthy)))
+                kind = "healthy" if healthy else "unhealthy"
                 journal.event(f"deployment_instance_{kind}", now, **_naming(instance))
 
     def _replace(self, lost: Instance, now: float) -> None:
@@ -58,13 +60,15 @@ class Reconciler:
             return
         self._unjudged.discard(lost.instance_id)
         agent_id, record = lost.agent_id, journal.record
+        if _turned_unhealthy(lost, now):
+            journal.set(now, counters=record.counters.add(healthy=-1, unhealthy=1))
         used = record.reschedules.get(agent_id, 0)
         manifest = self._manifest(lost)
         if manifest is None or used >= manifest.reschedule.attempts:
             journal.event("deployment_instance_lost", now, **_naming(lost), reason="reschedule attempts used up")
             return
         replacement_id = f"{record.deployment_id}.{agent_id}.{used + 1}"
-        journal.set(now, reschedules={**record.reschedules, agent_id: used + 1})
+        journal.set(now, reschedules={**record.reschedules, agent_id: used + 1}, counters=record.counters.add(placed=1))
         journal.event("deployment_instance_lost", now, **_naming(lost), replacement_id=replacement_id)
         self._actuator.stop(lost, now)
         job = self._actuator.fleet.jobs[lost.deployment_key]
@@ -93,3 +97,8 @@ class Reconciler:
 
 def _naming(instance: Instance) -> dict[str, str]:
     return {"instance_id": instance.instance_id, "agent_id": instance.agent_id}
+
+
+def _turned_unhealthy(instance: Instance, now: float) -> bool:
+    """Its healthy verdict ends with this loss: its deployment counted it healthy until now."""
+    return instance.healthy_ms is not None and instance.unhealthy_ms == now

@@ -50,6 +50,16 @@ def test_a_replaced_instance_counts_by_its_newest_attempt() -> None:
     assert role_progress(record("initial", 1, 0, [*events, verdict("a", 1)])) == [RoleProgress("primary", 1, 1, 1)]
 
 
+def test_a_lost_instance_is_not_healthy_until_its_replacement_is() -> None:
+    """R16: after the deployment, a primary lost for good, its replacement placed, then judged."""
+    events = [placed("a", 0, "primary"), verdict("a", 0), {"type": "deployment_successful"}]
+    lost = {"type": "deployment_instance_lost", "instance_id": "a.0", "agent_id": "a", "replacement_id": "a.1"}
+
+    assert role_progress(record("initial", 1, 0, [*events, lost])) == [RoleProgress("primary", 0, 1, 1)]
+    replaced = [*events, lost, placed("a", 1, "primary"), verdict("a", 1)]
+    assert role_progress(record("initial", 1, 0, replaced)) == [RoleProgress("primary", 1, 1, 1)]
+
+
 def test_a_record_that_lost_its_first_events_shows_the_counters_alone() -> None:
     truncated = record("agent_level", 300, 1, [placed("z", 0, "primary")])
     truncated["events"].pop(0)

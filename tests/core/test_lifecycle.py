@@ -62,7 +62,8 @@ def test_r8_a_verdict_after_the_deployment_ended_is_recorded() -> None:
     assert (record.healthy_ms, record.unhealthy_ms, record.failed) == (1000.0, 9000.0, True)
     assert record.discoverable_ms == ((1000.0, 9000.0),)
     assert record.outcome == "unhealthy"
-    assert world.record(KEY).counters.unhealthy == 0  # the terminal deployment record is not touched
+    counters = world.record(KEY).counters  # the terminal record counts the loss and its replacement (R16)
+    assert (counters.placed, counters.healthy, counters.unhealthy) == (3, 1, 1)
 
 
 def test_r8_an_old_version_failing_during_a_rollout_is_recorded() -> None:

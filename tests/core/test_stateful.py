@@ -20,7 +20,7 @@ from mn_deploy_core.ports import FactKind
 from mn_deploy_core.status import FAILED_DEADLINE, TERMINAL
 from tests.scripted import World, service_manifest
 
-RECONCILED_FIELDS = {"reschedules", "updated_at", "events", "revision"}
+RECONCILED_FIELDS = {"reschedules", "counters", "updated_at", "events", "revision"}
 RECONCILED_EVENTS = {
     "deployment_instance_lost",
     "deployment_instance_placed",
@@ -276,7 +276,7 @@ class Rollouts(RuleBasedStateMachine):
     @invariant()
     def terminal_records_change_only_by_standing_reconciliation(self) -> None:
         """Once terminal, a record only tells of the replacements of its lost instances (R16): their events, its
-        reschedule count and update time."""
+        counters, reschedule count and update time."""
         for record in self.world.controller.list(KEY):
             events = self.world.store.deployment_events(record.deployment_id)
             fixed = {k: v for k, v in record.to_json().items() if k not in RECONCILED_FIELDS}
