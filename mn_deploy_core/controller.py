@@ -17,6 +17,7 @@ from mn_deploy_core.effects import Effect, Fail, Finish, Place, Promote, Stop, W
 from mn_deploy_core.errors import NotFoundError, RefusedError
 from mn_deploy_core.fleet import Fleet, Instance
 from mn_deploy_core.health import HealthTracker, Verdict
+from mn_deploy_core.limits import check_text
 from mn_deploy_core.manifest import Manifest, load_manifest
 from mn_deploy_core.ports import Commit, Fact, FactKind, Registry, Runtime, Store
 from mn_deploy_core.reconcile import Reconciler
@@ -71,16 +72,19 @@ class Controller:
         return self._saved(rollout)
 
     def pause(self, id_or_key: str, reason: str | None = None, *, now: float) -> DeploymentRecord:
+        check_text("reason", reason)
         rollout = self._active_rollout(id_or_key, Trigger.PAUSE)
         self._apply(rollout, rollout.pause(now, reason), now)
         return self._saved(rollout)
 
     def resume(self, id_or_key: str, reason: str | None = None, *, now: float) -> DeploymentRecord:
+        check_text("reason", reason)
         rollout = self._active_rollout(id_or_key, Trigger.RESUME)
         self._apply(rollout, rollout.resume(now, reason), now)
         return self._saved(rollout)
 
     def fail(self, id_or_key: str, reason: str | None = None, *, now: float) -> DeploymentRecord:
+        check_text("reason", reason)
         rollout = self._active_rollout(id_or_key, Trigger.FAIL)
         self._fail(rollout, now, FAILED_BY_OPERATOR, reason)
         return self._saved(rollout)
@@ -95,6 +99,8 @@ class Controller:
         now: float,
     ) -> DeploymentRecord:
         """A new forward version copying the chosen one (R11; versions.rollback_target chooses)."""
+        check_text("reason", reason)
+        check_text("tag", tag)
         key = self.get(id_or_key).deployment_key
         active = self._active_by_key.get(key)
         current = self._router.current_record(key)

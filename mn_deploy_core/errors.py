@@ -32,6 +32,10 @@ class InvalidManifestError(DeploymentError):
         self.problems = tuple(problems)
 
 
+class InvalidArgumentError(DeploymentError):
+    """An operator call's argument out of bounds (docs/rules.md R11: a reason or tag too long)."""
+
+
 class RefusedError(DeploymentError):
     """An operator action the deployment's status does not allow."""
 

@@ -11,6 +11,8 @@ import math
 from collections.abc import Collection, Mapping
 from typing import Any
 
+from mn_deploy_core.errors import InvalidArgumentError
+
 MAX_AGENTS = 100_000
 """Agents one manifest may expand to, so also the largest `count` of a node. A count is a few bytes of JSON,
 but each agent costs the controller memory, store space and work in every deployment; 100,000 is the largest
@@ -19,6 +21,10 @@ MAX_DEPTH = 64
 """Arrays and objects nested inside one another in a document, at most (real ones nest fewer than ten). Python's
 JSON parser and encoder and `copy.deepcopy` recurse, and fail some hundreds of levels down, so deeper input is
 refused before anything walks it."""
+MAX_TEXT = 1000
+"""Characters of an operator's free text (a pause, resume, fail or rollback reason; a tag) at most. A reason
+becomes a record's description and lands in its events, which every reply carries: unbounded, two pauses with a
+megabyte each made a record no reply could hold."""
 _TOO_DEEP = f"nested more than {MAX_DEPTH} levels deep"
 _NOT_FINITE = "holds a number that is not finite (NaN, Infinity, or over 1.8e308 in size)"
 
@@ -80,3 +86,9 @@ def parse_json(text: str) -> Any:
     if problem is not None:
         raise ValueError(problem)
     return value
+
+
+def check_text(name: str, value: str | None) -> None:
+    """InvalidArgumentError when an operator's `name` (a reason, a tag) is longer than MAX_TEXT characters."""
+    if value is not None and len(value) > MAX_TEXT:
+        raise InvalidArgumentError(f"{name} is longer than {MAX_TEXT} characters ({len(value)})")

@@ -12,7 +12,13 @@ from typing import Any
 import pytest
 
 from mn_deploy_core.controller import Controller
-from mn_deploy_core.errors import DeploymentError, NoRollbackTargetError, NotFoundError, RefusedError
+from mn_deploy_core.errors import (
+    DeploymentError,
+    InvalidArgumentError,
+    NoRollbackTargetError,
+    NotFoundError,
+    RefusedError,
+)
 from mn_deploy_core.manifest import load_manifest
 from mn_deploy_core.ports import FactKind
 from mn_deploy_core.status import AWAITING_PROMOTION, FAILED_BY_OPERATOR, PAUSED, RUNNING
@@ -392,3 +398,34 @@ def test_r11_unknown_id_or_key_is_not_found(name: str, action: Callable[[Control
     assert info.value.message == f"deployment {name} was not found"
     assert isinstance(info.value, DeploymentError)
     assert versions(world) == ["1"]
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda c, text: c.pause(KEY, text, now=1.0),
+        lambda c, text: c.resume(KEY, text, now=1.0),
+        lambda c, text: c.fail(KEY, text, now=1.0),
+        lambda c, text: c.rollback(KEY, reason=text, now=1.0),
+        lambda c, text: c.rollback(KEY, tag=text, now=1.0),
+    ],
+    ids=["pause", "resume", "fail", "rollback reason", "rollback tag"],
+)
+def test_r11_a_reason_or_tag_over_1000_characters_is_refused_and_changes_nothing(
+    call: Callable[[Controller, str], Any],
+) -> None:
+    world = World.settled(service_manifest())
+    world.deploy(service_manifest("agent:2"))
+    before = (world.record(KEY).to_json(), len(world.store.deployment_events(world.record(KEY).deployment_id)))
+
+    with pytest.raises(InvalidArgumentError, match=r"^(reason|tag) is longer than 1000 characters \(1001\)$"):
+        call(world.controller, "x" * 1001)
+
+    after = (world.record(KEY).to_json(), len(world.store.deployment_events(world.record(KEY).deployment_id)))
+    assert after == before
+
+
+def test_r11_a_reason_of_1000_characters_is_kept_whole() -> None:
+    world = World.settled(service_manifest())
+    world.deploy(service_manifest("agent:2"))
+    assert world.controller.pause(KEY, "y" * 1000, now=1.0).description == "y" * 1000
