@@ -1,7 +1,8 @@
 """`mn-deploy controller run` and `mn-deploy dev up`: the live controller daemon, and a whole local stack.
 
-Both run until Ctrl-C or SIGTERM and then stop cleanly: the daemon gives its lease up, `dev up` stops every
-process it started. Startup problems are one line and exit code 1.
+Both run until Ctrl-C or SIGTERM (`dev up` also SIGHUP: a closed terminal) and then stop cleanly: the daemon
+gives its lease up, `dev up` stops every process it started. Startup problems are one line and exit code 1; a
+bad option of `dev up` is one line and exit code 2.
 """
 
 from __future__ import annotations
@@ -16,10 +17,13 @@ import click
 
 from backends.live import wire
 from backends.live.daemon import DaemonConfig, run_daemon
-from backends.live.devstack import DevStack, StackError
+from backends.live.devstack import DevStack, StackError, split_address
 from backends.live.grpc.server import DEFAULT_ADDRESS
 from backends.live.lease import DEFAULT_TTL_MS
 from backends.redis.client import DEFAULT_URL
+from mn_deploy.usage import OneLineUsage
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def mn_deploy_command() -> list[str]:
@@ -27,12 +31,21 @@ def mn_deploy_command() -> list[str]:
     return [sys.executable, "-c", "from mn_deploy.cli import main; main(prog_name='mn-deploy')"]
 
 
-def _stop_on_signals() -> threading.Event:
-    """An event set by SIGINT or SIGTERM, so the command unwinds through its own cleanup."""
+def _stop_on_signals(signums: tuple[signal.Signals, ...] = STOP_SIGNALS) -> threading.Event:
+    """An event set by these signals, so the command unwinds through its own cleanup."""
     stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    for signum in signums:
         signal.signal(signum, lambda *_: stop.set())
     return stop
+
+
+def _grpc_address(ctx: click.Context, param: click.Parameter, address: str) -> str:
+    """Refused before anything starts, as a usage error: the controller would only fail once the stack is up."""
+    try:
+        split_address(address)
+    except StackError as error:
+        raise click.BadParameter(str(error)) from None
+    return address
 
 
 @click.group()
@@ -58,28 +71,32 @@ def run(redis_url: str, grpc_address: str, lease_ttl_ms: int, node_ttl_ms: int) 
         raise click.ClickException(f"{grpc_address}: {error}") from None
 
 
-@click.group()
+@click.group(cls=OneLineUsage)
 def dev() -> None:
     """A local stack for trying things out."""
 
 
 @dev.command("up")
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True)
-@click.option("--grpc", "grpc_address", default=DEFAULT_ADDRESS, show_default=True)
+@click.option("--grpc", "grpc_address", default=DEFAULT_ADDRESS, show_default=True, callback=_grpc_address)
 @click.option(
     "--workdir",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Where redis and the workers keep their files (default: a new temporary directory).",
+    help="Where redis and the workers keep their files, kept after the stack stops (default: a new temporary "
+    "directory, removed).",
 )
 def up(workers: int, grpc_address: str, workdir: Path | None) -> None:
-    """Start redis-server on a free loopback port, one controller and N workers; stop them all on Ctrl-C."""
-    stop = _stop_on_signals()
+    """Start redis-server on a free loopback port, one controller and N workers; stop them all on Ctrl-C.
+
+    Redis keeps its records in an append-only file and is restarted with them if it dies.
+    """
+    stop = _stop_on_signals((*STOP_SIGNALS, signal.SIGHUP))
     stack = DevStack(mn_deploy_command(), workers=workers, grpc_address=grpc_address, workdir=workdir)
     try:
         stack.start()
         click.echo(f"redis: {stack.redis_url}")
         click.echo(f"grpc: {stack.grpc_address}")
-        failed = stack.wait(stop)
+        failed = stack.wait(stop, notify=lambda line: click.echo(line, err=True))
     except StackError as error:
         raise click.ClickException(str(error)) from None
     finally:

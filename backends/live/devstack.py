@@ -1,35 +1,60 @@
 """A whole live world on one machine: redis-server on a free loopback port, controllers and workers as processes.
 
 `mn-deploy dev up` runs one, and the end-to-end tests drive one (killing and restarting its parts). Every child
-leads its own process group and dies with the stack (backends.live.process.ProcessGroup), so stopping the stack
-leaves no process behind. How to run `mn-deploy` is passed in: the application owns its command line.
+leads its own process group and dies with the stack, even with a stack killed by SIGKILL
+(backends.live.process.ProcessGroup), so the stack leaves no process behind; nor, unless given a working
+directory, any file (backends.live.process.ScratchDirectory). Redis keeps every record in an append-only file in
+the working directory, so a redis-server that dies is restarted on the same port with every record. How to run
+`mn-deploy` is passed in: the application owns its command line.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
+import re
+import signal
 import socket
-import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import grpc
 
 from backends.live import wire
 from backends.live.lease import DEFAULT_TTL_MS
-from backends.live.process import ProcessGroup
+from backends.live.process import ProcessGroup, ScratchDirectory
 from backends.redis import Keys, connect
 from backends.redis.keys import namespace_from_env
 from backends.redis.server import LocalRedisServer, executable
 
 STOP_GRACE_S = 5.0
+WATCH_INTERVAL_S = 0.5
+SCRATCH_PREFIX = "mn-dev-"
+# `host:port` or `[ipv6]:port`, as gRPC takes them.
+_ADDRESS = re.compile(r"(?P<host>\[[^\]]+\]|[^:\[\]]+):(?P<port>[0-9]{1,5})")
 
 
 class StackError(Exception):
-    """The stack could not start; the message is the one line a user sees."""
+    """The stack could not start or go on; the message is the one line a user sees."""
+
+
+class _Exits(Protocol):
+    """What watching needs of a child (ProcessGroup, LocalRedisServer): its exit code, None while it runs."""
+
+    def wait(self, timeout_s: float | None = None) -> int | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Child:
+    """A process the stack watches. `restart` brings it back and says how (StackError if it cannot); a child
+    without one ends the stack when it ends."""
+
+    name: str
+    process: _Exits
+    restart: Callable[[], str] | None = None
 
 
 class DevStack:
@@ -46,12 +71,16 @@ class DevStack:
         node_ttl_ms: int = wire.DEFAULT_NODE_TTL_MS,
         logs: bool = False,
     ) -> None:
-        """`command` runs `mn-deploy`; with `logs`, each child writes to `<workdir>/<name>.log`, else to stderr."""
+        """`command` runs `mn-deploy`; with `logs`, each child writes to `<workdir>/<name>.log`, else to stderr.
+        Without `workdir`, the stack makes a temporary `mn-dev-*` one, removed when it stops or dies."""
         self._command = list(command)
         self.grpc_address = grpc_address
         self.nodes = [f"node-{i}" for i in range(1, workers + 1)]
-        self._own_workdir = workdir is None
-        self.workdir = Path(tempfile.mkdtemp(prefix="mn-dev-")) if workdir is None else workdir
+        self._scratch: ScratchDirectory | None = None
+        if workdir is None:
+            self._scratch = ScratchDirectory(SCRATCH_PREFIX)
+            workdir = self._scratch.path
+        self.workdir = workdir
         self._lease_ttl_ms = lease_ttl_ms
         self._node_ttl_ms = node_ttl_ms
         self._logs = logs
@@ -61,17 +90,18 @@ class DevStack:
 
     @property
     def redis_url(self) -> str:
-        if self._redis is None:
-            raise StackError("the stack is not started")
-        return self._redis.url
+        return self._started_redis().url
 
     def start(self, timeout_s: float = 30.0) -> None:
         """Redis, one controller, the workers; returns once the gRPC port answers and every worker beats."""
         if executable() is None:
             raise StackError("redis-server is not installed: apt-get install -y redis-server (or brew install redis)")
         _check_free(self.grpc_address)
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self._redis = LocalRedisServer(self.workdir / "redis")
+        try:
+            self.workdir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise StackError(f"cannot use {self.workdir} as the working directory: {error.strerror}") from None
+        self._redis = LocalRedisServer(self.workdir / "redis", appendonly=True)
         try:
             self._redis.start()
         except RuntimeError as error:
@@ -116,17 +146,19 @@ class DevStack:
         finally:
             client.close()
 
-    def wait(self, stop: threading.Event) -> str | None:
-        """Until `stop` is set (None) or a child exits by itself (what exited, for the user)."""
-        while not stop.wait(0.5):
-            for name, child in self._children():
-                code = child.wait(0)
-                if code is not None:
-                    return f"{name} exited with code {code}"
+    def wait(self, stop: threading.Event, notify: Callable[[str], None]) -> str | None:
+        """Until `stop` is set (None) or a child ends that cannot be restarted (what ended, for the user). Each
+        restart is told to `notify` in one line."""
+        while not stop.wait(WATCH_INTERVAL_S):
+            for child in self._watched():
+                failure = _check(child, notify)
+                if failure is not None:
+                    return failure
         return None
 
     def stop(self) -> None:
-        """SIGTERM every child's group, SIGKILL what is left after the grace period, then stop redis."""
+        """SIGTERM every child's group, SIGKILL what is left after the grace period, then stop redis (the others
+        need it to stop cleanly) and remove the working directory if the stack made it."""
         children = [child for _, child in self._children()]
         for child in children:
             child.terminate(STOP_GRACE_S)
@@ -136,8 +168,29 @@ class DevStack:
         self.workers.clear()
         if self._redis is not None:
             self._redis.stop()
-        if self._own_workdir:
-            shutil.rmtree(self.workdir, ignore_errors=True)
+        if self._scratch is not None:
+            self._scratch.close()
+
+    def _started_redis(self) -> LocalRedisServer:
+        if self._redis is None:
+            raise StackError("the stack is not started")
+        return self._redis
+
+    def _restart_redis(self) -> str:
+        """On the same port and data directory: every client goes on with the URL it has, and the append-only file
+        brings every record back."""
+        server = self._started_redis()
+        try:
+            server.start()
+        except RuntimeError as error:
+            raise StackError(f"could not restart it: {error}") from None
+        return f"restarted on port {server.port} with the records of its append-only file"
+
+    def _watched(self) -> list[_Child]:
+        """Redis first: the others depend on it. Only Redis is restarted; a controller or worker that ends by
+        itself has a reason the user should see."""
+        restartable = [_Child("redis-server", self._redis, self._restart_redis)] if self._redis is not None else []
+        return restartable + [_Child(name, process) for name, process in self._children()]
 
     def _children(self) -> list[tuple[str, ProcessGroup]]:
         named = [(f"controller-{i}", c) for i, c in enumerate(self.controllers, 1)]
@@ -150,12 +203,47 @@ class DevStack:
             return ProcessGroup(self._command + args, cwd=self.workdir, env=os.environ, output=log.fileno())
 
 
+def _check(child: _Child, notify: Callable[[str], None]) -> str | None:
+    """None while `child` runs or once it is restarted (told to `notify`); else what ended it and why for good."""
+    code = child.process.wait(0)
+    if code is None:
+        return None
+    ended = f"{child.name} {_how_it_ended(code)}"
+    if child.restart is None:
+        return ended
+    try:
+        notify(f"{ended}; {child.restart()}")
+    except StackError as error:
+        return f"{ended}; {error}"
+    return None
+
+
+def _how_it_ended(code: int) -> str:
+    """As a user reads it: a negative code is the signal that killed the process (subprocess's convention)."""
+    if code >= 0:
+        return f"exited with code {code}"
+    try:
+        return f"was killed by {signal.Signals(-code).name}"
+    except ValueError:  # a real-time signal has no name
+        return f"was killed by signal {-code}"
+
+
+def split_address(address: str) -> tuple[str, int]:
+    """`host:port` (`[ipv6]:port`) as the host to bind and the port. Checked before anything starts: gRPC would
+    only refuse it in the controller, once the stack is up."""
+    match = _ADDRESS.fullmatch(address)
+    if match is None or not 0 < int(match["port"]) < 65536:
+        raise StackError(f"{address!r} is not HOST:PORT with a port from 1 to 65535")
+    return match["host"].strip("[]"), int(match["port"])
+
+
 def _check_free(address: str) -> None:
     """A gRPC port someone else serves would look ready; refuse it up front instead."""
-    host, _, port = address.rpartition(":")
-    with socket.socket() as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gRPC binds: TIME_WAIT is no obstacle
-        try:
-            probe.bind((host.strip("[]") or "127.0.0.1", int(port)))
-        except OSError as error:
-            raise StackError(f"cannot serve gRPC on {address}: {error.strerror}") from None
+    host, port = split_address(address)
+    try:
+        family, kind, proto, _, where = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gRPC binds: TIME_WAIT is no obstacle
+            probe.bind(where)
+    except OSError as error:  # unknown host (socket.gaierror), address in use or not this machine's
+        raise StackError(f"cannot serve gRPC on {address}: {error.strerror}") from None

@@ -1,13 +1,18 @@
-"""Child processes of a worker (agents, exec checks): each leads its own process group, none outlives the worker.
+"""Child processes that must not outlive their owner (a worker's agents and exec checks; `dev up`'s redis-server,
+controllers and workers), and a directory that must not outlive it either.
 
-The group lets a stop reach everything the agent started: SIGTERM, then SIGKILL after a grace period. On Linux
-each child also asks the kernel for SIGKILL when the thread that started it ends (PR_SET_PDEATHSIG): a worker
-killed with SIGKILL cannot clean up, and this is what keeps its agents from living on as orphans. The kernel
-signal reaches the child itself; what the child started in turn is killed with its group while the worker lives.
+Each child leads its own process group: a stop reaches everything it started (SIGTERM, then SIGKILL after a grace
+period), and a Ctrl-C meant for the owner's terminal does not reach it. On Linux each child also asks the kernel
+for SIGKILL when the thread that started it ends (PR_SET_PDEATHSIG): an owner killed with SIGKILL cannot clean up,
+and this is what keeps its children from living on as orphans. The kernel signal reaches the child itself; what
+the child started in turn is killed with its group while the owner lives, or by its own death signal.
 
 The request is made by a small Python launcher that then execs the command (the setting survives exec), not
-in a `preexec_fn`: that would run Python in a forked copy of the threaded worker, which can deadlock or crash.
+in a `preexec_fn`: that would run Python in a forked copy of the threaded owner, which can deadlock or crash.
 A command that cannot be executed exits with 127, as in a shell.
+
+A `ScratchDirectory` is removed by a detached helper when it is closed or when its owner ends, however it ends: a
+process killed with SIGKILL cannot remove its own temporary files.
 """
 
 from __future__ import annotations
@@ -17,17 +22,18 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-# argv: the worker's pid, then the command. PR_SET_PDEATHSIG is 1; prctl is missing off Linux.
+# argv: the owner's pid, then the command. PR_SET_PDEATHSIG is 1; prctl is missing off Linux.
 _LAUNCHER = f"""
 import ctypes, os, sys
 prctl = getattr(ctypes.CDLL(None), "prctl", None)
 if prctl is not None:
     prctl(1, {int(signal.SIGKILL)})
-if os.getppid() != int(sys.argv[1]):  # the worker died before the kernel was asked to tell us
+if os.getppid() != int(sys.argv[1]):  # the owner died before the kernel was asked to tell us
     os._exit(1)
 try:
     os.execvp(sys.argv[2], sys.argv[2:])
@@ -48,7 +54,7 @@ class ProcessGroup:
         env: Mapping[str, str],
         output: int | None = None,
     ) -> None:
-        """Raises OSError when `cwd` is unusable. `output` None inherits the worker's stdout and stderr."""
+        """Raises OSError when `cwd` is unusable. `output` None inherits the owner's stdout and stderr."""
         self._popen = subprocess.Popen(
             [sys.executable, "-I", "-S", "-c", _LAUNCHER, str(os.getpid()), *argv],
             cwd=cwd,
@@ -100,3 +106,46 @@ def run_to_exit(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], timeo
         child.kill()
         child.wait()
     return code
+
+
+# argv: the directory. stdin is a pipe whose write end only the owner holds: end of file means the owner closed
+# it or ended. The owner's children may still be writing there while the kernel kills them, hence a few tries.
+_REMOVER = """
+import os, shutil, sys, time
+sys.stdin.buffer.read()
+for _ in range(100):
+    shutil.rmtree(sys.argv[1], ignore_errors=True)
+    if not os.path.lexists(sys.argv[1]):
+        break
+    time.sleep(0.05)
+"""
+
+
+class ScratchDirectory:
+    """A new temporary directory, removed by `close()` or, should this process end first, by a helper right after.
+
+    The helper leads its own session (a closed terminal's SIGHUP does not reach it) and has no death signal: it
+    must outlive its owner. It waits for the end of a pipe whose write end is this object's and is inherited by
+    no other child (os.pipe's descriptors are not inheritable).
+    """
+
+    def __init__(self, prefix: str) -> None:
+        self.path = Path(tempfile.mkdtemp(prefix=prefix))
+        read, write = os.pipe()
+        self._owner_end = os.fdopen(write, "wb")
+        try:
+            self._helper = subprocess.Popen(
+                [sys.executable, "-I", "-S", "-c", _REMOVER, str(self.path)],
+                cwd="/",
+                stdin=read,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        finally:
+            os.close(read)
+
+    def close(self) -> None:
+        """Remove the directory now (once the helper is done, it is gone)."""
+        self._owner_end.close()
+        self._helper.wait()

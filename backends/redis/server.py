@@ -1,11 +1,15 @@
 """A redis-server child process on a free loopback port: for the test suite, the benchmark and demos.
 
-It persists nothing unless asked (`appendonly=True`), and `kill()` is a real SIGKILL, so durability can be
-tested by restarting on the same directory.
+It persists nothing unless asked (`appendonly=True`: an append-only file in its directory, fsynced every second),
+and `kill()` is a real SIGKILL, so durability can be tested by restarting on the same directory and port. It dies
+with the thread that started it (backends.live.process.ProcessGroup): a test run or `dev up` killed outright
+leaves no redis-server behind.
 """
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
 import subprocess
 import time
@@ -14,9 +18,13 @@ from types import TracebackType
 
 import redis
 
+from backends.live.process import ProcessGroup
 from backends.loopback import free_port
 
 START_TIMEOUT_S = 10.0
+STOP_GRACE_S = 5.0
+# The prefix of each line redis-server logs: `<pid>:<role> <day> <month> <year> <time> <level> `.
+_LOG_PREFIX = re.compile(r"^\d+:[A-Z] \d+ \w+ \d+ [\d:.]+ [.*#-] ")
 
 
 def executable() -> str | None:
@@ -34,39 +42,51 @@ class LocalRedisServer:
         self.directory = directory
         self.appendonly = appendonly
         self.port = port or free_port()
-        self._process: subprocess.Popen[bytes] | None = None
+        self._process: ProcessGroup | None = None
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        """Start and wait until PING answers; fail with the server's log if it exits or stays silent."""
+        """Start and wait until PING answers; fail with the last line it logged if it exits or stays silent."""
         self.directory.mkdir(parents=True, exist_ok=True)
         log = self.directory / "redis.log"
         args = [self._exe, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory)]
-        args += ["--save", "", "--appendonly", "yes" if self.appendonly else "no", "--logfile", str(log)]
+        args += ["--save", "", "--logfile", str(log), *self._persistence()]
         # Its own session: a Ctrl-C meant for the owner (`dev up`) must not stop Redis before the owner's other
         # children, which still need it to shut down cleanly.
-        self._process = subprocess.Popen(
-            args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        self._process = ProcessGroup(args, cwd=self.directory, env=os.environ, output=subprocess.DEVNULL)
         probe = redis.Redis(port=self.port, socket_timeout=1.0, socket_connect_timeout=1.0, protocol=2)
         deadline = time.monotonic() + START_TIMEOUT_S
         try:
             while True:
-                if self._process.poll() is not None:
-                    raise RuntimeError(f"redis-server exited: {_tail(log)}")
+                if self._process.wait(0) is not None:
+                    raise RuntimeError(f"redis-server exited: {_last_entry(log)}")
                 try:
                     probe.ping()
                     return
                 except redis.ConnectionError:
                     if time.monotonic() > deadline:
                         self.stop()
-                        raise RuntimeError(f"redis-server did not answer PING: {_tail(log)}") from None
+                        raise RuntimeError(f"redis-server did not answer PING: {_last_entry(log)}") from None
                     time.sleep(0.01)
         finally:
             probe.close()
+
+    def _persistence(self) -> list[str]:
+        """Appending each write to the file before replying makes a killed server lose nothing it acknowledged;
+        fsyncing every second bounds what a machine crash loses."""
+        if not self.appendonly:
+            return ["--appendonly", "no"]
+        return ["--appendonly", "yes", "--appendfsync", "everysec"]
+
+    def wait(self, timeout_s: float | None = None) -> int | None:
+        """The exit code once the server has exited (negative: the signal that killed it); None while it runs
+        after `timeout_s`. For an owner that watches it: the server may die by itself."""
+        if self._process is None:
+            raise RuntimeError("redis-server is not started")
+        return self._process.wait(timeout_s)
 
     def kill(self) -> None:
         """SIGKILL: no shutdown hook runs, so only what the server already wrote survives."""
@@ -76,13 +96,10 @@ class LocalRedisServer:
             self._process = None
 
     def stop(self) -> None:
+        """SIGTERM, and SIGKILL if it has not exited within STOP_GRACE_S."""
         if self._process is not None:
-            self._process.terminate()
-            try:
-                self._process.wait(5)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+            self._process.terminate(STOP_GRACE_S)
+            self._process.wait()
             self._process = None
 
     def __enter__(self) -> LocalRedisServer:
@@ -93,5 +110,7 @@ class LocalRedisServer:
         self.stop()
 
 
-def _tail(log: Path) -> str:
-    return log.read_text(errors="replace")[-2000:] if log.exists() else "(no log)"
+def _last_entry(log: Path) -> str:
+    """Why the server stopped, as one line: it logs the reason last."""
+    entries = log.read_text(errors="replace").strip().splitlines() if log.exists() else []
+    return _LOG_PREFIX.sub("", entries[-1]) if entries else "(nothing logged)"

@@ -71,17 +71,43 @@ def _environment(pid: int) -> dict[str, str]:
     return {k.decode(errors="replace"): v.decode(errors="replace") for k, v in pairs}
 
 
-def _parent(pid: int) -> int:
+def _stat(pid: int) -> list[str]:
+    """The fields of /proc/<pid>/stat after the command name (state, parent, ...); none once the pid is gone."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
-        return 0
-    return int(stat.rsplit(")", 1)[1].split()[1])
+        return []
+    return stat.rsplit(")", 1)[1].split()
+
+
+def _parent(pid: int) -> int:
+    fields = _stat(pid)
+    return int(fields[1]) if fields else 0
+
+
+def running(pid: int) -> bool:
+    """A zombie is not running: it is dead, waiting for its new parent to reap it (in a container, maybe never)."""
+    fields = _stat(pid)
+    return bool(fields) and fields[0] not in ("Z", "X")
+
+
+def descendants(pid: int) -> list[int]:
+    """Running processes `pid` started, directly or through its children (found only while their parents live)."""
+    parents = {int(e.name): _parent(int(e.name)) for e in Path("/proc").iterdir() if e.name.isdigit()}
+    found: list[int] = []
+    frontier = [pid]
+    while frontier:
+        children = [child for child, parent in parents.items() if parent in frontier and running(child)]
+        found += children
+        frontier = children
+    return found
 
 
 @dataclass
-class World:
-    stack: DevStack
+class Live:
+    """A running stack seen from outside: the official SDK client of its API, and the processes of the test
+    (found by `marker`, or by working directory under `root`)."""
+
     client: Any
     marker: str
     root: Path
@@ -125,6 +151,13 @@ class World:
         return list(wait_for(exact, what=f"agents at versions {sorted(versions)}"))
 
 
+@dataclass
+class World(Live):
+    """A stack the test drives in-process: it can kill and restart the stack's parts."""
+
+    stack: DevStack
+
+
 @pytest.fixture
 def marker(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]:
     """Set in the environment every process of the test inherits; after the test none may be left."""
@@ -156,7 +189,7 @@ def world(tmp_path: Path, mn_home: Path, marker: str) -> Iterator[World]:
     try:
         stack.start()
         client = Client(target=stack.grpc_address, timeout=10)
-        yield World(stack, client, marker, tmp_path)
+        yield World(client, marker, tmp_path, stack)
     finally:
         if client is not None:
             client.channel.close()
