@@ -90,7 +90,7 @@ class DevStack:
 
     @property
     def redis_url(self) -> str:
-        return self._started_redis().url
+        return self.redis_server.url
 
     def start(self, timeout_s: float = 30.0) -> None:
         """Redis, one controller, the workers; returns once the gRPC port answers and every worker beats."""
@@ -171,7 +171,9 @@ class DevStack:
         if self._scratch is not None:
             self._scratch.close()
 
-    def _started_redis(self) -> LocalRedisServer:
+    @property
+    def redis_server(self) -> LocalRedisServer:
+        """The stack's redis-server (tests stop and start it to make an outage)."""
         if self._redis is None:
             raise StackError("the stack is not started")
         return self._redis
@@ -179,7 +181,7 @@ class DevStack:
     def _restart_redis(self) -> str:
         """On the same port and data directory: every client goes on with the URL it has, and the append-only file
         brings every record back."""
-        server = self._started_redis()
+        server = self.redis_server
         try:
             server.start()
         except RuntimeError as error:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+
+import grpc
 import pytest
 
-from tests.e2e.conftest import World, wait_for
+from mn_deploy.deployment_view import RoleProgress, role_progress
+from tests.e2e.conftest import NODE_TTL_MS, World, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -74,3 +78,36 @@ def test_agents_a_worker_takes_with_it_after_success_are_replaced_and_the_record
     assert placed["instance_id"] == healthy["instance_id"] == lost_event["replacement_id"]
     assert healthy["instance_id"] in {a.instance_id for a in agents}
     assert (record["status"], record["reschedules"]) == ("successful", {gone.agent_id: 1})
+
+
+def progress(world: World) -> list[RoleProgress] | None:
+    """What `status` shows of the key's record; None while no controller serves (a new one is taking over)."""
+    try:
+        return role_progress(world.get())
+    except grpc.RpcError as error:
+        if error.code() is grpc.StatusCode.UNAVAILABLE:
+            return None
+        raise
+
+
+def test_a_redis_outage_longer_than_the_node_ttl_ends_with_every_agent_running_and_status_true(world: World) -> None:
+    """Heartbeats and the lease expire while Redis is down (its append-only file keeps the rest): a controller
+    leads again, and whether it finds the nodes lost (their agents replaced, R16) or beating again, every agent runs
+    and the record's progress says so."""
+    world.deploy("hello/v1.json", min_healthy_ms=300)
+    assert world.settled()["status"] == "successful"
+    world.serving("1", "1")
+    server = world.stack.redis_server
+
+    server.kill()
+    threading.Event().wait(3 * NODE_TTL_MS / 1000)  # the outage itself, not a synchronisation
+    server.start()
+
+    wait_for(
+        lambda: progress(world) == [RoleProgress("primary", 2, 2, 2)],
+        30.0,
+        "the record to show both agents healthy",
+    )
+    agents = world.serving("1", "1")
+    assert {a.parent for a in agents} <= {w.pid for w in world.stack.workers.values()}
+    assert world.get()["status"] == "successful"
