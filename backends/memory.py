@@ -64,12 +64,17 @@ class MemoryStore:
     def current_deployment_id(self, key: str) -> str | None:
         return self._current.get(key)
 
-    def list_deployments(self, key: str | None = None, status: str | None = None) -> list[DeploymentRecord]:
-        return [
-            r.snapshot()
-            for _, r in sorted(self._deployments.items())
-            if (key is None or r.deployment_key == key) and (status is None or r.status == status)
-        ]
+    def list_deployments(
+        self, key: str | None = None, status: str | None = None, *, after: str | None = None, limit: int | None = None
+    ) -> list[DeploymentRecord]:
+        found = (
+            r
+            for deployment_id, r in sorted(self._deployments.items())
+            if (after is None or deployment_id > after)
+            and (key is None or r.deployment_key == key)
+            and (status is None or r.status == status)
+        )
+        return [r.snapshot() for r in itertools.islice(found, limit)]
 
     def deployment_events(self, deployment_id: str) -> list[Event]:
         return list(self._events.get(deployment_id, ()))

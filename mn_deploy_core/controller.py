@@ -116,8 +116,11 @@ class Controller:
             raise NotFoundError(id_or_key)
         return record
 
-    def list(self, key: str | None = None, status: str | None = None) -> builtins.list[DeploymentRecord]:
-        return self._store.list_deployments(key, status)
+    def list(
+        self, key: str | None = None, status: str | None = None, *, after: str | None = None, limit: int | None = None
+    ) -> builtins.list[DeploymentRecord]:
+        """A page of records by id (the store's `list_deployments`)."""
+        return self._store.list_deployments(key, status, after=after, limit=limit)
 
     def versions(self, key: str) -> builtins.list[VersionRecord]:
         return self._store.list_versions(key)

@@ -14,6 +14,7 @@ gone, which is the same whoever does it.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import logging
@@ -112,12 +113,15 @@ class RedisStore:
         found = self._current([k.current(key), k.key_deployments(key), k.deployments], [k.prefix, key])
         return str(found[0]) if found else None
 
-    def list_deployments(self, key: str | None = None, status: str | None = None) -> list[DeploymentRecord]:
-        """Sorted by id. Ids without a record are purged; corrupt records are logged and skipped."""
+    def list_deployments(
+        self, key: str | None = None, status: str | None = None, *, after: str | None = None, limit: int | None = None
+    ) -> list[DeploymentRecord]:
+        """Sorted by id, those after `after`, at most `limit`; read in batches, so a page costs what it holds.
+        Ids without a record are purged; corrupt records are logged and skipped."""
         k = self._keys
-        index = k.deployments if key is None else k.key_deployments(key)
-        records = []
-        for deployment_id, raw in self._members_with_records(index, k.deployment_prefix):
+        ids = sorted(self._members(k.deployments if key is None else k.key_deployments(key)))
+        records: list[DeploymentRecord] = []
+        for deployment_id, raw in self._records(ids[bisect.bisect_right(ids, after) :] if after else ids):
             if raw is None:
                 self._forget_deployment(deployment_id, [] if key is None else [key])
                 continue
@@ -128,10 +132,12 @@ class RedisStore:
                 continue
             if (key is None or record.deployment_key == key) and (status is None or record.status == status):
                 records.append(record)
-        return sorted(records, key=lambda r: r.deployment_id)
+                if len(records) == limit:
+                    break
+        return records
 
     def deployment_events(self, deployment_id: str) -> list[Event]:
-        """The whole history in one XRANGE; the record itself keeps only the newest 100."""
+        """The history in one XRANGE (the newest ~10,000 events; the record itself keeps only the newest 100)."""
         events = []
         entries = cast(list[tuple[str, dict[str, str]]], self._client.xrange(self._keys.events(deployment_id)))
         for _, fields in entries:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -192,3 +193,18 @@ def test_an_instance_lifecycle_reads_back_as_saved_and_a_stopped_one_is_gone(sto
     store.save_instances([lived], [])
     store.save_instances([stopped], [stopped.instance_id])
     assert store.list_instances() == [lived]
+
+
+def test_a_list_is_read_a_page_at_a_time_after_an_id(store: Store) -> None:
+    for key, number, status in [("a", 1, "successful"), ("b", 2, "failed"), ("a", 3, "running"), ("a", 4, "failed")]:
+        saved(store, samples.deployment(key, number, status=status))
+
+    def ids(**page: Any) -> list[str]:
+        return [r.deployment_id for r in store.list_deployments(**page)]
+
+    assert ids(limit=2) == ["dep_a_1", "dep_a_3"]
+    assert ids(after="dep_a_3", limit=2) == ["dep_a_4", "dep_b_2"]
+    assert ids(after="dep_b_2") == []
+    assert ids(key="a", after="dep_a_1") == ["dep_a_3", "dep_a_4"]
+    assert ids(status="failed", limit=1) == ["dep_a_4"]
+    assert ids(status="failed", after="dep_a_4", limit=1) == ["dep_b_2"]

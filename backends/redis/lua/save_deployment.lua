@@ -46,8 +46,10 @@ redis.call('SADD', KEYS[2], id)
 redis.call('SADD', KEYS[4], id)
 local current = redis.call('GET', KEYS[3])
 if not current or not_newer(current, id) then redis.call('SET', KEYS[3], id) end
+-- A deployment's history keeps its newest ~10,000 events (the record itself its newest 100): a service replaced
+-- for weeks by standing reconciliation must not grow its stream without bound.
 for i = 8, #ARGV do
-  redis.call('XADD', KEYS[5], '*', 'event', ARGV[i])
+  redis.call('XADD', KEYS[5], 'MAXLEN', '~', '10000', '*', 'event', ARGV[i])
 end
 redis.call('XADD', KEYS[6], 'MAXLEN', '~', '10000', '*', 'node', ARGV[6], 'domain', 'deployments',
   'entity_id', id, 'action', 'upsert', 'revision', ARGV[5])
