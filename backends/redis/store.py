@@ -19,11 +19,12 @@ import hashlib
 import json
 import logging
 import socket
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
 import redis
+from redis.client import Pipeline
 from redis.commands.core import Script
 
 from backends.redis import scripts
@@ -48,6 +49,8 @@ from mn_deploy_core.records import DeploymentRecord, Event, InstanceRecord, Vers
 log = logging.getLogger(__name__)
 
 _BATCH = 1000
+VERSIONS_KEPT = 100
+"""Versions each key keeps (with their deployments and events) once retention runs; see `RedisStore.retain`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +212,44 @@ class RedisStore:
             stale_versions += [f"{key}@{v}" for v in gone]
             corrupt_versions += [f"{key}@{v}" for v in bad]
         return SweepReport(tuple(stale), tuple(sorted(stale_versions)), tuple(corrupt), tuple(sorted(corrupt_versions)))
+
+    def retain(self, keep: int = VERSIONS_KEPT) -> list[str]:
+        """Retention: per key, the versions older than its newest `keep` are removed with the deployment that made
+        each and that deployment's events, unless the key still needs them (its current and stable versions, a
+        deployment still active). One transaction per key; what was removed, as `<key>@<version>`."""
+        removed: list[str] = []
+        for key in self._scan_keys(":versions"):
+            try:
+                removed += self._retain_key(key, keep)
+            except CorruptRecordError as exc:  # kept as it is, as every read does; the sweep reports it
+                log.warning("retention skips %s: %s", key, exc.message)
+        return removed
+
+    def _retain_key(self, key: str, keep: int) -> list[str]:
+        versions = self.list_versions(key)
+        current = self.load_deployment(self.current_deployment_id(key) or "")
+        needed = {current.current_version, current.stable_version} if current else set()
+        removed = []
+        for version in versions[: max(0, len(versions) - keep)]:
+            made_by = self.load_deployment(version.deployment_id) if version.deployment_id else None
+            if version.version in needed or (made_by is not None and made_by.active):
+                continue
+            self._transaction.write(self._forgetting(version))
+            removed.append(f"{key}@{version.version}")
+        self._transaction.commit()
+        return removed
+
+    def _forgetting(self, version: VersionRecord) -> Callable[[Pipeline], None]:
+        """The write that removes a version, the deployment that made it, its events and their index entries."""
+        k, key, deployment_id = self._keys, version.deployment_key, version.deployment_id
+
+        def forget(pipe: Pipeline) -> None:
+            pipe.delete(k.version(key, version.version), k.deployment(deployment_id), k.events(deployment_id))
+            pipe.srem(k.versions(key), version.version)
+            pipe.srem(k.deployments, deployment_id)
+            pipe.srem(k.key_deployments(key), deployment_id)
+
+        return forget
 
     def _queue_deployment(self, record: DeploymentRecord, new_events: Sequence[Event]) -> int:
         """The record (at its next revision) with its events, the indexes and `current`

@@ -13,6 +13,7 @@ import redis
 
 from backends.redis import CorruptRecordError, Keys, RedisStore, connect
 from backends.redis.server import LocalRedisServer
+from mn_deploy_core.records import deployment_id
 from tests.backends import samples
 from tests.backends.conftest import NAMESPACE
 from tests.reference import REFERENCE_FIELDS
@@ -244,3 +245,22 @@ def test_a_dropped_connection_is_retried(redis_server: LocalRedisServer, real_re
     assert real_redis.client_kill_filter(_type="normal", skipme=True) >= 1
     assert store.allocate_version("a") == "2"
     client.close()
+
+
+def test_retention_keeps_the_newest_versions_and_whatever_the_key_still_needs(store: RedisStore) -> None:
+    """Versions 1-6 of `api`, each with its deployment and events; 2 is stable, 6 current and 3 still running.
+    Keeping two: 1, 4 go (with their records and events), 2 (stable), 3 (active), 5 and 6 (newest) stay."""
+    for number in range(1, 7):
+        version = str(number)
+        store.save_version(samples.version("api", version, deployment=deployment_id("api", number)))
+        status = "running" if number == 3 else "successful"
+        save(store, "api", number, status=status, current_version="6", stable_version="2")
+    save(store, "other", 7)
+
+    assert store.retain(keep=2) == ["api@1", "api@4"]
+
+    assert [v.version for v in store.list_versions("api")] == ["2", "3", "5", "6"]
+    assert [r.deployment_id for r in store.list_deployments("api")] == [deployment_id("api", n) for n in (2, 3, 5, 6)]
+    assert store.deployment_events(deployment_id("api", 1)) == []
+    assert len(store.deployment_events(deployment_id("api", 2))) == 1
+    assert store.retain(keep=2) == []
