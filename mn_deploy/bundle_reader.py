@@ -1,6 +1,7 @@
 """Reading a bundle from disk: `manifest.json` plus every file under the `payloads/` beside it.
 
-Everything a deploy sends is checked here, before any call, so a bad bundle changes nothing on the controller.
+Everything a deploy sends is checked here, before any call, so a bad bundle changes nothing on the controller:
+payload paths as the controller checks them (a file name that is not UTF-8 could not even be sent).
 The manifest text is sent as it is; it is only parsed, as the controller will parse it, to report bad JSON with
 its line and column, and JSON the controller refuses (nested too deep, `NaN`) in one line.
 """
@@ -12,6 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from backends.live.bundles import UnsafePayloadPathError, check_payload_paths
 from mn_deploy_core.limits import parse_json
 
 
@@ -66,6 +68,10 @@ def _payloads(root: Path) -> dict[str, bytes]:
             entry = Path(directory, name)
             if entry.is_file():
                 payloads[entry.relative_to(root).as_posix()] = _read(entry)
+    try:
+        check_payload_paths(payloads)
+    except UnsafePayloadPathError as error:
+        raise BundleError(error.message) from None
     return payloads
 
 

@@ -2,7 +2,8 @@
 
 Each command is a function of a `Session` (the API client and the printer); `_command` gives it `--target`
 and `--json` and turns every error into one line on stderr and a documented exit code, so no traceback
-reaches the user. Views read everything from the API's JSON (deployment_view).
+reaches the user. Views read everything from the API's JSON (deployment_view). The commands that wait (`watch`,
+`deploy --wait`, `events --follow`) look at their deployment through a `Poll`, which rides out a failover.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import click
 
 from mn_deploy.bundle_reader import BundleError, read_bundle
 from mn_deploy.deployment_view import (
+    CLI,
     HISTORY_COLUMNS,
     LIST_COLUMNS,
     UNSUCCESSFUL,
@@ -32,7 +34,7 @@ from mn_deploy.deployment_view import (
     record_of,
     status_fields,
 )
-from mn_deploy.grpc_client import DEFAULT_TARGET, EXIT_REFUSED, ApiError, DeploymentApi, Reply
+from mn_deploy.grpc_client import DEFAULT_TARGET, EXIT_CONTROLLER, EXIT_REFUSED, ApiError, DeploymentApi, Reply
 from mn_deploy.output import Output
 from mn_deploy.usage import FiniteFloatRange, OneLineUsage
 from mn_deploy_core.status import Status
@@ -66,7 +68,8 @@ def deployment() -> None:
       2    refused: bad usage or bundle, unknown id or key, or an action
            the deployment's status does not allow (the controller's message)
       3    the controller could not answer: unreachable (start one with
-           `mn-deploy dev up`), too slow, or broken
+           `mn-deploy dev up`), too slow, or broken; while waiting, for
+           longer than --grace
       130  interrupted (the deployment goes on)
     """
 
@@ -117,6 +120,68 @@ _interval = click.option(
 )
 
 
+_grace = click.option(
+    "--grace",
+    type=FiniteFloatRange(min=0),
+    default=30.0,
+    show_default=True,
+    help="Seconds to keep looking while the controller does not answer, as in a failover (0: give up at once).",
+)
+
+# A look at a deployment is answered in milliseconds. One that takes longer counts as unanswered: a paused leader
+# accepts connections but answers nothing until it has noticed that it lost its lease.
+LOOK_TIMEOUT_S = 5.0
+# While the controller does not answer, look at least this often: a new leader should be seen as soon as it serves.
+RETRY_S = 1.0
+
+
+@dataclass(frozen=True)
+class Poll:
+    """How a waiting command looks at its deployment: every `interval_s`, riding out a controller that does not
+    answer (UNAVAILABLE, DEADLINE_EXCEEDED) for up to `grace_s`, as while a standby takes over (3-7 s). Only looks
+    are retried, never a deploy or an action: one that was not answered may have been applied."""
+
+    session: Session
+    interval_s: float
+    grace_s: float
+
+    def again(self, deployment_id: str) -> Reply:
+        """The deployment one interval later."""
+        time.sleep(self.interval_s)
+        return self.look(deployment_id)
+
+    def look(self, deployment_id: str) -> Reply:
+        """The deployment now, or once the controller answers again; past the grace period, ApiError (exit 3)."""
+        give_up_at: float | None = None
+        while True:
+            began = time.monotonic()
+            try:
+                return self.session.api.get(deployment_id, timeout_s=self._timeout(give_up_at, began))
+            except ApiError as error:
+                give_up_at = self._outage(error, give_up_at, began, deployment_id)
+            time.sleep(max(0.0, min(self.interval_s, RETRY_S, give_up_at - time.monotonic())))
+
+    @staticmethod
+    def _timeout(give_up_at: float | None, now: float) -> float:
+        """A look does not outlast the grace period by much (at least 0.1 s, so it can still be answered)."""
+        return LOOK_TIMEOUT_S if give_up_at is None else min(LOOK_TIMEOUT_S, max(give_up_at - now, 0.1))
+
+    def _outage(self, error: ApiError, give_up_at: float | None, began: float, deployment_id: str) -> float:
+        """When to give up on the outage `error` is part of (it started when the first unanswered look did);
+        raises what is not an outage, and the outage once it has lasted the grace period. Said once an outage."""
+        if not error.transient or self.grace_s <= 0:
+            raise error
+        target = self.session.api.target
+        if give_up_at is None:
+            give_up_at = began + self.grace_s
+            self.session.out.warning(f"controller at {target} unavailable, retrying for up to {self.grace_s:g} s")
+        if time.monotonic() >= give_up_at:
+            gave_up = f"controller at {target} still unavailable after {self.grace_s:g} s; stopped waiting"
+            goes_on = f"the deployment goes on: `{CLI} watch {deployment_id}` follows it again"
+            raise ApiError(f"{gave_up} ({goes_on})", EXIT_CONTROLLER) from None
+        return give_up_at
+
+
 def _now_ms() -> float:
     """The controller's clock is ms since the epoch, so the progress deadline counts down on this one."""
     return time.time() * 1000.0
@@ -144,16 +209,19 @@ def update_policy_json(policy: Mapping[str, Any]) -> str:
 @click.option("--progress-deadline-ms", type=click.IntRange(min=0), help="How long a rollout may go without progress.")
 @click.option("--wait", is_flag=True, help="Then watch it until it ends (exit 1 when it fails).")
 @_interval
-def deploy(session: Session, bundle: Path, key: str, wait: bool, interval: float, **policy: Any) -> None:
+@_grace
+def deploy(session: Session, bundle: Path, key: str, wait: bool, interval: float, grace: float, **policy: Any) -> None:
     """Deploy BUNDLE: a directory with manifest.json and payloads/, or a manifest file with payloads/ beside it.
 
-    Only the policy flags given override the manifest's policies.update.
+    Only the policy flags given override the manifest's policies.update. The deploy itself is sent once: with
+    --wait, only the watching rides out a failover.
     """
     source = read_bundle(bundle)
     reply = session.api.deploy(source.manifest_json, source.payloads, key, update_policy_json(policy))
     session.out.show_fields(reply.text, "Deployed", action_fields(reply.data, [("Bundle", str(bundle))]))
     if wait:
-        _watch(session, str(record_of(reply.data)["deployment_id"]), interval)
+        poll = Poll(session, interval, grace)
+        _watch(session, poll.look(str(record_of(reply.data)["deployment_id"])), poll)
 
 
 # ---- reading -----------------------------------------------------------------------------------
@@ -188,13 +256,14 @@ def history(session: Session, key: str) -> None:
 @click.argument("id_or_key")
 @click.option("--follow", is_flag=True, help="Then print new events as they come, until the deployment ends.")
 @_interval
-def events(session: Session, id_or_key: str, follow: bool, interval: float) -> None:
+@_grace
+def events(session: Session, id_or_key: str, follow: bool, interval: float, grace: float) -> None:
     """A deployment's events (its record keeps the last 100); `--json` prints one event a line."""
     reply = session.api.get(id_or_key)
     last = _print_events(session.out, reply.data.get("events", []), None)
+    poll = Poll(session, interval, grace)
     while follow and not is_ended(reply.data):
-        time.sleep(interval)
-        reply = session.api.get(str(reply.data["deployment_id"]))
+        reply = poll.again(str(reply.data["deployment_id"]))
         last = _print_events(session.out, reply.data.get("events", []), last)
 
 
@@ -209,22 +278,23 @@ def _print_events(out: Output, events: list[dict[str, Any]], last: dict[str, Any
 @_command("watch")
 @click.argument("id_or_key")
 @_interval
-def watch(session: Session, id_or_key: str, interval: float) -> None:
+@_grace
+def watch(session: Session, id_or_key: str, interval: float, grace: float) -> None:
     """Follow a deployment until it ends: exit 0 when successful, 1 when failed or cancelled.
 
     `--json` prints the final record.
     """
-    _watch(session, id_or_key, interval)
+    _watch(session, session.api.get(id_or_key), Poll(session, interval, grace))
 
 
-def _watch(session: Session, id_or_key: str, interval: float) -> None:
-    """A key is resolved once: a newer deployment of the key (an auto-revert) is watched by a new command."""
-    reply = session.api.get(id_or_key)
+def _watch(session: Session, first: Reply, poll: Poll) -> None:
+    """From the `first` look on. A key is resolved once, by that look: a newer deployment of the key (an
+    auto-revert) is watched by a new command."""
+    reply = first
     with session.out.watching() as show:
         show(frame(reply.data, _now_ms()))
         while not is_ended(reply.data):
-            time.sleep(interval)
-            reply = session.api.get(str(reply.data["deployment_id"]))
+            reply = poll.again(str(reply.data["deployment_id"]))
             show(frame(reply.data, _now_ms()))
     session.out.show_outcome(reply.text, outcome(reply.data))
     if reply.data.get("status") in UNSUCCESSFUL:

@@ -2,15 +2,22 @@
 
 Every RPC answers `result_json`; a `Reply` keeps that text as it came (what `--json` prints) beside its
 decoded form (what the views read). Every failure becomes an `ApiError` carrying the one line a user sees
-and the exit code the CLI documents.
+and the exit code the CLI documents, and whether it is `transient`: a controller that did not answer, as during a
+failover, which a command that waits may ride out.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+# gRPC's core writes its own lines to stderr, down to INFO unless told otherwise (a controller stepping down sends
+# a GOAWAY, logged as one); a command's stderr is its own one-line messages. The setting is read when grpc is first
+# imported, which in `mn-deploy` is here; one the user made wins.
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
 import grpc
 
@@ -26,6 +33,13 @@ _INTERFACE_VERSION = 1
 EXIT_REFUSED = 2
 EXIT_CONTROLLER = 3
 
+# Not answered (nothing is known about the call): during a failover the old leader is gone or paused and the new
+# one is not serving yet.
+_TRANSIENT = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
+# The channel's reconnect backoff grows to 120 s by default; a client that waits for a failover must see the new
+# leader within a second of it serving.
+_CHANNEL_OPTIONS = [("grpc.initial_reconnect_backoff_ms", 100), ("grpc.max_reconnect_backoff_ms", 1000)]
+
 # The caller's mistake or the deployment's state: fix the command, not the environment.
 _REFUSALS = frozenset(
     {
@@ -40,12 +54,14 @@ _REFUSALS = frozenset(
 
 
 class ApiError(Exception):
-    """A call that did not succeed; `message` is one line, `exit_code` says whose problem it is."""
+    """A call that did not succeed; `message` is one line, `exit_code` says whose problem it is, `transient`
+    whether the controller did not answer (UNAVAILABLE, DEADLINE_EXCEEDED), which asking again later may mend."""
 
-    def __init__(self, message: str, exit_code: int) -> None:
+    def __init__(self, message: str, exit_code: int, *, transient: bool = False) -> None:
         super().__init__(message)
         self.message = message
         self.exit_code = exit_code
+        self.transient = transient
 
 
 @dataclass(frozen=True)
@@ -60,7 +76,7 @@ class DeploymentApi:
     def __init__(self, target: str, timeout_s: float = TIMEOUT_S) -> None:
         self.target = target
         self._timeout_s = timeout_s
-        self._channel = grpc.insecure_channel(target)
+        self._channel = grpc.insecure_channel(target, options=_CHANNEL_OPTIONS)
         self._stub = job_pb2_grpc.JobServiceStub(self._channel)
 
     def close(self) -> None:
@@ -77,10 +93,10 @@ class DeploymentApi:
         )
         return self._call(self._stub.DeployJob, request)
 
-    def get(self, id_or_key: str) -> Reply:
-        """The record plus every version of its key."""
+    def get(self, id_or_key: str, timeout_s: float | None = None) -> Reply:
+        """The record plus every version of its key; `timeout_s` replaces the client's for this call."""
         request = job_pb2.GetDeploymentRequest(id_or_key=id_or_key, version=_INTERFACE_VERSION)
-        return self._call(self._stub.GetDeployment, request)
+        return self._call(self._stub.GetDeployment, request, timeout_s)
 
     def list(self, key: str | None, status: str | None) -> Reply:
         query = {name: value for name, value in (("deployment_key", key), ("status", status)) if value}
@@ -109,26 +125,36 @@ class DeploymentApi:
     def _action(id_or_key: str, reason: str) -> job_pb2.DeploymentActionRequest:
         return job_pb2.DeploymentActionRequest(id_or_key=id_or_key, reason=reason, version=_INTERFACE_VERSION)
 
-    def _call(self, method: Callable[..., job_pb2.DeploymentResponse], request: Any) -> Reply:
+    def _call(
+        self, method: Callable[..., job_pb2.DeploymentResponse], request: Any, timeout_s: float | None = None
+    ) -> Reply:
+        timeout = self._timeout_s if timeout_s is None else timeout_s
         try:
-            response = method(request, timeout=self._timeout_s)
+            response = method(request, timeout=timeout)
         except grpc.RpcError as error:
-            raise self._error(error) from None
-        try:
-            data = json.loads(response.result_json)
-        except json.JSONDecodeError as error:
-            message = f"the controller at {self.target} answered JSON that is not valid: {error}"
-            raise ApiError(message, EXIT_CONTROLLER) from None
-        return Reply(response.result_json, data)
+            raise self._error(error, timeout) from None
+        return Reply(response.result_json, self._decoded(response.result_json))
 
-    def _error(self, error: grpc.RpcError) -> ApiError:
+    def _decoded(self, text: str) -> dict[str, Any]:
+        """Every result is a JSON object; anything else (bad syntax, nesting too deep for Python's parser, which
+        raises RecursionError) is a broken controller, reported in one line rather than a traceback."""
+        try:
+            data = json.loads(text)
+        except (ValueError, RecursionError) as error:
+            problem = "is nested too deep" if isinstance(error, RecursionError) else f"is not valid: {error}"
+            raise ApiError(f"the controller at {self.target} answered JSON that {problem}", EXIT_CONTROLLER) from None
+        if not isinstance(data, dict):
+            raise ApiError(f"the controller at {self.target} answered JSON that is not an object", EXIT_CONTROLLER)
+        return data
+
+    def _error(self, error: grpc.RpcError, timeout_s: float) -> ApiError:
         code, details = error.code(), " ".join((error.details() or "").split())
         if code in _REFUSALS:
             return ApiError(details, EXIT_REFUSED)
         if code is grpc.StatusCode.UNAVAILABLE:
             message = f"cannot reach the controller at {self.target}: start one with `mn-deploy dev up`"
         elif code is grpc.StatusCode.DEADLINE_EXCEEDED:
-            message = f"the controller at {self.target} did not answer within {self._timeout_s:g} s"
+            message = f"the controller at {self.target} did not answer within {timeout_s:g} s"
         else:
             message = f"the controller at {self.target} failed ({code.name}): {details}"
-        return ApiError(message, EXIT_CONTROLLER)
+        return ApiError(message, EXIT_CONTROLLER, transient=code in _TRANSIENT)

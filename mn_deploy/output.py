@@ -2,12 +2,15 @@
 
 Rich when stdout is a terminal; plain lines when it is not or with MN_CLI_OUTPUT=plain, so scripts and tests
 read stable text (MN_CLI_OUTPUT=rich forces Rich). With `--json` each result is printed as the controller sent
-it, one JSON document per line. Errors are one line on stderr in every mode.
+it, one JSON document per line. Errors and warnings are one line on stderr in every mode.
+
+Text from a record is shown through `printable`: a key or a reason may hold any character JSON can carry.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -34,6 +37,16 @@ _STATUS_STYLES: dict[str, str] = {
 }
 
 
+# Control characters (a newline would break a line, an escape sequence would drive the terminal), lone surrogates
+# (no encoding can write one: printing it raises) and the Unicode line and paragraph separators.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\u2028\u2029]")
+
+
+def printable(text: str) -> str:
+    """`text` with what a terminal line cannot show as it is written as a Python escape (`\\n`, `\\ud800`)."""
+    return _UNPRINTABLE.sub(lambda found: found.group().encode("unicode_escape").decode("ascii"), text)
+
+
 class Output:
     """One command's printer; every `show_*` takes the JSON to print instead when `--json` was given."""
 
@@ -41,6 +54,7 @@ class Output:
         self.as_json = as_json
         self.rich = rich and not as_json
         self._console = Console(highlight=False)
+        self._live = False  # a live view is being redrawn on the terminal
 
     @classmethod
     def detect(cls, as_json: bool) -> Output:
@@ -48,30 +62,41 @@ class Output:
         return cls(as_json, rich=mode == "rich" or (mode != "plain" and sys.stdout.isatty()))
 
     def error(self, message: str) -> None:
-        click.echo(f"error: {message}", err=True)
+        click.echo(f"error: {printable(message)}", err=True)
+
+    def warning(self, message: str) -> None:
+        """About the command, not its result: on stderr, so stdout stays the result (and `--json` parseable).
+        Under a live view it is printed above the view instead, which would otherwise be drawn over it."""
+        line = f"warning: {printable(message)}"
+        if self._live:
+            self._console.print(Text(line))
+        else:
+            click.echo(line, err=True)
 
     def show_fields(self, json_text: str, title: str, fields: Fields) -> None:
+        shown = [(label, printable(value)) for label, value in fields]
         if self.as_json:
             click.echo(json_text)
         elif self.rich:
-            self._console.print(Panel(_grid(fields), title=title, title_align="left", expand=False))
+            self._console.print(Panel(_grid(shown), title=title, title_align="left", expand=False))
         else:
-            for label, value in fields:
+            for label, value in shown:
                 click.echo(f"{label}: {value}")
 
     def show_table(self, json_text: str, label: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
         """Rows as a Rich table, or as `Label: a | b | c` lines (nothing when there are none)."""
+        shown = [[printable(cell) for cell in row] for row in rows]
         if self.as_json:
             click.echo(json_text)
         elif self.rich:
             table = Table(caption=None if rows else "none")
             for column in columns:  # folded rather than cut: an id is no use with an ellipsis in it
                 table.add_column(column, overflow="fold")
-            for row in rows:
+            for row in shown:
                 table.add_row(*(Text(cell) for cell in row))
             self._console.print(table)
         else:
-            for row in rows:
+            for row in shown:
                 click.echo(f"{label}: {' | '.join(row)}")
 
     def show_lines(self, json_lines: Sequence[str], label: str, lines: Sequence[str]) -> None:
@@ -80,7 +105,7 @@ class Output:
             for text in json_lines:
                 click.echo(text)
             return
-        for line in lines:
+        for line in map(printable, lines):
             if self.rich:
                 self._console.print(Text(line))
             else:
@@ -90,9 +115,9 @@ class Output:
         if self.as_json:
             click.echo(json_text)
         elif self.rich:
-            self._console.print(Text(line, style="bold"))
+            self._console.print(Text(printable(line), style="bold"))
         else:
-            click.echo(line)
+            click.echo(printable(line))
 
     @contextmanager
     def watching(self) -> Iterator[Callable[[Frame], None]]:
@@ -101,7 +126,11 @@ class Output:
             yield lambda frame: None
         elif self.rich:
             with Live(console=self._console, refresh_per_second=4) as live:
-                yield lambda frame: live.update(_frame(frame))
+                self._live = self._console.is_terminal
+                try:
+                    yield lambda frame: live.update(_frame(frame))
+                finally:
+                    self._live = False
             if not self._console.is_terminal:  # Live ends its last frame with a newline on terminals only
                 self._console.line()
         else:
@@ -111,7 +140,7 @@ class Output:
                 nonlocal last
                 if frame.state != last:
                     last = frame.state
-                    click.echo(f"Watch: {frame.line()}")
+                    click.echo(f"Watch: {printable(frame.line())}")
 
             yield show
 
@@ -130,9 +159,10 @@ def _frame(frame: Frame) -> RenderableType:
     roles = Table.grid(padding=(0, 2))
     for role in frame.roles:
         bar = ProgressBar(total=max(role.desired, 1), completed=role.healthy, width=30)
-        roles.add_row(role.role, bar, role.text())
-    status = Text.assemble((frame.status, _STATUS_STYLES.get(frame.status, "")), "  ", frame.description)
+        roles.add_row(Text(printable(role.role)), bar, role.text())
+    style = _STATUS_STYLES.get(frame.status, "")
+    status = Text.assemble((printable(frame.status), style), "  ", printable(frame.description))
     parts: list[RenderableType] = [status, roles]
     if frame.deadline is not None:
         parts.append(Text(f"progress deadline: {frame.deadline}", style="dim"))
-    return Panel(Group(*parts), title=frame.deployment_id, title_align="left", expand=False)
+    return Panel(Group(*parts), title=Text(printable(frame.deployment_id)), title_align="left", expand=False)

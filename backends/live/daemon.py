@@ -2,11 +2,12 @@
 
 A leader term builds a fresh controller whose store is fenced with the term's lease value, restores every active
 deployment from Redis (records and instance states, deadlines as stored), asks the workers to report their
-instances' facts again, serves the gRPC API and drives the core in real time. Each decision is stored in one
-transaction with its orders to workers and its discovery changes. The term ends when the daemon is stopped, the
-lease is lost (a failed renewal or a fenced write) or a decision could not be stored (the controller's memory is
-then ahead of Redis); the daemon stops serving at once, drops that controller and goes back to standby, giving
-the lease up in the last case so that the next term (this daemon's or a standby's) starts from Redis at once.
+instances' facts again, serves the gRPC API (once its address is free: the leader it replaces may still hold it,
+see `WaitingServer`) and drives the core in real time. Each decision is stored in one transaction with its orders
+to workers and its discovery changes. The term ends when the daemon is stopped, the lease is lost (a failed
+renewal or a fenced write) or a decision could not be stored (the controller's memory is then ahead of Redis);
+the daemon stops serving at once, drops that controller and goes back to standby, giving the lease up in the last
+case so that the next term (this daemon's or a standby's) starts from Redis at once.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from backends.live import wire
 from backends.live.clock import wall_ms
 from backends.live.driver import Driver
 from backends.live.grpc import serve
+from backends.live.grpc.server import WaitingServer
 from backends.live.lease import DEFAULT_TTL_MS, Lease
 from backends.live.redis_bundles import RedisBundleStore
 from backends.live.runtime import RedisRuntime
@@ -99,22 +101,29 @@ def _lead(
         except redis.RedisError as error:
             log.warning("could not wake the driver (%s)", error)
 
-    driver = Driver(controller, runtime, lease, wake, broken=lambda: decisions.broken is not None)
-    server = None
+    def chores() -> None:
+        removed = store.retain()
+        if removed:
+            log.info("retention removed %d old version(s) with their deployments: %s", len(removed), ", ".join(removed))
+
+    driver = Driver(controller, runtime, lease, wake, broken=lambda: decisions.broken is not None, chores=chores)
+    server: WaitingServer | None = None
     try:
         for repair in controller.restore(wall_ms()):
             log.warning("takeover repaired: %s", repair)
         runtime.keep_only([instance.instance_id for instance in controller.instances()])
         runtime.request_resync()
         bundles = RedisBundleStore(client, namespace=namespace)
-        server = serve(controller, config.grpc_address, lock=driver.lock, bundles=bundles)
-        log.info("serving gRPC on %s", config.grpc_address)
+        server = WaitingServer(
+            lambda: serve(controller, config.grpc_address, lock=driver.lock, bundles=bundles), config.grpc_address
+        )
+        server.open()
         driver.run(stop)
     except (FencedError, ConflictError) as error:
         log.warning("%s", error)
     finally:
         if server is not None:
-            server.stop(None).wait()
+            server.close()
         facts_client.close()
         if decisions.broken is not None:
             log.warning("a decision could not be stored (%s): taking over again from Redis", decisions.broken)

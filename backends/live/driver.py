@@ -25,6 +25,8 @@ from backends.live.lease import Lease
 from mn_deploy_core.controller import Controller
 from mn_deploy_core.ports import Fact
 
+CHORES_INTERVAL_S = 3600.0
+
 
 class FactSource(Protocol):
     """What the driver needs from the live runtime (RedisRuntime)."""
@@ -47,11 +49,17 @@ class Driver:
         wake: Callable[[], None],
         *,
         broken: Callable[[], bool] = lambda: False,
+        chores: Callable[[], None] = lambda: None,
+        chores_interval_s: float = CHORES_INTERVAL_S,
         clock: Callable[[], float] = wall_ms,
     ) -> None:
-        """`broken`: whether a decision failed to be stored (by this thread or a gRPC call); the term is over."""
+        """`broken`: whether a decision failed to be stored (by this thread or a gRPC call); the term is over.
+        `chores`: housekeeping (retention) run under the lock between decisions, at the start of the term and
+        every `chores_interval_s` after."""
         self._controller = controller
         self._broken = broken
+        self._chores = chores
+        self._chores_interval_s = chores_interval_s
         self._facts = facts
         self._lease = lease
         self._wake = wake
@@ -65,7 +73,7 @@ class Driver:
 
         The first pass renews at once: restoring before it may have used part of the term.
         """
-        renew_at = time.monotonic()
+        renew_at = chores_at = time.monotonic()
         while not stop.is_set() and not self._broken():
             with self._lock:
                 block_ms = self._plan(renew_at)
@@ -83,6 +91,9 @@ class Driver:
                 expired = self._facts.expire_nodes() if renewing else []
                 for fact in [f for _, f in entries] + expired:
                     self._controller.observe(fact, now)
+                if renewing and time.monotonic() >= chores_at:
+                    self._chores()
+                    chores_at = time.monotonic() + self._chores_interval_s
             if entries:
                 self._facts.ack([entry_id for entry_id, _ in entries])
 

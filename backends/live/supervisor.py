@@ -9,7 +9,8 @@ The facts it reports, in order:
 - `exited` when the process ends, then `restarted` before the next start after `restart.delay_ms`, or `failed`
   once `restart.attempts` restarts are used up; for a batch placement an exit with status 0 is `completed`
   instead, and the instance is done. A command that cannot be executed exits with 127 like any other;
-  `failed` comes at once when `config.command` is not a list of strings or the payloads cannot be had or written.
+  `failed` comes at once when `config.command` is not a list of strings (without NUL bytes, which no argument can
+  hold) or the payloads cannot be had or written.
 A stopped instance reports nothing more. `resync` reports the current state again.
 """
 
@@ -131,8 +132,12 @@ class InstanceSupervisor:
     def _prepare(self, command: object) -> Path | None:
         """A fresh directory holding the payloads; None (and logged) when the instance can never run."""
         instance_id = self.placement.instance_id
-        if not (isinstance(command, list) and command and all(isinstance(arg, str) for arg in command)):
-            log.error("instance %s: config.command must be a non-empty list of strings, not %r", instance_id, command)
+        if not (isinstance(command, list) and command and all(isinstance(a, str) and "\0" not in a for a in command)):
+            log.error(
+                "instance %s: config.command must be a non-empty list of strings without NUL bytes, not %r",
+                instance_id,
+                command,
+            )
             return None
         payloads: Mapping[str, bytes] = {}
         if self.placement.bundle is not None:

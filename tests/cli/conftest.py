@@ -10,16 +10,18 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 from click.testing import CliRunner, Result
 
 from backends.live.bundles import MemoryBundleStore
-from backends.live.grpc import serve
+from backends.live.grpc import job_pb2_grpc, serve
 from backends.loopback import free_port
 from mn_deploy.cli import main
 from tests.scripted import World
@@ -92,6 +94,20 @@ def stack() -> Iterator[Stack]:
     server = serve(world.controller, target, lock=lock, bundles=bundles, clock=world.clock)
     yield Stack(target, world, lock, bundles)
     server.stop(None).wait()
+
+
+@contextmanager
+def serving(servicer: job_pb2_grpc.JobServiceServicer) -> Iterator[Cli]:
+    """The CLI pointed at a server of `servicer`, a stand-in for the controller's service."""
+    target = f"127.0.0.1:{free_port()}"
+    server = grpc.server(ThreadPoolExecutor(max_workers=16))  # calls a servicer leaves hanging hold a thread each
+    job_pb2_grpc.add_JobServiceServicer_to_server(servicer, server)
+    server.add_insecure_port(target)
+    server.start()
+    try:
+        yield Cli(target)
+    finally:
+        server.stop(None).wait()
 
 
 def write_bundle(root: Path, manifest: Any, payloads: Mapping[str, bytes] | None = None) -> Path:

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mn_deploy.bundle_reader import BundleError, read_bundle
+from tests.awkward import awkward_values, unfit
 from tests.cli.conftest import write_bundle
 
 MANIFEST = {"graph_id": "app", "nodes": []}
@@ -83,3 +88,29 @@ def test_json_the_controller_refuses_is_one_line_before_any_call(tmp_path: Path,
     bundle = write_bundle(tmp_path / "app", text)
 
     assert refusal(bundle) == f"{bundle / 'manifest.json'}: {problem}"
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=awkward_values)
+def test_fuzz_json_is_sent_as_it_is_or_refused_in_one_line(value: Any) -> None:
+    """Refused exactly when the controller would refuse it: nested too deep, or a number that is not finite."""
+    text = json.dumps(value)
+    with tempfile.TemporaryDirectory() as root:
+        try:
+            read = read_bundle(write_bundle(Path(root), text))
+        except BundleError as error:
+            assert unfit(value)
+            assert "\n" not in error.message
+        else:
+            assert not unfit(value)
+            assert read.manifest_json == text
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text() | st.builds(lambda n: "[" * n, st.integers(0, 200_000)))
+def test_fuzz_any_text_is_read_or_refused_in_one_line(text: str) -> None:
+    with tempfile.TemporaryDirectory() as root:
+        try:
+            read_bundle(write_bundle(Path(root), text))
+        except BundleError as error:
+            assert "\n" not in error.message

@@ -4,17 +4,24 @@ text and JSON, and every refusal as one line on stderr with exit 2 that changes 
 from __future__ import annotations
 
 import json
+import os
 import re
+import tempfile
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 from click.testing import Result
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from backends.live.bundles import bundle_fingerprint
+from backends.live.grpc import job_pb2, job_pb2_grpc
 from backends.loopback import free_port
 from mn_deploy.grpc_client import ApiError, DeploymentApi
-from tests.cli.conftest import Cli, Stack, write_bundle
+from tests.awkward import awkward_values, unfit
+from tests.cli.conftest import Cli, Stack, serving, write_bundle
 from tests.scripted import service_manifest
 
 V1 = service_manifest("agent:1")
@@ -356,6 +363,72 @@ def test_an_unsafe_payload_path_is_refused_before_any_call(stack: Stack, tmp_pat
     assert stack.deployment_ids() == []
 
 
+def test_a_payload_file_name_that_cannot_be_sent_is_refused_before_any_call(stack: Stack, tmp_path: Path) -> None:
+    bundle = write_bundle(tmp_path / "app", V1, {"input.json": b"{}"})
+    (bundle / "payloads" / os.fsdecode(b"model-\xff.bin")).write_bytes(b"x")  # not UTF-8: protobuf cannot send it
+
+    one_line_error(stack.cli("deploy", str(bundle)), 'Unsafe payload path: "model-\\udcff.bin" (not UTF-8 text)')
+    assert stack.deployment_ids() == []
+
+
+def test_a_deployment_with_odd_characters_is_shown_with_them_escaped(stack: Stack, tmp_path: Path) -> None:
+    """A key may hold any character JSON carries: a newline would break a line, a lone surrogate cannot be printed
+    and an escape sequence would drive the terminal."""
+    odd = service_manifest("agent:1")
+    odd["deployment"]["key"] = "odd\ud800\n\x1b[31m"
+    ok(deploy(stack, tmp_path, odd))
+
+    plain = ok(stack.cli("list"))
+    rich = ok(stack.cli("list", env={"MN_CLI_OUTPUT": "rich", "COLUMNS": "200"}))
+
+    assert plain[0].startswith("Deployment: dep_odd-31m_1 | odd\\ud800\\n\\x1b[31m | running")
+    assert any("odd\\ud800\\n\\x1b[31m" in line for line in rich)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(value=awkward_values, whole=st.booleans())
+def test_fuzz_a_manifest_is_deployed_or_refused_in_one_line(stack: Stack, value: Any, whole: bool) -> None:
+    """Anywhere in a manifest, or as the whole of it: deployed (and listed), or refused in one line with exit 2,
+    always when nested too deep or holding a number that is not finite."""
+    document = value if whole else {**V1, "nodes": [{**V1["nodes"][0], "config": {"odd": value}}]}
+    with tempfile.TemporaryDirectory() as root:
+        result = stack.cli("deploy", str(write_bundle(Path(root), json.dumps(document))))
+
+    assert result.exit_code in (0, 2), result.output
+    if result.exit_code == 2:
+        assert (result.stdout, result.stderr.count("\n")) == ("", 1)
+        assert result.stderr.startswith("error: ")
+    assert result.exit_code == 2 or not unfit(document)
+    ok(stack.cli("list"))
+
+
+class Garbled(job_pb2_grpc.JobServiceServicer):
+    """A broken controller: every GetDeployment answers `text`."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def GetDeployment(
+        self, request: job_pb2.GetDeploymentRequest, context: grpc.ServicerContext
+    ) -> job_pb2.DeploymentResponse:
+        return job_pb2.DeploymentResponse(result_json=self.text)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("[" * 100_000 + "]" * 100_000, "is nested too deep"),  # json.loads raises RecursionError
+        ('{"status": ', "is not valid: Expecting value: line 1 column 12 (char 11)"),
+        ("[]", "is not an object"),
+    ],
+)
+def test_an_answer_that_cannot_be_read_is_one_line_and_exit_3(text: str, problem: str) -> None:
+    with serving(Garbled(text)) as cli:
+        result = cli.cli("status", "agent-api")
+
+    one_line_error(result, f"the controller at {cli.target} answered JSON that {problem}", code=3)
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -366,6 +439,8 @@ def test_an_unsafe_payload_path_is_refused_before_any_call(stack: Stack, tmp_pat
         (["list", "--status", "happy"], "Invalid value for '--status': 'happy' is not one of"),
         (["watch", "app", "--interval", "nan"], "Invalid value for '--interval': 'nan' is not a finite number."),
         (["events", "app", "--interval", "inf"], "Invalid value for '--interval': 'inf' is not a finite number."),
+        (["watch", "app", "--grace", "-1"], "Invalid value for '--grace': -1.0 is not in the range x>=0."),
+        (["deploy", "app", "--grace", "nan"], "Invalid value for '--grace': 'nan' is not a finite number."),
     ],
 )
 def test_usage_errors_are_one_line_and_exit_2(stack: Stack, args: list[str], message: str) -> None:

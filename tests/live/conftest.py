@@ -1,9 +1,12 @@
-"""A JobService on a loopback port over the scripted world, and the official SDK client pointed at it."""
+"""A JobService on a loopback port over the scripted world, the official SDK client pointed at it, and an address
+held as a paused leader holds it."""
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,3 +46,14 @@ def api(mn_home: Path) -> Iterator[Api]:
     yield Api(world, lock, bundles, target, client)
     client.channel.close()
     server.stop(None).wait()
+
+
+@contextmanager
+def held(address: str) -> Iterator[socket.socket]:
+    """A socket listening on `address` and answering nothing, as a paused leader's does."""
+    host, _, port = address.rpartition(":")
+    with socket.socket() as old_leader:
+        old_leader.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        old_leader.bind((host, int(port)))
+        old_leader.listen()
+        yield old_leader

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import fakeredis
 import pytest
 import redis
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from backends.live.bundles import (
+    MAX_NAME_BYTES,
+    MAX_PATH_BYTES,
     BundleStore,
     MemoryBundleStore,
     UnsafePayloadPathError,
@@ -14,6 +21,8 @@ from backends.live.bundles import (
     check_payload_paths,
 )
 from backends.live.redis_bundles import RedisBundleStore
+from backends.live.supervisor import materialise
+from tests.awkward import odd_text
 
 NAMESPACE = "mn_test"
 FILES = {"input.json": b"{}", "nested/model.bin": bytes(range(256))}
@@ -43,12 +52,59 @@ def test_relative_paths_inside_the_bundle_are_safe(path: str) -> None:
     check_payload_paths([path])
 
 
-@pytest.mark.parametrize("path", ["", ".", "/abs.json", "..", "../up.json", "a/../../up.json", "a/.."])
+@pytest.mark.parametrize(
+    "path", ["", ".", "./", "/abs.json", "//host/abs.json", "..", "../up.json", "a/../../up.json", "a/.."]
+)
 def test_empty_absolute_and_parent_paths_are_unsafe(path: str) -> None:
     with pytest.raises(UnsafePayloadPathError) as caught:
         check_payload_paths(["input.json", path])
 
     assert caught.value.message == f"Unsafe payload path: {path}"
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("model\0.bin", 'Unsafe payload path: "model\\u0000.bin" (holds a NUL byte)'),
+        ("\udcff.bin", 'Unsafe payload path: "\\udcff.bin" (not UTF-8 text)'),
+        ("d/" + "n" * 256, f"Unsafe payload path: d/{'n' * 95}... (has a name longer than {MAX_NAME_BYTES} bytes)"),
+        ("é" * 128, f"Unsafe payload path: {'é' * 97}... (has a name longer than {MAX_NAME_BYTES} bytes)"),
+        ("d/" * 513, f"Unsafe payload path: {'d/' * 48}d... (longer than {MAX_PATH_BYTES} bytes)"),
+        ("../line\nup", 'Unsafe payload path: "../line\\nup"'),
+    ],
+    ids=["nul", "not-utf8", "long-name", "long-multibyte-name", "long-path", "newline-quoted"],
+)
+def test_a_refused_path_is_one_short_line_saying_why(path: str, message: str) -> None:
+    with pytest.raises(UnsafePayloadPathError) as caught:
+        check_payload_paths(["input.json", path])
+
+    assert caught.value.message == message
+
+
+def test_the_longest_names_and_paths_file_systems_hold_are_safe() -> None:
+    check_payload_paths(["n" * MAX_NAME_BYTES, "é" * (MAX_NAME_BYTES // 2), f"{'d/' * 400}{'f' * 224}"])
+
+
+_parts = st.sampled_from(["", ".", "..", "a", "\0", "é" * 128, "n" * 256]) | odd_text
+payload_paths = st.builds(lambda root, parts: root + "/".join(parts), st.sampled_from(["", "/"]), st.lists(_parts))
+
+
+@settings(max_examples=300, deadline=None)
+@given(path=payload_paths)
+def test_fuzz_a_path_is_refused_or_a_worker_writes_it_inside_its_directory(path: str) -> None:
+    """What the door lets through, a worker can write: nothing but UnsafePayloadPathError is refused later."""
+    with tempfile.TemporaryDirectory() as root:
+        directory = Path(root, "bundle")
+        try:
+            check_payload_paths([path])
+        except UnsafePayloadPathError as error:
+            assert "\n" not in error.message
+            return
+        materialise({path: b"x"}, directory)
+
+        written = [p for p in Path(root).rglob("*") if p.is_file()]
+        assert [p.read_bytes() for p in written] == [b"x"]
+        assert written[0].resolve().is_relative_to(directory.resolve())
 
 
 def test_the_fingerprint_depends_on_paths_and_contents_only() -> None:

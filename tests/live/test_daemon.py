@@ -7,6 +7,7 @@ over.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import queue
@@ -36,6 +37,7 @@ from mn_deploy.live_cli import mn_deploy_command
 from mn_deploy_core.controller import Controller
 from mn_deploy_core.ports import Fact, FactKind
 from mn_deploy_core.records import DeploymentRecord, InstanceRecord
+from tests.live.conftest import held
 from tests.polling import wait_for
 from tests.scripted import ScriptedRuntime, service_manifest
 
@@ -88,11 +90,11 @@ def lease_client() -> redis.Redis:
 
 @contextmanager
 def driving(
-    controller: Controller, facts: QueueFacts, lease: Lease, stop: threading.Event | None = None
+    controller: Controller, facts: QueueFacts, lease: Lease, stop: threading.Event | None = None, **options: Any
 ) -> Iterator[Driver]:
     stop = stop or threading.Event()
     assert lease.acquire(threading.Event()) is not None
-    driver = Driver(controller, facts, lease, facts.wake)
+    driver = Driver(controller, facts, lease, facts.wake, **options)
     thread = threading.Thread(target=driver.run, args=(stop,), daemon=True)
     thread.start()
     try:
@@ -151,6 +153,27 @@ def test_a_call_that_makes_the_core_due_sooner_wakes_the_driver(lease_client: re
         wait_for(lambda: record(driver, control).counters.unhealthy >= 1, timeout_s=2.0, what="the healthy deadline")
 
     assert len(runtime.order) == 2, "the unhealthy instance was replaced"
+
+
+@pytest.mark.parametrize("interval_s", [3600.0, 0.25])
+def test_chores_run_at_the_start_of_a_term_and_then_every_interval(
+    lease_client: redis.Redis, interval_s: float
+) -> None:
+    """Renewals come every 100 ms: an hour's interval leaves only the term's first round; a short one repeats,
+    never sooner than the interval."""
+    control, _ = scripted_controller()
+    facts = QueueFacts()
+    runs: list[float] = []
+    lease = Lease(lease_client, owner="a", namespace=NAMESPACE, ttl_ms=300)
+
+    def enough() -> bool:
+        return len(facts.blocks) > 5 if interval_s > 1 else len(runs) >= 3  # five passes went by; three rounds
+
+    with driving(control, facts, lease, chores=lambda: runs.append(time.monotonic()), chores_interval_s=interval_s):
+        wait_for(enough, 5.0, "the driver's passes")
+
+    assert len(runs) == 1 if interval_s > 1 else len(runs) >= 3
+    assert all(later - earlier >= interval_s for earlier, later in itertools.pairwise(runs))
 
 
 def test_the_driver_stops_acting_when_its_lease_is_taken(lease_client: redis.Redis) -> None:
@@ -298,6 +321,32 @@ def test_a_leader_whose_lease_is_taken_stops_serving_and_stands_by(
         wait_for(lambda: not _serving(api), timeout_s=2.0, what="the leader to stop serving")
         wait_for(lambda: real_redis.get(K.controller_lease) == "a:2", timeout_s=5.0, what="a new term")
         wait_for(lambda: _serving(api), what="gRPC again")
+
+
+def test_a_new_leader_whose_address_is_still_taken_leads_and_serves_once_it_is_free(
+    redis_url: str, real_redis: redis.Redis, sdk: Callable[[str], Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The leader it replaces may still hold the address (paused, or not yet aware its lease is gone): the new
+    one keeps its term and waits, rather than exiting and leaving no leader."""
+    address = f"127.0.0.1:{free_port()}"
+    with held(address) as old_leader, daemon(redis_url, address, "a"):
+        wait_for(lambda: "leading without serving until it is free" in caplog.text, what="the leader to wait")
+        assert real_redis.get(K.controller_lease) == "a:1"
+        old_leader.close()
+
+        api = sdk(address)
+        wait_for(lambda: _serving(api), what="gRPC once the address is free")
+        assert real_redis.get(K.controller_lease) == "a:1", "the same term"
+
+
+def test_an_address_this_host_can_never_bind_ends_the_daemon_and_frees_the_lease(
+    redis_url: str, real_redis: redis.Redis
+) -> None:
+    config = DaemonConfig(redis_url, "203.0.113.9:55051", namespace=NAMESPACE, lease_ttl_ms=900, owner="a")
+
+    with pytest.raises(RuntimeError, match="Failed to bind"):
+        run_daemon(config, threading.Event())
+    assert real_redis.get(K.controller_lease) is None
 
 
 def _serving(client: Any) -> bool:

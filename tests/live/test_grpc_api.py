@@ -11,10 +11,13 @@ from typing import Any
 
 import grpc
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from backends.live.bundles import bundle_fingerprint
-from backends.live.grpc import status_code
+from backends.live.grpc import arguments, status_code
 from mn_deploy_core.errors import ConflictError, NotFoundError, RefusedError
+from tests.awkward import awkward_values, unfit
 from tests.live.conftest import Api
 from tests.scripted import service_manifest
 
@@ -301,6 +304,49 @@ def test_unsafe_payload_paths_are_refused_before_anything_is_written(api: Api, p
     assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert error.details() == f"Unsafe payload path: {path}"
     assert json.loads(api.client.list_deployments())["data"] == []
+
+
+@pytest.mark.parametrize(
+    ("path", "why"),
+    [
+        ("model\0.bin", '"model\\u0000.bin" (holds a NUL byte)'),
+        ("n" * 256, f"{'n' * 97}... (has a name longer than 255 bytes)"),
+    ],
+    ids=["nul", "long-name"],
+)
+def test_payload_paths_no_worker_could_write_are_refused_before_anything_is_written(
+    api: Api, path: str, why: str
+) -> None:
+    """Let through, they would fail every instance on its worker, and the deployment at its healthy deadline."""
+    error = rpc_error(deploy, api, V1, {"input.json": b"{}", path: b"x"})
+
+    assert (error.code(), error.details()) == (grpc.StatusCode.INVALID_ARGUMENT, f"Unsafe payload path: {why}")
+    assert json.loads(api.client.list_deployments())["data"] == []
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(value=awkward_values, whole=st.booleans())
+def test_fuzz_a_manifest_is_deployed_or_invalid_in_one_line(api: Api, value: Any, whole: bool) -> None:
+    """Never UNKNOWN (an error the service did not expect); nested too deep or not finite is refused as such."""
+    document = value if whole else {**V1, "nodes": [{**V1["nodes"][0], "config": {"odd": value}}]}
+    try:
+        api.client.deploy_job(json.dumps(document), {})
+    except grpc.RpcError as error:
+        assert error.code() is grpc.StatusCode.INVALID_ARGUMENT, error.details()
+        assert "\n" not in error.details()
+        assert not unfit(document) or error.details().startswith("manifest_json: ")
+    else:
+        assert not unfit(document)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text() | st.builds(lambda n: "[" * n, st.integers(0, 200_000)) | st.builds(json.dumps, awkward_values))
+def test_fuzz_request_json_fields_are_read_or_invalid(text: str) -> None:
+    for read in (arguments.manifest, arguments.update_policy, arguments.list_filters):
+        try:
+            read(text)
+        except arguments.InvalidRequestError as error:
+            assert "\n" not in error.message
 
 
 def test_job_methods_are_unimplemented(api: Api) -> None:

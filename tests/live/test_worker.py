@@ -323,14 +323,27 @@ def test_a_command_that_cannot_be_executed_exits(
 
 @pytest.mark.parametrize(
     ("command", "bundle"),
-    [("python3 agent.py", None), ([], None), (["python3", "agent.py"], "0" * 64)],
-    ids=["command-not-a-list", "empty-command", "bundle-not-stored"],
+    [("python3 agent.py", None), ([], None), (["python3", "-c", "pass\0"], None), (["python3", "agent.py"], "0" * 64)],
+    ids=["command-not-a-list", "empty-command", "nul-in-command", "bundle-not-stored"],
 )
 def test_an_instance_that_can_never_run_fails_at_once(
     start_worker: Callable[..., Worker], runtime: RedisRuntime, facts: Facts, command: Any, bundle: str | None
 ) -> None:
     start_worker()
     p = placement(agent_node(command), restart=RestartPolicy(attempts=5, delay_ms=50), bundle=bundle)
+
+    runtime.place(p)
+
+    assert facts.until(Fact(p.instance_id, FactKind.FAILED)) == ["placed", "failed"]
+
+
+def test_a_stored_bundle_with_a_path_no_file_system_holds_fails_at_once(
+    start_worker: Callable[..., Worker], runtime: RedisRuntime, facts: Facts, bundles: RedisBundleStore
+) -> None:
+    """Stored before the controller refused such paths at the door: the instance fails, its thread goes on."""
+    start_worker()
+    fingerprint = bundles.put({"agent.py": b"pass", "model\0.bin": b"x"})
+    p = placement(agent_node(["python3", "agent.py"]), bundle=fingerprint)
 
     runtime.place(p)
 

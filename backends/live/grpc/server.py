@@ -1,11 +1,16 @@
-"""Serving the JobService: the daemon calls `serve` with the lock its driver thread holds."""
+"""Serving the JobService: the daemon calls `serve`, with the lock its driver thread holds, through a
+`WaitingServer`, since the leader it replaces may still hold the address."""
 
 from __future__ import annotations
 
+import enum
+import errno
+import logging
+import socket
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, suppress
 from typing import Any
 
 import grpc
@@ -20,6 +25,12 @@ from mn_deploy_core.controller import Controller
 DEFAULT_ADDRESS = "127.0.0.1:55051"
 # Calls serialize on the controller lock; a few threads keep slow clients from queueing fast ones.
 _WORKERS = 8
+# Binding a taken address is retried this soon, then less often, up to the longest: a client riding out a
+# failover sees the new leader within a second of the old one letting the address go.
+_FIRST_RETRY_S = 0.05
+_LONGEST_RETRY_S = 1.0
+
+log = logging.getLogger(__name__)
 
 
 def serve(
@@ -48,3 +59,98 @@ def serve(
         raise
     server.start()
     return server
+
+
+class Bind(enum.Enum):
+    """What binding an address would do now."""
+
+    FREE = "free"
+    TAKEN = "taken"  # someone listens there: it may let go
+    IMPOSSIBLE = "impossible"  # never, on this host
+
+
+def probe(address: str) -> Bind:
+    """Whether `address` (`HOST:PORT`, `[IPv6]:PORT`) can be bound now, found by binding a plain socket to each
+    address the host resolves to: gRPC's own error says only that binding failed. TAKEN when one is in use, FREE
+    when one binds (gRPC serves on those), IMPOSSIBLE when the host does not resolve or is not this machine's, or
+    the address is one gRPC reads but this does not (such as `unix:PATH`)."""
+    host, _, port = address.rpartition(":")
+    try:
+        found = socket.getaddrinfo(host.strip("[]"), int(port), type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (OSError, ValueError, UnicodeError):  # socket.gaierror is an OSError
+        return Bind.IMPOSSIBLE
+    outcomes = {_bind(family, sockaddr) for family, _, _, _, sockaddr in found}
+    return next((b for b in (Bind.TAKEN, Bind.FREE) if b in outcomes), Bind.IMPOSSIBLE)
+
+
+def _bind(family: int, sockaddr: Any) -> Bind:
+    with socket.socket(family, socket.SOCK_STREAM) as trial:
+        trial.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gRPC binds: TIME_WAIT is no obstacle
+        try:
+            trial.bind(sockaddr)
+        except OSError as error:
+            return Bind.TAKEN if error.errno == errno.EADDRINUSE else Bind.IMPOSSIBLE
+        except OverflowError:  # a port over 65535
+            return Bind.IMPOSSIBLE
+    return Bind.FREE
+
+
+class WaitingServer:
+    """A leader's server, started by `start` (which binds `address`) as soon as the address is free.
+
+    A new leader's address may still be held by the leader it replaces, on the same host: one that is paused
+    (SIGSTOP, a frozen VM) or slow goes on listening until it notices, at its next lease renewal, that its term is
+    over, and then lets the address go. Meanwhile the new leader leads without serving (its driver goes on) and
+    retries binding with backoff, until it can or its term ends (`close`). An address this host can never bind
+    is refused at once instead: holding the lease without ever serving would keep every other controller out.
+    """
+
+    def __init__(self, start: Callable[[], grpc.Server], address: str) -> None:
+        self._start = start
+        self._address = address
+        self._closed = threading.Event()
+        self._server: grpc.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def open(self) -> None:
+        """Serve now, or wait for the address in a thread; RuntimeError when this host can never bind it.
+
+        A taken address is not handed to gRPC at all: it would log an error line of its own, and for a host that
+        resolves to several addresses (`localhost`) serve on the free ones only, beside the old leader.
+        """
+        if probe(self._address) is not Bind.TAKEN:
+            try:
+                self._serving(self._start())
+                return
+            except RuntimeError:
+                if probe(self._address) is Bind.IMPOSSIBLE:
+                    raise
+        log.warning(
+            "gRPC address %s is in use (by the previous leader, if paused or slow to step down): "
+            "leading without serving until it is free",
+            self._address,
+        )
+        self._thread = threading.Thread(target=self._wait, name="mn-grpc-bind", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop serving, or waiting for the address."""
+        self._closed.set()
+        if self._thread is not None:
+            self._thread.join()
+        if self._server is not None:
+            self._server.stop(None).wait()
+
+    def _wait(self) -> None:
+        """Bind once the address looks free."""
+        delay = _FIRST_RETRY_S
+        while not self._closed.wait(delay):
+            if probe(self._address) is Bind.FREE:
+                with suppress(RuntimeError):  # taken again in between: keep waiting
+                    self._serving(self._start())
+                    return
+            delay = min(2 * delay, _LONGEST_RETRY_S)
+
+    def _serving(self, server: grpc.Server) -> None:
+        self._server = server
+        log.info("serving gRPC on %s", self._address)
