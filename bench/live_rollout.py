@@ -6,7 +6,8 @@ Three figures:
   start of its min_healthy window (its process up and its check passing), taken from the deployment's events
   (goal <= 1.5);
 - the controller's CPU time over 10 idle seconds afterwards, the agents still running (goal < 1%);
-- GetDeployment p50 through the official SDK on loopback, for a key with 100 versions (goal < 5 ms).
+- GetDeployment p50 through the official SDK on loopback, for a key with 100 versions (goal < 2 ms): the reply
+  holds the record and version summaries, not every version's manifest.
 
     python bench/live_rollout.py [--agents 20] [--max-parallel 5] [--min-healthy-ms 300] [--idle-s 10]
 """
@@ -87,7 +88,7 @@ def idle_cpu_percent(pid: int, seconds: float) -> float:
 def get_p50_ms(client: Any, versions: int, agents: int, reads: int) -> float:
     """Noop deploys (same spec) add versions without touching an agent; then time GetDeployment."""
     manifest, payloads = bundle("hello/v2.json", agents)
-    while len(json.loads(client.get_deployment(KEY))["versions"]) < versions:
+    while json.loads(client.get_deployment(KEY))["versions_total"] < versions:
         client.deploy_job(manifest, payloads)
     timings = []
     for _ in range(reads):
@@ -129,7 +130,7 @@ def main() -> None:
         f"= {ideal:.2f} s; ratio {took / ideal:.2f} (goal <= 1.5)"
     )
     print(f"controller CPU over {args.idle_s:g} idle seconds: {cpu:.2f}% (goal < 1%)")
-    print(f"GetDeployment p50 with {args.versions} versions: {p50:.2f} ms over {args.reads} calls (goal < 5 ms)")
+    print(f"GetDeployment p50 with {args.versions} versions: {p50:.2f} ms over {args.reads} calls (goal < 2 ms)")
 
 
 if __name__ == "__main__":

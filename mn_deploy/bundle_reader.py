@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from backends.live.bundles import UnsafePayloadPathError, check_payload_paths
+from backends.live.sizes import TooLargeError, check_bundle_size, check_manifest_size
 from mn_deploy_core.limits import parse_json
 
 
@@ -44,7 +45,10 @@ def read_bundle(path: Path) -> Bundle:
     except (OSError, UnicodeDecodeError) as error:
         raise BundleError(f"Cannot read {manifest}: {error}") from error
     try:
+        check_manifest_size(text)  # before parsing what would not be sent anyway
         parse_json(text)
+    except TooLargeError as error:
+        raise BundleError(f"{manifest}: {error.message}") from None
     except json.JSONDecodeError as error:
         raise BundleError(f"{manifest} is not valid JSON: {error}") from error
     except ValueError as error:
@@ -59,15 +63,20 @@ def _payloads(root: Path) -> dict[str, bytes]:
         return {}
     inside = root.resolve()
     payloads: dict[str, bytes] = {}
+    total = 0
     for directory, subdirectories, files in os.walk(root):  # links to directories are checked, not descended
         for name in sorted([*subdirectories, *files]):
             entry = Path(directory, name)
             if entry.is_symlink() and not entry.resolve().is_relative_to(inside):
                 raise BundleError(f"Unsafe payload path: {entry.relative_to(root).as_posix()} -> {os.readlink(entry)}")
-        for name in files:
-            entry = Path(directory, name)
-            if entry.is_file():
-                payloads[entry.relative_to(root).as_posix()] = _read(entry)
+        files_here = [entry for name in files if (entry := Path(directory, name)).is_file()]
+        total += sum(entry.stat().st_size for entry in files_here)
+        try:
+            check_bundle_size(total)  # before reading what would not be sent anyway
+        except TooLargeError as error:
+            raise BundleError(f"{root.parent}: {error.message}") from None
+        for entry in files_here:
+            payloads[entry.relative_to(root).as_posix()] = _read(entry)
     try:
         check_payload_paths(payloads)
     except UnsafePayloadPathError as error:

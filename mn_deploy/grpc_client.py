@@ -22,6 +22,7 @@ os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 import grpc
 
 from backends.live.grpc import job_pb2, job_pb2_grpc
+from backends.live.sizes import client_options
 
 DEFAULT_TARGET = "127.0.0.1:55051"
 # Long enough for a deploy that uploads a large bundle; a controller that is up answers in milliseconds.
@@ -38,7 +39,11 @@ EXIT_CONTROLLER = 3
 _TRANSIENT = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
 # The channel's reconnect backoff grows to 120 s by default; a client that waits for a failover must see the new
 # leader within a second of it serving.
-_CHANNEL_OPTIONS = [("grpc.initial_reconnect_backoff_ms", 100), ("grpc.max_reconnect_backoff_ms", 1000)]
+_CHANNEL_OPTIONS = [
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 1000),
+    *client_options(),
+]
 
 # The caller's mistake or the deployment's state: fix the command, not the environment.
 _REFUSALS = frozenset(
@@ -99,9 +104,19 @@ class DeploymentApi:
         return self._call(self._stub.GetDeployment, request, timeout_s)
 
     def list(self, key: str | None, status: str | None) -> Reply:
-        query = {name: value for name, value in (("deployment_key", key), ("status", status)) if value}
-        request = job_pb2.ListDeploymentsRequest(query_json=json.dumps(query), version=_INTERFACE_VERSION)
-        return self._call(self._stub.ListDeployments, request)
+        """Every matching record, page after page (each reply holds one page; see `next`), as one reply."""
+        filters = {name: value for name, value in (("deployment_key", key), ("status", status)) if value}
+        rows: list[Any] = []
+        after = None
+        while True:
+            query = {**filters, **({"after": after} if after else {})}
+            request = job_pb2.ListDeploymentsRequest(query_json=json.dumps(query), version=_INTERFACE_VERSION)
+            page = self._call(self._stub.ListDeployments, request).data
+            rows += page.get("data", [])
+            after = page.get("next")
+            if not after:
+                data = {"data": rows, "version": page.get("version", _INTERFACE_VERSION)}
+                return Reply(json.dumps(data), data)
 
     def promote(self, id_or_key: str) -> Reply:
         request = job_pb2.PromoteDeploymentRequest(id_or_key=id_or_key, version=_INTERFACE_VERSION)

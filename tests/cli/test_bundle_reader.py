@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from backends.live.sizes import MAX_BUNDLE_BYTES, MAX_MANIFEST_BYTES
 from mn_deploy.bundle_reader import BundleError, read_bundle
 from tests.awkward import awkward_values, unfit
 from tests.cli.conftest import write_bundle
@@ -59,6 +60,25 @@ def test_a_link_out_of_the_payloads_is_an_unsafe_path(tmp_path: Path, target: st
     (bundle / "payloads" / "sub" / "out").symlink_to(target)
 
     assert refusal(bundle) == f"Unsafe payload path: sub/out -> {target}"
+
+
+def test_payloads_over_64_mib_are_refused_before_they_are_read(tmp_path: Path) -> None:
+    bundle = write_bundle(tmp_path / "app", MANIFEST, {"a.bin": b"1"})
+    with (bundle / "payloads" / "huge.bin").open("wb") as huge:  # sparse: the size is all there is to read
+        huge.truncate(MAX_BUNDLE_BYTES)
+
+    assert refusal(bundle) == (
+        f"{bundle}: the payloads are 67,108,865 bytes in all; at most 67,108,864 bytes (64 MiB) are accepted"
+    )
+
+
+def test_a_manifest_over_1_mib_is_refused_before_it_is_parsed(tmp_path: Path) -> None:
+    text = json.dumps({**MANIFEST, "blob": "x" * MAX_MANIFEST_BYTES})
+    bundle = write_bundle(tmp_path / "app", text)
+
+    assert refusal(bundle) == (
+        f"{bundle / 'manifest.json'}: the manifest is {len(text):,} bytes; at most 1,048,576 bytes (1 MiB) are accepted"
+    )
 
 
 def test_what_cannot_be_read_is_one_line(tmp_path: Path) -> None:

@@ -149,7 +149,21 @@ def test_list_is_one_line_per_deployment_and_filters(stack: Stack, tmp_path: Pat
         [f"Deployment: {billing_id}", "billing", "running", "1"],
     ]
     assert [line.split(" | ")[0] for line in running] == [f"Deployment: {billing_id}"]
-    assert json.loads(billing[0]) == {"data": [stack.record("billing")], "version": 1}
+    summary = {k: v for k, v in stack.record("billing").items() if k not in ("target_manifest", "events")}
+    assert json.loads(billing[0]) == {"data": [summary], "version": 1}
+
+
+def test_list_reads_every_page(stack: Stack) -> None:
+    """The controller answers a page at a time (100 records); the list shows them all, in id order."""
+    with stack.lock:
+        for n in range(105):
+            stack.world.controller.deploy(service_manifest(key=f"k{n:03}", count=1), now=0.0)
+
+    lines = ok(stack.cli("list"))
+    listed = json.loads(ok(stack.cli("list", "--json"))[0])["data"]
+
+    assert len(lines) == len(listed) == 105
+    assert [row["deployment_id"] for row in listed] == stack.deployment_ids()
 
 
 def test_list_of_nothing_prints_nothing(stack: Stack) -> None:
@@ -196,7 +210,7 @@ def test_status_json_is_the_record_with_its_versions(stack: Stack, tmp_path: Pat
 
     record = json.loads(ok(stack.cli("status", "agent-api", "--json"))[0])
 
-    assert record == {**stack.record("agent-api"), "versions": record["versions"], "version": 1}
+    assert record == {**stack.record("agent-api"), "versions": record["versions"], "versions_total": 1, "version": 1}
     assert [v["version"] for v in record["versions"]] == ["1"]
 
 

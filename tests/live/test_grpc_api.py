@@ -15,9 +15,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from backends.live.bundles import bundle_fingerprint
-from backends.live.grpc import arguments, status_code
+from backends.live.grpc import arguments, results, status_code
+from backends.live.sizes import MAX_BUNDLE_BYTES, MAX_MANIFEST_BYTES
 from mn_deploy_core.errors import ConflictError, NotFoundError, RefusedError
 from tests.awkward import awkward_values, unfit
+from tests.backends import samples
 from tests.live.conftest import Api
 from tests.scripted import service_manifest
 
@@ -99,6 +101,75 @@ def test_list_filters_by_key_and_status(api: Api) -> None:
     assert [d["deployment_key"] for d in successful["data"]] == ["agent-api"]
     assert none["data"] == []
     assert everything["version"] == 1
+
+
+def test_a_deploy_reply_carries_the_manifest_once(api: Api) -> None:
+    result = deploy(api, V1)
+
+    assert result["deployment"]["target_manifest"]["deployment"] == V1["deployment"]
+    assert "manifest" not in result["version"]
+
+
+def test_a_get_lists_the_newest_versions_as_summaries_and_how_many_there_are(api: Api) -> None:
+    """A version's full manifest is its deployment's `target_manifest`, by the id the summary names."""
+    stable(api, V1)
+    stable(api, V2)
+
+    record = get(api, "agent-api")
+
+    assert [v["version"] for v in record["versions"]] == ["1", "2"]
+    assert record["versions_total"] == 2
+    assert all("manifest" not in v for v in record["versions"])
+    first = get(api, record["versions"][0]["deployment_id"])
+    assert first["target_manifest"]["nodes"] == V1["nodes"]
+
+
+def test_a_get_of_a_key_with_a_long_history_shows_its_newest_hundred_versions() -> None:
+    record = samples.deployment("a", 150)
+    versions = [samples.version("a", str(n)) for n in range(1, 151)]
+
+    shown = results.with_versions(record, versions)
+
+    assert [v["version"] for v in shown["versions"]] == [str(n) for n in range(51, 151)]
+    assert shown["versions_total"] == 150
+
+
+def test_a_list_is_a_page_of_records_without_manifests_with_the_id_to_go_on_after(api: Api) -> None:
+    from mn_sdk.proto import job_pb2
+
+    for key in ("a", "b", "c"):
+        deploy(api, service_manifest(key=key))
+
+    def page(**query: Any) -> Any:
+        request = job_pb2.ListDeploymentsRequest(query_json=json.dumps(query), version=1)
+        return json.loads(api.client.job_stub.ListDeployments(request).result_json)
+
+    first = page(limit=2)
+    assert [d["deployment_key"] for d in first["data"]] == ["a", "b"]
+    assert all("target_manifest" not in d and "events" not in d for d in first["data"])
+    last = page(limit=2, after=first["next"])
+    assert ([d["deployment_key"] for d in last["data"]], last["next"]) == (["c"], None)
+    error = rpc_error(page, limit=0)
+    assert (error.code(), error.details()) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "query_json.limit must be an integer from 1 to 1000",
+    )
+
+
+def test_a_manifest_or_bundle_over_its_limit_is_refused_naming_it_and_nothing_is_applied(api: Api) -> None:
+    big_manifest = {**V1, "nodes": [{**V1["nodes"][0], "config": {"blob": "x" * MAX_MANIFEST_BYTES}}]}
+    error = rpc_error(api.client.deploy_job, json.dumps(big_manifest), {})
+    assert (error.code(), error.details()) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        f"the manifest is {len(json.dumps(big_manifest)):,} bytes; at most 1,048,576 bytes (1 MiB) are accepted",
+    )
+    payloads = {"a.bin": b"\0" * (MAX_BUNDLE_BYTES // 2), "b.bin": b"\0" * (MAX_BUNDLE_BYTES // 2 + 1)}
+    error = rpc_error(api.client.deploy_job, json.dumps(V1), payloads)
+    assert (error.code(), error.details()) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "the payloads are 67,108,865 bytes in all; at most 67,108,864 bytes (64 MiB) are accepted",
+    )
+    assert json.loads(api.client.list_deployments())["data"] == []
 
 
 # ---- updates and operator actions --------------------------------------------------------------
@@ -342,7 +413,7 @@ def test_fuzz_a_manifest_is_deployed_or_invalid_in_one_line(api: Api, value: Any
 @settings(max_examples=300, deadline=None)
 @given(text=st.text() | st.builds(lambda n: "[" * n, st.integers(0, 200_000)) | st.builds(json.dumps, awkward_values))
 def test_fuzz_request_json_fields_are_read_or_invalid(text: str) -> None:
-    for read in (arguments.manifest, arguments.update_policy, arguments.list_filters):
+    for read in (arguments.manifest, arguments.update_policy, arguments.list_query):
         try:
             read(text)
         except arguments.InvalidRequestError as error:

@@ -7,6 +7,7 @@ would deploy something the caller did not ask for.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from mn_deploy_core.errors import DeploymentError
@@ -50,10 +51,27 @@ def update_policy(text: str) -> dict[str, Any] | None:
     return overrides or None
 
 
-def list_filters(text: str) -> tuple[str | None, str | None]:
-    """(deployment_key, status) from `query_json`; both match exactly."""
+LIST_PAGE = 100
+"""Records a ListDeployments reply holds when the query names no `limit`."""
+LIST_PAGE_MOST = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class ListQuery:
+    """`query_json` of ListDeployments: exact filters, and the page (records after the id `after`, `limit` of them)."""
+
+    key: str | None
+    status: str | None
+    after: str | None
+    limit: int
+
+
+def list_query(text: str) -> ListQuery:
     query = _json_object(text, "query_json")
-    return _filter(query, "deployment_key"), _filter(query, "status")
+    limit = query.get("limit", LIST_PAGE)
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= LIST_PAGE_MOST:
+        raise InvalidRequestError(f"query_json.limit must be an integer from 1 to {LIST_PAGE_MOST}")
+    return ListQuery(_filter(query, "deployment_key"), _filter(query, "status"), _filter(query, "after"), limit)
 
 
 def _filter(query: dict[str, Any], name: str) -> str | None:

@@ -19,6 +19,7 @@ from backends.live.bundles import BundleStore, MemoryBundleStore
 from backends.live.clock import wall_ms
 from backends.live.grpc.job_pb2_grpc import add_JobServiceServicer_to_server
 from backends.live.grpc.service import JobService
+from backends.live.sizes import server_options
 from mn_deploy_core.controller import Controller
 
 # MirrorNeuron's own port, so `mn` and the SDK find us with their defaults (or MN_GRPC_TARGET).
@@ -49,7 +50,7 @@ def serve(
     """
     # Without SO_REUSEPORT a second server on a taken port fails here instead of silently sharing its traffic.
     executor = ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="mn-grpc")
-    server = grpc.server(executor, options=[("grpc.so_reuseport", 0)])
+    server = grpc.server(executor, options=[("grpc.so_reuseport", 0), *server_options()])
     service = JobService(controller, lock or threading.Lock(), bundles or MemoryBundleStore(), clock)
     add_JobServiceServicer_to_server(service, server)
     try:

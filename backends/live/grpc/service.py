@@ -17,6 +17,7 @@ import redis
 
 from backends.live.bundles import BundleStore, check_payload_paths
 from backends.live.grpc import arguments, job_pb2, job_pb2_grpc, results
+from backends.live.sizes import check_sizes
 from backends.redis import BrokenTransactionError, FencedError
 from mn_deploy_core.controller import Controller
 from mn_deploy_core.errors import ConflictError, DeploymentError, NotFoundError
@@ -71,8 +72,9 @@ class JobService(job_pb2_grpc.JobServiceServicer):
 
     def ListDeployments(self, request: job_pb2.ListDeploymentsRequest, context: Context) -> Response:
         def call() -> Mapping[str, Any]:
-            key, status = arguments.list_filters(request.query_json)
-            return results.listing(self._controller.list(key, status))
+            query = arguments.list_query(request.query_json)
+            records = self._controller.list(query.key, query.status, after=query.after, limit=query.limit)
+            return results.listing(records, query.limit)
 
         return self._answer(context, call)
 
@@ -107,6 +109,7 @@ class JobService(job_pb2_grpc.JobServiceServicer):
     ) -> Response:
         """`wait` is ignored: the controller never waits, the status says how far the rollout got."""
         try:
+            check_sizes(request.manifest_json, request.payloads)
             manifest = arguments.manifest(request.manifest_json)
             overrides = arguments.update_policy(request.update_policy_json)
             check_payload_paths(request.payloads)
