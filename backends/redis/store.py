@@ -1,9 +1,9 @@
 """The core's Store on Redis, in MirrorNeuron's key layout (reference §13; keys.py, docs/redis-layout.md).
 
 Fixes to the reference: a save names the revision it read and fails with ConflictError when another writer
-saved first; saving an older deployment does not take over `current`; versions are allocated atomically (a
-number handed out to a decision that is then lost is skipped, never reused). Every commit is one transaction
-(transaction.py) with the records, versions and instance states of one decision. Reads heal the indexes as the
+saved first; saving an older deployment does not take over `current`; versions and deployment numbers are
+allocated in the decision that uses them (never reused, none skipped). Every commit is one transaction
+(transaction.py) with the records, versions, numbers and instance states of one decision. Reads heal the indexes as the
 reference does, and a corrupt record is logged by id and skipped by lists instead of failing them.
 
 A store made with `fence` (the controller lease value its owner holds) checks inside every write script that
@@ -42,7 +42,7 @@ from backends.redis.codec import (
 from backends.redis.fencing import Fence
 from backends.redis.keys import Keys, namespace_from_env
 from backends.redis.transaction import Precondition, Transaction
-from mn_deploy_core.errors import ConflictError
+from mn_deploy_core.errors import ConflictError, DeploymentError
 from mn_deploy_core.ports import Commit, Recordable
 from mn_deploy_core.records import DeploymentRecord, Event, InstanceRecord, VersionRecord, version_order
 
@@ -83,10 +83,10 @@ class RedisStore:
         self._keys = Keys(namespace or namespace_from_env())
         self._node = node or socket.gethostname()
         self._transaction = transaction or Transaction(client, Fence(self._keys.controller_lease, fence))
+        self._shared = transaction is not None
+        self._handed: dict[str, int] = {}  # counter -> the highest number handed to the decision in progress
         self._fence = self._transaction.fence
         self._save = scripts.bind_fenced(client, "save_deployment")
-        self._allocate_number = scripts.bind_fenced(client, "allocate_number")
-        self._allocate_version = scripts.bind_fenced(client, "allocate_version")
         self._save_version = scripts.bind_fenced(client, "save_version")
         self._save_instances = scripts.bind_fenced(client, "save_instances")
         self._current = scripts.bind(client, "current")
@@ -95,12 +95,45 @@ class RedisStore:
         self._versions_seen: dict[tuple[str, str], tuple[str, VersionRecord]] = {}
 
     def allocate_deployment_number(self, key: str) -> int:
+        """Above `last_number` and the number of every id the key owns, so a deployment we create takes over
+        `current` even from ids MirrorNeuron numbered with its own counter."""
         k = self._keys
-        return int(self._write(self._allocate_number, [k.last_number, k.key_deployments(key)], []))
+        return self._allocate(k.last_number, k.key_deployments(key), _id_number)
 
     def allocate_version(self, key: str) -> str:
+        """Above the key's `last_version` and every integer version it has, so versions MirrorNeuron wrote (it
+        keeps no counter) are never handed out again (R1)."""
         k = self._keys
-        return str(self._write(self._allocate_version, [k.last_version(key), k.versions(key)], []))
+        return str(self._allocate(k.last_version(key), k.versions(key), _version_number))
+
+    def _allocate(self, counter: str, taken: str, number_of: Callable[[str], int]) -> int:
+        """The next number above `counter`, every number in the set `taken` and any this decision was handed
+        already. Its counter is written with the decision that uses it, so a crash before that leaves no gap; and
+        only if nobody took a number meanwhile (checked under WATCH). A store of its own writes it at once, and
+        picks again when another writer was first."""
+        while True:
+            seen = self._client.get(counter)
+            highest = max([_count(seen), *map(number_of, self._client.smembers(taken)), self._handed.get(counter, 0)])
+            self._claim(counter, seen, taken, number_of, highest + 1)
+            if self._shared:
+                if not self._handed:
+                    self._transaction.when_ended(self._handed.clear)
+                self._handed[counter] = highest + 1
+                return highest + 1
+            try:
+                self._transaction.commit()
+                return highest + 1
+            except NumberTakenError:
+                continue
+
+    def _claim(self, counter: str, seen: str | None, taken: str, number_of: Callable[[str], int], number: int) -> None:
+        """Queue `counter` = `number`, if the counter still reads `seen` and `taken` holds nothing as high."""
+
+        def untaken(pipe: Pipeline) -> Exception | None:
+            moved = pipe.get(counter) != seen or any(number_of(m) >= number for m in pipe.smembers(taken))
+            return NumberTakenError(counter) if moved else None
+
+        self._transaction.write(lambda pipe: pipe.set(counter, number), Precondition((counter, taken), untaken))
 
     def save_deployment(self, record: DeploymentRecord, new_events: Sequence[Event]) -> int:
         """One record with its new events, as a commit of its own."""
@@ -377,3 +410,24 @@ def _revision(value: Any) -> int:
         return int(value)
     except (TypeError, ValueError):
         return 0
+
+
+class NumberTakenError(DeploymentError):
+    """Another writer took a deployment number or version while a decision was using it."""
+
+    def __init__(self, counter: str) -> None:
+        super().__init__(f"another writer allocated from {counter} meanwhile; try again")
+
+
+def _count(text: str | None) -> int:
+    return int(text) if text and text.isascii() and text.isdigit() else 0
+
+
+def _version_number(version: str) -> int:
+    """An integer version's value; any other version counts as 0."""
+    return _count(version)
+
+
+def _id_number(deployment_id: str) -> int:
+    """The number ending `dep_<safe key>_<n>`, or 0."""
+    return _count(deployment_id.rsplit("_", 1)[-1])

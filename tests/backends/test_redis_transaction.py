@@ -10,7 +10,7 @@ from backends.live.runtime import RedisRuntime
 from backends.redis import BrokenTransactionError, FencedError, Keys, RedisRegistry, RedisStore, Transaction
 from backends.redis.fencing import Fence
 from backends.redis.transaction import Precondition
-from mn_deploy_core.errors import ConflictError
+from mn_deploy_core.errors import ConflictError, DeploymentError
 from mn_deploy_core.ports import Commit
 from mn_deploy_core.records import InstanceRecord
 from tests.backends import samples
@@ -143,3 +143,28 @@ def test_placements_of_one_decision_spread_over_the_nodes(redis_client: redis.Re
     decisions.transaction.commit()
     assert sorted(redis_client.hkeys(K.node_desired("n1"))) == ["i3"]
     assert sorted(redis_client.hkeys(K.node_desired("n2"))) == ["i2", "i4"]
+
+
+def test_numbers_are_allocated_in_the_decision_that_uses_them(redis_client: redis.Redis) -> None:
+    """Handed out distinct within a decision, written only with it: a decision that is lost leaves no gap."""
+    decisions = Decisions(redis_client)
+    assert [decisions.store.allocate_version("agent-api") for _ in range(2)] == ["1", "2"]
+    assert decisions.store.allocate_deployment_number("agent-api") == 1
+    assert redis_client.get(K.last_version("agent-api")) is None  # not sent yet
+
+    redis_client.set(K.controller_lease, "controller-b:2")  # the decision is lost: fenced
+    with pytest.raises(FencedError):
+        decisions.transaction.commit()
+    successor = Decisions(redis_client)
+    assert successor.store.allocate_version("agent-api") == "1"  # nothing was skipped
+    successor.transaction.commit()
+    assert redis_client.get(K.last_version("agent-api")) == "1"
+
+
+def test_a_number_another_writer_took_meanwhile_fails_the_decision(redis_client: redis.Redis) -> None:
+    decisions = Decisions(redis_client)
+    assert decisions.store.allocate_version("agent-api") == "1"
+    RedisStore(redis_client, namespace=NAMESPACE).save_version(samples.version("agent-api", "1"))  # MirrorNeuron
+
+    with pytest.raises(DeploymentError, match="another writer allocated"):
+        decisions.transaction.commit()

@@ -1,7 +1,8 @@
 """The controller dies after each single write of each decision, in several scenarios; a new term restored from
 Redis runs to quiescence, and records, versions, instance records, node orders, discovery and what the workers
 run must agree: nothing leaked, nothing phantom, no version without its deployment, every agent of each key's
-current job served by one healthy primary. On a real redis-server, deterministic (tests/live/crashworld.py)."""
+current job served by one healthy primary, no version or deployment number skipped. On a real redis-server,
+deterministic (tests/live/crashworld.py)."""
 
 from __future__ import annotations
 
@@ -89,6 +90,9 @@ def assert_converged(world: CrashWorld) -> None:
     assert {i.deployment_id for i in instances.values()} <= set(deployments), "an instance without its deployment"
     versions = store.list_versions(KEY)
     assert {v.deployment_id for v in versions} <= set(deployments), "a version without its deployment"
+    numbers = sorted(int(d.rsplit("_", 1)[1]) for d in deployments)
+    assert numbers == list(range(1, len(numbers) + 1)), "a deployment number skipped"
+    assert [v.version for v in versions] == [str(n) for n in range(1, len(versions) + 1)], "a version skipped"
     assert {(r.target_version or "") for r in deployments.values()} <= {v.version for v in versions}
     assert all(not r.active or r.status == "awaiting_promotion" for r in deployments.values()), "not settled"
     registered = {i for i in client.smembers(K.service("api")) if client.exists(K.instance(i))}
