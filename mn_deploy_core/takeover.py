@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from mn_deploy_core.actuator import Actuator
+from mn_deploy_core.errors import DeploymentError
 from mn_deploy_core.fleet import Instance, Job
 from mn_deploy_core.health import HealthTracker, Verdict
 from mn_deploy_core.manifest import AgentSpec, Manifest
@@ -54,11 +55,17 @@ class _Versions:
         self._manifests: dict[tuple[str, str], Manifest] = {}
 
     def find(self, key: str, version: str) -> VersionRecord | None:
-        """The stored version, or None; a found one's manifest is kept for `manifest`."""
+        """The stored version, or None, also for one that does not read or whose manifest no longer loads (a
+        store's corrupt record, a manifest stored before a validation rule was added); a found one's manifest is
+        kept for `manifest`."""
         if (key, version) not in self._read:
-            stored = self._read[(key, version)] = self._store.load_version(key, version)
-            if stored is not None:
-                self._manifests[(key, version)] = manifest_of(stored)
+            try:
+                stored = self._store.load_version(key, version)
+                if stored is not None:
+                    self._manifests[(key, version)] = manifest_of(stored)
+            except DeploymentError:
+                stored = None
+            self._read[(key, version)] = stored
         return self._read[(key, version)]
 
     def manifest(self, key: str, version: str) -> Manifest:
@@ -111,7 +118,7 @@ def _spec(
     if record is None:
         raise _Orphan(f"its deployment {stored.deployment_id} is not in the store")
     if versions.find(key, version) is None:
-        raise _Orphan(f"its version {version} is not in the store")
+        raise _Orphan(f"its version {version} is not in the store or does not load")
     manifest = replace(versions.manifest(key, version), policy=normalize(record.policy))
     agent = manifest.agents.get(stored.agent_id)
     if agent is None:
@@ -203,7 +210,7 @@ def _fail_without_version(record: DeploymentRecord, touched: dict[str, Journal],
     """An active deployment whose target version is gone cannot go on: it fails through the normal record path,
     so the takeover's commit saves it. No auto-revert: the failed spec is unknown, so a revert could not tell
     whether it differs; the operator may roll back."""
-    missing = f"its version {record.target_version} is not in the store"
+    missing = f"its version {record.target_version} is not in the store or does not load"
     journal = Journal(record, touched)
     journal.move(Trigger.FAIL, now, FAILED_VERSION_MISSING)
     journal.set(now, step_pause_until_ms=None)

@@ -107,7 +107,7 @@ def test_restore_fails_an_active_deployment_whose_version_is_missing_and_stops_i
 
     repairs = world.restart_controller()
 
-    missing = "its version 2 is not in the store"
+    missing = "its version 2 is not in the store or does not load"
     assert repairs == [
         *(f"stopped instance {i} of agent-api: {missing}" for i in placed),
         f"failed deployment {rolling} of agent-api: {missing}",
@@ -158,3 +158,23 @@ def test_restore_takes_the_current_job_from_the_newest_deployment_when_the_point
     world.converge()
     assert world.record(rolling).status == "successful"
     assert world.runtime.live == _of(world, rolling), "each new primary replaced the old one"
+
+
+def test_restore_stops_instances_whose_stored_manifest_no_longer_loads() -> None:
+    """A version stored before a validation rule was added, or damaged, is as good as missing: its instances are
+    stopped and its active deployment fails; the controller leads all the same."""
+    store = PartialStore()
+    world, rolling = _rolling(store)
+    placed = _of(world, rolling)
+    damaged = store.load_version("agent-api", "2")
+    assert damaged is not None
+    store.save_version(replace(damaged, manifest={**damaged.manifest, "nodes": "not a list"}))
+
+    repairs = world.restart_controller()
+
+    missing = "its version 2 is not in the store or does not load"
+    assert repairs == [
+        *(f"stopped instance {i} of agent-api: {missing}" for i in placed),
+        f"failed deployment {rolling} of agent-api: {missing}",
+    ]
+    assert world.record(rolling).status == "failed"
