@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Collection, Mapping
 from typing import Any
 
@@ -27,6 +28,10 @@ becomes a record's description and lands in its events, which every reply carrie
 megabyte each made a record no reply could hold."""
 _TOO_DEEP = f"nested more than {MAX_DEPTH} levels deep"
 _NOT_FINITE = "holds a number that is not finite (NaN, Infinity, or over 1.8e308 in size)"
+_NOT_TEXT = "holds text that is not Unicode (a lone surrogate, \\ud800 to \\udfff)"
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_SURELY_FINITE = 2**1023
+"""An integer strictly between minus this and this converts to a finite float; only larger ones need trying."""
 
 
 def finite_number(value: float) -> bool:
@@ -38,27 +43,43 @@ def finite_number(value: float) -> bool:
         return False
 
 
-def _inside(value: Any) -> Collection[Any] | None:
-    """The values an array or object holds; None for anything else."""
-    if isinstance(value, Mapping):
-        return value.values()
-    if isinstance(value, list | tuple):
-        return value
-    return None
-
-
 def json_problem(value: Any) -> str | None:
-    """Why `value`, though Python holds it, is not a document to take: nested deeper than MAX_DEPTH, or holding
-    a number that is not finite as a float (JSON has no NaN or Infinity, and results written back would not be
-    JSON). None when it is fine.
+    """Why `value`, though Python holds it, is not a document to take: nested deeper than MAX_DEPTH, holding a
+    number that is not finite as a float (JSON has no NaN or Infinity, and results written back would not be
+    JSON), or holding a string, as a key or a value, with a lone surrogate (JSON's `"\\ud800"` is valid syntax
+    but no text: it cannot be encoded as UTF-8, so whatever writes it later fails). None when it is fine.
 
-    It walks one level at a time instead of recursing, so it can measure any depth.
+    It walks one level at a time instead of recursing, so it can measure any depth. It is run on every manifest,
+    so each level is sorted in one pass, on exact types first (what `json.loads` makes); an ASCII string (the
+    test is O(1)) cannot hold a surrogate, and the others are searched together.
     """
-    level, enclosing = [value], 0
+    level: Collection[Any] = [value]
+    enclosing = 0
     while level:
-        if any(isinstance(v, int | float) and not finite_number(v) for v in level):
-            return _NOT_FINITE
-        containers = [inner for v in level if (inner := _inside(v)) is not None]
+        wide: list[str] = []
+        containers: list[Collection[Any]] = []
+        for v in level:
+            kind = type(v)
+            if kind is str:
+                if not v.isascii():
+                    wide.append(v)
+            elif kind is float:
+                if not math.isfinite(v):
+                    return _NOT_FINITE
+            elif kind is int:
+                if not -_SURELY_FINITE < v < _SURELY_FINITE and not finite_number(v):
+                    return _NOT_FINITE
+            elif kind is dict or isinstance(v, Mapping):
+                containers += (v.keys(), v.values())
+            elif kind is list or isinstance(v, list | tuple):
+                containers.append(v)
+            elif isinstance(v, str):
+                if not v.isascii():
+                    wide.append(v)
+            elif isinstance(v, int | float) and not finite_number(v):
+                return _NOT_FINITE
+        if wide and _SURROGATE.search("".join(wide)):
+            return _NOT_TEXT
         if containers and enclosing == MAX_DEPTH:
             return _TOO_DEEP
         level = [v for inner in containers for v in inner]
@@ -70,9 +91,9 @@ def parse_json(text: str) -> Any:
     """`text` read as JSON the one way every route reads manifests and scenarios.
 
     Raises json.JSONDecodeError for bad syntax, and ValueError with a one-line message for what Python's parser
-    accepts but a document must not hold (`json_problem`: its `NaN`, `Infinity` and `1e400` are not finite) or
-    cannot read (an integer of thousands of digits). The parser recurses, so input deep enough makes it raise
-    RecursionError: that too means too deep.
+    accepts but a document must not hold (`json_problem`: its `NaN`, `Infinity` and `1e400` are not finite, its
+    `"\\udc80"` is no text) or cannot read (an integer of thousands of digits). The parser recurses, so input
+    deep enough makes it raise RecursionError: that too means too deep.
     """
     try:
         value = json.loads(text)

@@ -24,9 +24,15 @@ from mn_deploy_core.ports import RestartPolicy
 
 LONG_RUNNING = frozenset({"service", "system"})
 CHECK_TYPES = ("http", "tcp", "exec")
+MAX_CHECK_MS = 86_400_000
+"""The longest `interval_ms` or `timeout_ms` a check may ask for: a day."""
 _AGENT_FIELDS = ("agent_type", "type", "role", "config", "resources", "constraints", "services")
 _OBJECT_FIELDS = ("config", "resources", "constraints")
 _DIGITS = re.compile(r"(\d+)")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+"""Control characters (C0, DEL, C1): no name may hold one."""
+_URL_PATH = re.compile("/[!-~]*")
+"""An http check's path: printable ASCII without spaces, all `http.client` sends (it raises on anything else)."""
 
 
 def canonical_json(value: Any) -> str:
@@ -34,7 +40,7 @@ def canonical_json(value: Any) -> str:
 
 
 def digest(value: Any) -> str:
-    # surrogatepass: JSON may carry lone surrogates ("\ud800"), which strict UTF-8 refuses to encode
+    # surrogatepass: load_manifest refuses lone surrogates ("\ud800"), but a digest of any value is still made
     return hashlib.sha256(canonical_json(value).encode("utf-8", "surrogatepass")).hexdigest()
 
 
@@ -88,22 +94,32 @@ def _blank(value: Any) -> bool:
     return not isinstance(value, str) or not value.strip()
 
 
-def resolve_key(document: Mapping[str, Any], override: str | None = None) -> str | None:
-    """The first non-blank of: override, metadata.deployment_key, deployment.key, policies.deployment_key,
-    job_name, graph_id (reference §2)."""
+def _control(value: Any) -> bool:
+    """Whether `value` is a string holding a control character."""
+    return isinstance(value, str) and _CONTROL.search(value) is not None
+
+
+def _key_sources(document: Mapping[str, Any], override: Any) -> tuple[tuple[str, Any], ...]:
+    """Where a deployment key may come from, in order (reference §2), each with the name problems give it."""
 
     def inner(section: str, name: str) -> Any:
         value = document.get(section)
         return value.get(name) if isinstance(value, Mapping) else None
 
-    for candidate in (
-        override,
-        inner("metadata", "deployment_key"),
-        inner("deployment", "key"),
-        inner("policies", "deployment_key"),
-        document.get("job_name"),
-        document.get("graph_id"),
-    ):
+    return (
+        ("the call's key", override),
+        ("metadata.deployment_key", inner("metadata", "deployment_key")),
+        ("deployment.key", inner("deployment", "key")),
+        ("policies.deployment_key", inner("policies", "deployment_key")),
+        ("job_name", document.get("job_name")),
+        ("graph_id", document.get("graph_id")),
+    )
+
+
+def resolve_key(document: Mapping[str, Any], override: str | None = None) -> str | None:
+    """The first non-blank of: override, metadata.deployment_key, deployment.key, policies.deployment_key,
+    job_name, graph_id (reference §2)."""
+    for _, candidate in _key_sources(document, override):
         if not _blank(candidate):
             return str(candidate).strip()
     return None
@@ -113,6 +129,38 @@ def _node_label(node: Any, index: int) -> str:
     if isinstance(node, Mapping) and not _blank(node.get("node_id")):
         return f'node "{display_value(node["node_id"])}"'
     return f"nodes[{index}]"
+
+
+def _whole(value: Any, low: int, high: int) -> bool:
+    """Whether `value` is an integer (not a bool) from `low` to `high`."""
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def _argv(value: Any) -> bool:
+    """Whether `value` is a command a process can be started with: a non-empty list of strings without NUL."""
+    return isinstance(value, list) and bool(value) and all(isinstance(a, str) and "\0" not in a for a in value)
+
+
+def _check_field_problems(where: str, check: Mapping[str, Any]) -> list[str]:
+    """The fields of one check. The live worker reads each of them from a check of any type when it starts an
+    instance (backends/live/checks.py), so each is checked wherever it is given; an exec check needs its
+    command."""
+    problems: list[str] = []
+    if check.get("type") not in CHECK_TYPES:
+        problems.append(f'{where}.type has unsupported value "{display_value(check.get("type"))}"')
+    if _control(check.get("name")):
+        problems.append(f"{where}.name must not hold control characters")
+    for name in ("interval_ms", "timeout_ms"):
+        if name in check and not _whole(check[name], 1, MAX_CHECK_MS):
+            problems.append(f"{where}.{name} must be a positive integer, at most {MAX_CHECK_MS} (a day)")
+    if "port" in check and not _whole(check["port"], 1, 65535):
+        problems.append(f"{where}.port must be an integer from 1 to 65535")
+    path = check.get("path")
+    if "path" in check and not (isinstance(path, str) and _URL_PATH.fullmatch(path)):
+        problems.append(f'{where}.path must be a string starting with "/", of printable ASCII without spaces')
+    if ("command" in check or check.get("type") == "exec") and not _argv(check.get("command")):
+        problems.append(f"{where}.command must be a non-empty list of strings without NUL characters")
+    return problems
 
 
 def _check_problems(label: str, services: Any) -> list[str]:
@@ -126,6 +174,8 @@ def _check_problems(label: str, services: Any) -> list[str]:
             continue
         if _blank(service.get("name")):
             problems.append(f"{where}.name must be a non-blank string")
+        elif _control(service["name"]):
+            problems.append(f"{where}.name must not hold control characters")
         checks = service.get("checks", [])
         if not isinstance(checks, list):
             problems.append(f"{where}.checks must be a list")
@@ -133,9 +183,8 @@ def _check_problems(label: str, services: Any) -> list[str]:
         for c, check in enumerate(checks):
             if not isinstance(check, Mapping):
                 problems.append(f"{where}.checks[{c}] must be an object")
-            elif check.get("type") not in CHECK_TYPES:
-                kind = display_value(check.get("type"))
-                problems.append(f'{where}.checks[{c}].type has unsupported value "{kind}"')
+            else:
+                problems.extend(_check_field_problems(f"{where}.checks[{c}]", check))
     return problems
 
 
@@ -166,6 +215,8 @@ def _node_problems(nodes: Any) -> list[str]:
         fresh = False
         if not isinstance(node_id, str) or not node_id.strip():
             problems.append(f"{label}.node_id must be a non-blank string")
+        elif _control(node_id):
+            problems.append(f"{label}: node_id must not hold control characters")
         elif node_id in seen:
             problems.append(f"{label}: duplicate node_id")
         else:
@@ -225,13 +276,19 @@ def _entrypoint_problems(entrypoints: Any, node_ids: set[str]) -> list[str]:
     ]
 
 
-def _section_problems(document: Mapping[str, Any]) -> list[str]:
+def _section_problems(document: Mapping[str, Any], key: Any) -> list[str]:
     problems: list[str] = []
     deployment = document.get("deployment", {})
     if not isinstance(deployment, Mapping):
         problems.append("deployment must be an object")
     elif "key" in deployment and _blank(deployment["key"]):
         problems.append("deployment.key must be a string")
+    # every source that could be the key, not just the one chosen: a blank one never is
+    problems.extend(
+        f"{name} must not hold control characters"
+        for name, value in _key_sources(document, key)
+        if not _blank(value) and _control(value)
+    )
     if "job_type" in document and _blank(document["job_type"]):
         problems.append("job_type must be a non-blank string")
     return problems
@@ -290,10 +347,15 @@ def topology_signature(agent_ids: Sequence[str], edges: Sequence[Any], entrypoin
     return digest([sorted(agent_ids), edge_keys, sorted(map(str, entrypoints))])
 
 
-def _not_json_problems(document: Mapping[str, Any], overrides: Any) -> list[str]:
-    """`json_problem` of the document and the overrides. Like a document that is no object, these are refused
-    alone: the other checks quote values in messages and digest them, both recursively."""
-    named = (("manifest", document), ("update policy overrides", overrides))
+def _not_json_problems(document: Mapping[str, Any], overrides: Any, key: Any) -> list[str]:
+    """`json_problem` of the document, the overrides and the call's key (it is written into the document). Like
+    a document that is no object, these are refused alone: the other checks quote values in messages and digest
+    them, both recursively."""
+    named = (
+        ("manifest", document),
+        ("update policy overrides", overrides),
+        ("the call's key", key if isinstance(key, str) else None),  # any other is never the key
+    )
     return [f"{name}: {problem}" for name, value in named if (problem := json_problem(value)) is not None]
 
 
@@ -310,10 +372,10 @@ def load_manifest(
     """
     if not isinstance(document, Mapping):
         raise InvalidManifestError(["manifest must be a JSON object"])
-    not_json = _not_json_problems(document, overrides)
+    not_json = _not_json_problems(document, overrides, key)
     if not_json:
         raise InvalidManifestError(not_json)
-    problems = _section_problems(document)
+    problems = _section_problems(document, key)
     policy_problems = _policy_problems(document, overrides)
     problems.extend(policy_problems)
     nodes = document.get("nodes")

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from mn_deploy_core.actuator import Actuator
+from mn_deploy_core.errors import DeploymentError
 from mn_deploy_core.fleet import Instance
 from mn_deploy_core.health import Verdict
 from mn_deploy_core.manifest import Manifest
@@ -65,7 +66,8 @@ class Reconciler:
         used = record.reschedules.get(agent_id, 0)
         manifest = self._manifest(lost)
         if manifest is None or used >= manifest.reschedule.attempts:
-            journal.event("deployment_instance_lost", now, **_naming(lost), reason="reschedule attempts used up")
+            reason = "reschedule attempts used up" if manifest is not None else "its version does not load"
+            journal.event("deployment_instance_lost", now, **_naming(lost), reason=reason)
             return
         replacement_id = f"{record.deployment_id}.{agent_id}.{used + 1}"
         journal.set(now, reschedules={**record.reschedules, agent_id: used + 1}, counters=record.counters.add(placed=1))
@@ -86,12 +88,16 @@ class Reconciler:
         )
 
     def _manifest(self, instance: Instance) -> Manifest | None:
-        """The manifest the instance was placed from, with its deployment's policy (as a takeover reads it)."""
-        version = self._store.load_version(instance.deployment_key, instance.version)
+        """The manifest the instance was placed from, with its deployment's policy (as a takeover reads it); None
+        when its version is gone or no longer loads (stored before a validation rule it breaks)."""
         journal = self._journal_of(instance.deployment_id)
-        if version is None or journal is None:
+        try:
+            version = self._store.load_version(instance.deployment_key, instance.version)
+            manifest = None if version is None else manifest_of(version)
+        except DeploymentError:
+            manifest = None
+        if manifest is None or journal is None:
             return None
-        manifest = manifest_of(version)
         return replace(manifest, policy=normalize(journal.record.policy))
 
 

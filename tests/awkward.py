@@ -1,7 +1,8 @@
 """Awkward JSON values for fuzzing the loaders: nested past the depth limit, numbers no float holds (NaN, the
 infinities, 10**400), and text of every Unicode category, lone surrogates and line breaks included.
 
-`unfit` says, independently of the code under test, whether a value must be refused for its depth or numbers.
+`unfit` says, independently of the code under test, whether a value must be refused for its depth, its numbers or
+its text (a lone surrogate, in a key or a value).
 """
 
 from __future__ import annotations
@@ -45,9 +46,18 @@ def _no_float(value: Any) -> bool:
         return True
 
 
+def _no_text(value: Any) -> bool:
+    """Whether a string in `value`, as a key or a value, holds a lone surrogate (no UTF-8 encodes it)."""
+    if isinstance(value, dict):
+        return any(_no_text(k) or _no_text(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(map(_no_text, value))
+    return isinstance(value, str) and any(0xD800 <= ord(ch) <= 0xDFFF for ch in value)
+
+
 def unfit(value: Any) -> bool:
-    """Nested deeper than MAX_DEPTH, or holding a number that is no finite float."""
-    return depth(value) > MAX_DEPTH or _no_float(value)
+    """Nested deeper than MAX_DEPTH, holding a number that is no finite float, or text with a lone surrogate."""
+    return depth(value) > MAX_DEPTH or _no_float(value) or _no_text(value)
 
 
 odd_text = st.text(st.characters(exclude_categories=()), max_size=12)

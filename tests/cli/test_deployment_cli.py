@@ -21,6 +21,7 @@ from backends.live.grpc import job_pb2, job_pb2_grpc
 from backends.loopback import free_port
 from mn_deploy.grpc_client import ApiError, DeploymentApi
 from tests.awkward import awkward_values, unfit
+from tests.backends import samples
 from tests.cli.conftest import Cli, Stack, serving, write_bundle
 from tests.scripted import service_manifest
 
@@ -386,16 +387,21 @@ def test_a_payload_file_name_that_cannot_be_sent_is_refused_before_any_call(stac
 
 
 def test_a_deployment_with_odd_characters_is_shown_with_them_escaped(stack: Stack, tmp_path: Path) -> None:
-    """A key may hold any character JSON carries: a newline would break a line, a lone surrogate cannot be printed
-    and an escape sequence would drive the terminal."""
+    """A key the controller takes may still hold what breaks a line (U+2028, a line separator), and a record
+    another writer stored may hold anything (a newline, a lone surrogate, an escape sequence that would drive the
+    terminal): all are printed escaped."""
     odd = service_manifest("agent:1")
-    odd["deployment"]["key"] = "odd\ud800\n\x1b[31m"
+    odd["deployment"]["key"] = "odd\u2028x"
     ok(deploy(stack, tmp_path, odd))
+    with stack.lock:
+        foreign = samples.deployment("odd\ud800\n\x1b[31m", 7)
+        stack.world.store.save_deployment(foreign, [])
 
     plain = ok(stack.cli("list"))
     rich = ok(stack.cli("list", env={"MN_CLI_OUTPUT": "rich", "COLUMNS": "200"}))
 
-    assert plain[0].startswith("Deployment: dep_odd-31m_1 | odd\\ud800\\n\\x1b[31m | running")
+    assert plain[0].startswith("Deployment: dep_odd-31m_7 | odd\\ud800\\n\\x1b[31m | running")
+    assert plain[1].startswith("Deployment: dep_odd-x_1 | odd\\u2028x | running")
     assert any("odd\\ud800\\n\\x1b[31m" in line for line in rich)
 
 

@@ -252,6 +252,7 @@ def test_r1_values_in_messages_stay_on_one_line() -> None:
     nodes = [{"node_id": "bad\nid", "agent_type": ""}]
     problems = problems_of(doc(nodes=nodes, edges=[{"from_node": "x\r\ny", "to_node": "bad\nid"}], entrypoints=[]))
     assert problems == (
+        'node "bad\\nid": node_id must not hold control characters',
         'node "bad\\nid": agent_type must be a non-blank string',
         'edge 0 (x\\r\\ny -> bad\\nid): from_node "x\\r\\ny" is not a node',
     )
@@ -622,13 +623,13 @@ def test_r3_digest_is_sha256_of_canonical_json() -> None:
     assert digest(value) == hashlib.sha256(canonical_json(value).encode()).hexdigest()
 
 
-def test_r3_digest_accepts_lone_surrogates_from_json() -> None:
-    # json.loads happily returns "\ud800"; hashing it used to raise UnicodeEncodeError
+def test_r1_lone_surrogates_from_json_are_refused_before_anything_digests_them() -> None:
+    # json.loads happily returns "\ud800", which no writer can encode as UTF-8: the manifest is refused
     config = json.loads('{"s": "\\ud800"}')
     document = doc()
     node(document, "sink")["config"] = config
-    manifest = load_manifest(document)
-    assert manifest.agents["sink"].digest != load_manifest(doc()).agents["sink"].digest
+    assert problems_of(document) == ("manifest: holds text that is not Unicode (a lone surrogate, \\ud800 to \\udfff)",)
+    assert len(digest(config)) == 64  # a digest of any value is still made
 
 
 # --- R3: per-agent digest -------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ and lenient normalization never fails and always yields valid field values."""
 from __future__ import annotations
 
 import copy
+import json
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -179,6 +180,7 @@ def assert_one_line_problems(problems: Any) -> None:
 
 
 HEX64 = re.compile(r"[0-9a-f]{64}")
+CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
 def check_load(document: Any, overrides: Any = None, key: Any = None) -> Manifest | None:
@@ -204,6 +206,11 @@ def check_load(document: Any, overrides: Any = None, key: Any = None) -> Manifes
         assert HEX64.fullmatch(agent.digest)
     assert HEX64.fullmatch(manifest.spec_digest)
     assert HEX64.fullmatch(manifest.topology)
+    # what loads is text throughout, and its names hold no control character (the worker and the writers need both)
+    json.dumps(manifest.document, ensure_ascii=False).encode("utf-8")
+    names = [manifest.key, *(a.node_id for a in manifest.agents.values())]
+    names += [name for a in manifest.agents.values() for name in (*a.services, *a.checks)]
+    assert not any(CONTROL.search(name) for name in names), names
     return manifest
 
 
