@@ -24,6 +24,7 @@ from typing import Protocol
 import grpc
 
 from backends.live import wire
+from backends.live.grpc import job_pb2, job_pb2_grpc
 from backends.live.lease import DEFAULT_TTL_MS
 from backends.live.process import ProcessGroup, ScratchDirectory
 from backends.redis import Keys, connect
@@ -129,16 +130,16 @@ class DevStack:
         return self.workers[node]
 
     def wait_ready(self, timeout_s: float) -> None:
-        """Until the gRPC API answers and every worker's heartbeat key exists (checked every 50 ms)."""
+        """Until a leader answers a call on the gRPC address (an open port is not enough: a controller that has
+        just lost its lease still holds it) and every worker's heartbeat key exists (checked every 50 ms)."""
         deadline = time.monotonic() + timeout_s
         client = connect(self.redis_url)
         keys = Keys(namespace_from_env())
         try:
             with grpc.insecure_channel(self.grpc_address) as channel:
-                try:
-                    grpc.channel_ready_future(channel).result(timeout=timeout_s)
-                except grpc.FutureTimeoutError:
-                    raise StackError(f"the controller did not serve {self.grpc_address} in {timeout_s:g} s") from None
+                _wait_for_a_leader(
+                    channel, deadline, f"the controller did not serve {self.grpc_address} in {timeout_s:g} s"
+                )
             while not all(client.exists(keys.node_heartbeat(node)) for node in self.nodes):
                 if time.monotonic() > deadline:
                     raise StackError(f"the workers did not all report in {timeout_s:g} s")
@@ -249,3 +250,19 @@ def _check_free(address: str) -> None:
             probe.bind(where)
     except OSError as error:  # unknown host (socket.gaierror), address in use or not this machine's
         raise StackError(f"cannot serve gRPC on {address}: {error.strerror}") from None
+
+
+def _wait_for_a_leader(channel: grpc.Channel, deadline: float, failure: str) -> None:
+    """Until a ListDeployments call is answered (by a leader; any answer but UNAVAILABLE or no answer counts)."""
+    stub = job_pb2_grpc.JobServiceStub(channel)
+    request = job_pb2.ListDeploymentsRequest(query_json='{"limit": 1}', version=1)
+    while True:
+        try:
+            stub.ListDeployments(request, timeout=max(0.05, min(1.0, deadline - time.monotonic())))
+            return
+        except grpc.RpcError as error:
+            if error.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                return
+        if time.monotonic() > deadline:
+            raise StackError(failure)
+        time.sleep(0.05)
