@@ -101,10 +101,15 @@ def _lead(
         except redis.RedisError as error:
             log.warning("could not wake the driver (%s)", error)
 
+    bundles = RedisBundleStore(client, namespace=namespace)
+
     def chores() -> None:
         removed = store.retain()
         if removed:
             log.info("retention removed %d old version(s) with their deployments: %s", len(removed), ", ".join(removed))
+        released = bundles.release_unreferenced(store.referenced_bundles())
+        if released:
+            log.info("retention released %d bundle(s) no version references: %s", len(released), ", ".join(released))
 
     driver = Driver(controller, runtime, lease, wake, broken=lambda: decisions.broken is not None, chores=chores)
     server: WaitingServer | None = None
@@ -113,7 +118,6 @@ def _lead(
             log.warning("takeover repaired: %s", repair)
         runtime.keep_only([instance.instance_id for instance in controller.instances()])
         runtime.request_resync()
-        bundles = RedisBundleStore(client, namespace=namespace)
         server = WaitingServer(
             lambda: serve(controller, config.grpc_address, lock=driver.lock, bundles=bundles), config.grpc_address
         )

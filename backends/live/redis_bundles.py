@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 import redis
 
@@ -49,6 +49,19 @@ class RedisBundleStore:
 
     def persist(self, fingerprint: str) -> None:
         self._client.persist(self._bundle(fingerprint))
+
+    def release_unreferenced(self, referenced: Collection[str]) -> list[str]:
+        """Retention: a kept bundle no version references any more (retention removed its versions) gets the
+        upload TTL back, so it goes unless a deploy references it again meanwhile (which keeps it again). Not
+        deleted at once: a deploy may have uploaded it and not be applied yet. The fingerprints released."""
+        prefix = self._bundle("")
+        kept = [str(name) for name in self._client.scan_iter(match=f"{prefix}*", count=1000)]
+        unreferenced = sorted(name for name in kept if name[len(prefix) :] not in referenced)
+        released = []
+        for name in unreferenced:
+            if self._client.expire(name, self._ttl_s, nx=True):  # NX: only one without a TTL, a kept one
+                released.append(name[len(prefix) :])
+        return released
 
     def _bundle(self, fingerprint: str) -> str:
         return f"{self._keys.prefix}bundle:{fingerprint}"

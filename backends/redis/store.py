@@ -258,6 +258,15 @@ class RedisStore:
                 log.warning("retention skips %s: %s", key, exc.message)
         return removed
 
+    def referenced_bundles(self) -> set[str]:
+        """The payload bundles every stored version ships with, by fingerprint (what bundle retention keeps)."""
+        return {
+            str(v.manifest_ref["bundle_fingerprint"])
+            for key in self._scan_keys(":versions")
+            for v in self.list_versions(key)
+            if v.manifest_ref and v.manifest_ref.get("bundle_fingerprint")
+        }
+
     def _retain_key(self, key: str, keep: int) -> list[str]:
         versions = self.list_versions(key)
         current = self.load_deployment(self.current_deployment_id(key) or "")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from dataclasses import replace
 from typing import Any
 
 import fakeredis
@@ -264,3 +265,11 @@ def test_retention_keeps_the_newest_versions_and_whatever_the_key_still_needs(st
     assert store.deployment_events(deployment_id("api", 1)) == []
     assert len(store.deployment_events(deployment_id("api", 2))) == 1
     assert store.retain(keep=2) == []
+
+
+def test_the_bundles_versions_ship_with_are_the_referenced_ones(store: RedisStore) -> None:
+    store.save_version(replace(samples.version("api", "1"), manifest_ref={"bundle_fingerprint": "f1"}))
+    store.save_version(replace(samples.version("api", "2"), manifest_ref={}))
+    store.save_version(replace(samples.version("web", "1"), manifest_ref={"bundle_fingerprint": "f2"}))
+
+    assert store.referenced_bundles() == {"f1", "f2"}

@@ -150,3 +150,22 @@ def test_uploading_a_bundle_again_restarts_its_ttl(redis_client: redis.Redis) ->
     store.put(FILES)
 
     assert redis_client.ttl(key) > 5  # a deploy about to reference it must not find it expired
+
+
+def test_retention_releases_kept_bundles_no_version_references(redis_client: redis.Redis) -> None:
+    """A kept bundle nobody references gets the upload TTL back (it goes unless deployed again); a referenced one
+    stays kept, and one still waiting for its deploy keeps the TTL it has."""
+    store = RedisBundleStore(redis_client, namespace=NAMESPACE, ttl_s=60)
+    referenced, orphan, waiting = (store.put({"a.txt": text.encode()}) for text in ("ref", "orphan", "waiting"))
+    store.persist(referenced)
+    store.persist(orphan)
+    redis_client.expire(f"{NAMESPACE}:bundle:{waiting}", 30)
+
+    assert store.release_unreferenced({referenced}) == [orphan]
+
+    def ttl(fingerprint: str) -> int:
+        return int(redis_client.ttl(f"{NAMESPACE}:bundle:{fingerprint}"))
+
+    assert (ttl(referenced), 0 < ttl(orphan) <= 60, 0 < ttl(waiting) <= 30) == (-1, True, True)
+    store.persist(orphan)  # deployed again before it went
+    assert ttl(orphan) == -1
