@@ -3,16 +3,18 @@
 Each command is a function of a `Session` (the API client and the printer); `_command` gives it `--target`
 and `--json` and turns every error into one line on stderr and a documented exit code, so no traceback
 reaches the user. Views read everything from the API's JSON (deployment_view). The commands that wait (`watch`,
-`deploy --wait`, `events --follow`) look at their deployment through a `Poll`, which rides out a failover.
+`deploy --wait`, `events --follow`) look at their deployment through a `Poll`, which rides out a failover and
+bounds the wait by `--timeout`.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import math
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -34,13 +36,22 @@ from mn_deploy.deployment_view import (
     record_of,
     status_fields,
 )
-from mn_deploy.grpc_client import DEFAULT_TARGET, EXIT_CONTROLLER, EXIT_REFUSED, ApiError, DeploymentApi, Reply
+from mn_deploy.grpc_client import (
+    DEFAULT_TARGET,
+    EXIT_CONTROLLER,
+    EXIT_REFUSED,
+    TIMEOUT_S,
+    ApiError,
+    DeploymentApi,
+    Reply,
+)
 from mn_deploy.output import Output
 from mn_deploy.usage import FiniteFloatRange, OneLineUsage
-from mn_deploy_core.status import Status
+from mn_deploy_core.status import TERMINAL, Status
 from mn_deploy_core.strategies import STRATEGIES
 
 EXIT_UNSUCCESSFUL = 1
+EXIT_TIMED_OUT = 4
 EXIT_INTERRUPTED = 130
 STATUSES = tuple(member.value for member in Status)  # strings: click.Choice would show an enum's member names
 
@@ -63,13 +74,16 @@ def deployment() -> None:
 
     \b
     Exit codes:
-      0    done (watch, deploy --wait: the deployment succeeded)
+      0    done (watch, deploy --wait: the deployment succeeded; watch
+           --until: it reached a status asked for)
       1    watch, deploy --wait: the deployment failed or was cancelled
+           (watch --until: it ended without reaching a status asked for)
       2    refused: bad usage or bundle, unknown id or key, or an action
            the deployment's status does not allow (the controller's message)
       3    the controller could not answer: unreachable (start one with
            `mn-deploy dev up`), too slow, or broken; while waiting, for
            longer than --grace
+      4    watch, deploy --wait: timed out (--timeout); the deployment goes on
       130  interrupted (the deployment goes on)
     """
 
@@ -88,6 +102,8 @@ def _command(name: str) -> Callable[[Callable[..., None]], click.Command]:
                 _exit(out, error.message, error.exit_code)
             except BundleError as error:
                 _exit(out, error.message, EXIT_REFUSED)
+            except TimedOut as error:
+                _exit(out, error.message, EXIT_TIMED_OUT)
             except KeyboardInterrupt:
                 _exit(out, "interrupted; the deployment goes on", EXIT_INTERRUPTED)
             finally:
@@ -128,6 +144,48 @@ _grace = click.option(
     help="Seconds to keep looking while the controller does not answer, as in a failover (0: give up at once).",
 )
 
+_timeout = click.option(
+    "--timeout",
+    type=FiniteFloatRange(min=0, min_open=True),
+    help="Stop waiting after this many seconds (exit 4); default: wait as long as it takes.",
+)
+
+
+class StatusList(click.ParamType):
+    """`STATUS[,STATUS...]`: deployment statuses, as a set of Status."""
+
+    name = "STATUS[,STATUS...]"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, frozenset):
+            return value
+        names = [name.strip() for name in str(value).split(",")]
+        unknown = next((name for name in names if name not in STATUSES), None)
+        if unknown is not None:
+            self.fail(f"{unknown!r} is not a status; use one or more of {', '.join(STATUSES)}.", param, ctx)
+        return frozenset(Status(name) for name in names)
+
+
+class TimedOut(Exception):
+    """A wait that outlasted `--timeout` (exit 4). `seen` is the status of the last look answered, if any."""
+
+    def __init__(self, timeout_s: float, what: str, seen: str | None = None) -> None:
+        super().__init__(what)
+        self.timeout_s, self.what, self.seen = timeout_s, what, seen
+
+    @property
+    def message(self) -> str:
+        waited = f"{self.timeout_s:g} s (--timeout)"
+        if self.seen is None:
+            gave_up = f"no answer about {self.what} within {waited}; stopped waiting"
+        else:
+            gave_up = f"deployment {self.what} still {self.seen} after {waited}; stopped waiting"
+        return f"{gave_up} (the deployment goes on: `{CLI} watch {self.what}` follows it again)"
+
+
+# Past the timeout, a failed look counts as timed out (not as an outage) even if it came this much early.
+_TIMEOUT_SLACK_S = 0.01
+
 # A look at a deployment is answered in milliseconds. One that takes longer counts as unanswered: a paused leader
 # accepts connections but answers nothing until it has noticed that it lost its lease.
 LOOK_TIMEOUT_S = 5.0
@@ -139,32 +197,69 @@ RETRY_S = 1.0
 class Poll:
     """How a waiting command looks at its deployment: every `interval_s`, riding out a controller that does not
     answer (UNAVAILABLE, DEADLINE_EXCEEDED) for up to `grace_s`, as while a standby takes over (3-7 s). Only looks
-    are retried, never a deploy or an action: one that was not answered may have been applied."""
+    are retried, never a deploy or an action: one that was not answered may have been applied.
+
+    With `timeout_s`, the whole wait (counted from the Poll's making) ends by then: no sleep and no look outlasts
+    it by more than 0.1 s (a last look at the deadline), and then `TimedOut` (exit 4)."""
 
     session: Session
     interval_s: float
     grace_s: float
+    timeout_s: float | None = None
+    started_at: float = field(default_factory=time.monotonic)
+
+    @property
+    def ends_at(self) -> float:
+        return math.inf if self.timeout_s is None else self.started_at + self.timeout_s
+
+    def first(self, id_or_key: str) -> Reply:
+        """The first look, not ridden out (a wrong --target is reported at once) but bounded by the timeout."""
+        try:
+            return self.session.api.get(id_or_key, timeout_s=min(TIMEOUT_S, self._left(time.monotonic())))
+        except ApiError as error:
+            self._check_timed_out(error, id_or_key)
+            raise
 
     def again(self, deployment_id: str) -> Reply:
-        """The deployment one interval later."""
-        time.sleep(self.interval_s)
+        """The deployment one interval later; TimedOut when the timeout comes first."""
+        left = self.ends_at - time.monotonic()
+        if left <= 0:
+            raise self._timed_out(deployment_id)
+        time.sleep(min(self.interval_s, left))
         return self.look(deployment_id)
 
     def look(self, deployment_id: str) -> Reply:
-        """The deployment now, or once the controller answers again; past the grace period, ApiError (exit 3)."""
+        """The deployment now, or once the controller answers again; past the grace period, ApiError (exit 3);
+        past the timeout, TimedOut (exit 4)."""
         give_up_at: float | None = None
         while True:
             began = time.monotonic()
             try:
                 return self.session.api.get(deployment_id, timeout_s=self._timeout(give_up_at, began))
             except ApiError as error:
+                self._check_timed_out(error, deployment_id)
                 give_up_at = self._outage(error, give_up_at, began, deployment_id)
-            time.sleep(max(0.0, min(self.interval_s, RETRY_S, give_up_at - time.monotonic())))
+            now = time.monotonic()
+            time.sleep(max(0.0, min(self.interval_s, RETRY_S, give_up_at - now, self.ends_at - now)))
 
-    @staticmethod
-    def _timeout(give_up_at: float | None, now: float) -> float:
-        """A look does not outlast the grace period by much (at least 0.1 s, so it can still be answered)."""
-        return LOOK_TIMEOUT_S if give_up_at is None else min(LOOK_TIMEOUT_S, max(give_up_at - now, 0.1))
+    def _left(self, now: float) -> float:
+        """Time left to the timeout, at least 0.1 s: a last look at the deadline can still be answered."""
+        return max(self.ends_at - now, 0.1)
+
+    def _timeout(self, give_up_at: float | None, now: float) -> float:
+        """A look does not outlast the grace period or the timeout by much (at least 0.1 s, so it can still be
+        answered)."""
+        grace = LOOK_TIMEOUT_S if give_up_at is None else min(LOOK_TIMEOUT_S, max(give_up_at - now, 0.1))
+        return min(grace, self._left(now))
+
+    def _check_timed_out(self, error: ApiError, what: str) -> None:
+        """A look left unanswered until the timeout is the timeout, not an outage (nor its warning)."""
+        if error.transient and time.monotonic() >= self.ends_at - _TIMEOUT_SLACK_S:
+            raise self._timed_out(what) from None
+
+    def _timed_out(self, what: str) -> TimedOut:
+        assert self.timeout_s is not None
+        return TimedOut(self.timeout_s, what)
 
     def _outage(self, error: ApiError, give_up_at: float | None, began: float, deployment_id: str) -> float:
         """When to give up on the outage `error` is part of (it started when the first unanswered look did);
@@ -210,17 +305,27 @@ def update_policy_json(policy: Mapping[str, Any]) -> str:
 @click.option("--wait", is_flag=True, help="Then watch it until it ends (exit 1 when it fails).")
 @_interval
 @_grace
-def deploy(session: Session, bundle: Path, key: str, wait: bool, interval: float, grace: float, **policy: Any) -> None:
+@_timeout
+def deploy(
+    session: Session,
+    bundle: Path,
+    key: str,
+    wait: bool,
+    interval: float,
+    grace: float,
+    timeout: float | None,
+    **policy: Any,
+) -> None:
     """Deploy BUNDLE: a directory with manifest.json and payloads/, or a manifest file with payloads/ beside it.
 
     Only the policy flags given override the manifest's policies.update. The deploy itself is sent once: with
-    --wait, only the watching rides out a failover.
+    --wait, only the watching rides out a failover; --timeout counts from the deploy's answer.
     """
     source = read_bundle(bundle)
     reply = session.api.deploy(source.manifest_json, source.payloads, key, update_policy_json(policy))
     session.out.show_fields(reply.text, "Deployed", action_fields(reply.data, [("Bundle", str(bundle))]))
     if wait:
-        poll = Poll(session, interval, grace)
+        poll = Poll(session, interval, grace, timeout)
         _watch(session, poll.look(str(record_of(reply.data)["deployment_id"])), poll)
 
 
@@ -277,28 +382,59 @@ def _print_events(out: Output, events: list[dict[str, Any]], last: dict[str, Any
 
 @_command("watch")
 @click.argument("id_or_key")
+@click.option(
+    "--until",
+    type=StatusList(),
+    help=f"Return once the status is one of these (exit 0); of: {', '.join(STATUSES)}. Default: the end.",
+)
 @_interval
 @_grace
-def watch(session: Session, id_or_key: str, interval: float, grace: float) -> None:
+@_timeout
+def watch(
+    session: Session,
+    id_or_key: str,
+    until: frozenset[Status] | None,
+    interval: float,
+    grace: float,
+    timeout: float | None,
+) -> None:
     """Follow a deployment until it ends: exit 0 when successful, 1 when failed or cancelled.
 
-    `--json` prints the final record.
+    With --until, until its status is one of those given (exit 0), or it ends in another (exit 1). With
+    --timeout, exit 4 once that many seconds have gone by. `--json` prints the final record.
     """
-    _watch(session, session.api.get(id_or_key), Poll(session, interval, grace))
+    poll = Poll(session, interval, grace, timeout)
+    _watch(session, poll.first(id_or_key), poll, until)
 
 
-def _watch(session: Session, first: Reply, poll: Poll) -> None:
-    """From the `first` look on. A key is resolved once, by that look: a newer deployment of the key (an
-    auto-revert) is watched by a new command."""
+def _watch(session: Session, first: Reply, poll: Poll, until: frozenset[Status] | None = None) -> None:
+    """From the `first` look on, until the status is one of `until` or the deployment ends (by default, the end
+    alone). A key is resolved once, by that look: a newer deployment of the key (an auto-revert) is watched by a
+    new command. A status held for less than an interval may go unseen; an end never does."""
     reply = first
     with session.out.watching() as show:
         show(frame(reply.data, _now_ms()))
-        while not is_ended(reply.data):
-            reply = poll.again(str(reply.data["deployment_id"]))
-            show(frame(reply.data, _now_ms()))
-    session.out.show_outcome(reply.text, outcome(reply.data))
-    if reply.data.get("status") in UNSUCCESSFUL:
+        try:
+            while not is_ended(reply.data) and reply.data.get("status") not in (until or TERMINAL):
+                reply = poll.again(str(reply.data["deployment_id"]))
+                show(frame(reply.data, _now_ms()))
+        except TimedOut as timed_out:
+            raise TimedOut(timed_out.timeout_s, timed_out.what, str(reply.data.get("status"))) from None
+    status = reply.data.get("status")
+    line = outcome(reply.data)
+    if until is None:
+        reached = status not in UNSUCCESSFUL
+    else:
+        reached = status in until
+        if not reached and status not in UNSUCCESSFUL:  # an unsuccessful end already says what to do next
+            line += f"; ended without reaching {_names(until)}"
+    session.out.show_outcome(reply.text, line)
+    if not reached:
         raise click.exceptions.Exit(EXIT_UNSUCCESSFUL)
+
+
+def _names(statuses: frozenset[Status]) -> str:
+    return " or ".join(name for name in STATUSES if name in statuses)
 
 
 # ---- operator actions --------------------------------------------------------------------------

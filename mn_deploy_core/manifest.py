@@ -76,6 +76,8 @@ class Manifest:
     spec_digest: str
     topology: str
     bundle: str | None = None
+    overrides_ignored: tuple[str, ...] = ()
+    """R15: fields of the call's overrides the manifest's own `policies.update` kept (sorted)."""
 
     @property
     def long_running(self) -> bool:
@@ -388,7 +390,8 @@ def load_manifest(
         problems.append("deployment key is missing: set deployment.key, job_name or graph_id")
     policies = document.get("policies", {})
     policies = policies if isinstance(policies, Mapping) else {}
-    raw_update = update_policy.merged(policies.get("update"), overrides)
+    applied, kept = update_policy.call_overrides(policies.get("update"), overrides)
+    raw_update = update_policy.merged(policies.get("update"), applied)
     effective_policy = update_policy.normalize(raw_update)
     restart = update_policy.restart_policy(policies, problems)
     reschedule = update_policy.reschedule_policy(policies, problems)
@@ -402,7 +405,7 @@ def load_manifest(
     deployment = document.get("deployment", {})
     effective["deployment"] = {**deployment, "key": resolved}
     effective["policies"] = {**policies, "update": raw_update}
-    return _build(effective, resolved, effective_policy, restart, reschedule, bundle)
+    return _build(effective, resolved, effective_policy, restart, reschedule, bundle, kept)
 
 
 def _build(
@@ -412,6 +415,7 @@ def _build(
     restart: RestartPolicy,
     reschedule: ReschedulePolicy,
     bundle: str | None,
+    overrides_ignored: tuple[str, ...] = (),
 ) -> Manifest:
     nodes = document["nodes"]
     edges = document.get("edges", [])
@@ -430,6 +434,7 @@ def _build(
         spec_digest=digest(spec),
         topology=topology_signature(list(agents), edges, entrypoints),
         bundle=bundle,
+        overrides_ignored=overrides_ignored,
     )
 
 

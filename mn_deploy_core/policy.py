@@ -1,8 +1,9 @@
 """Update policy (R2): defaults, lenient normalization and validation with the reference's messages.
 
 Normalization never fails (a bad value becomes the default); validation is strict and collects every
-problem. Call overrides are validated exactly like the manifest, then the two cross-field rules run on
-the merged policy.
+problem. Call overrides are validated exactly like the manifest and take precedence over it, except the
+official CLI's five defaults over fields the manifest sets (R15, `call_overrides`); then the two
+cross-field rules run on the merged policy.
 """
 
 from __future__ import annotations
@@ -209,6 +210,42 @@ def validate_combined(policy: UpdatePolicy) -> list[str]:
     if policy.progress_deadline_ms and policy.healthy_deadline_ms >= policy.progress_deadline_ms:
         problems.append(f"{_PREFIX}.healthy_deadline_ms must be less than progress_deadline_ms")
     return problems
+
+
+CLI_DEFAULTS: Mapping[str, Any] = {
+    "strategy": "rolling",
+    "max_parallel": 1,
+    "canary": 0,
+    "auto_promote": False,
+    "auto_revert": False,
+}
+"""What the official `mn deployment deploy` sends with every call, its flags given or not (R15)."""
+
+
+def _cli_defaults(overrides: Mapping[str, Any]) -> bool:
+    """Whether `overrides` are exactly `CLI_DEFAULTS`: the same five fields, valid, and equal once normalized
+    (`"Rolling"` is `rolling`), each of its own type (a count is no bool, a flag no integer)."""
+    if set(overrides) != set(CLI_DEFAULTS) or validate_update(overrides):
+        return False
+    policy = normalize(overrides)
+    return all(
+        type(getattr(policy, name)) is type(value) and getattr(policy, name) == value
+        for name, value in CLI_DEFAULTS.items()
+    )
+
+
+def call_overrides(raw: Any, overrides: Mapping[str, Any] | None) -> tuple[Mapping[str, Any] | None, tuple[str, ...]]:
+    """R15: the call's overrides as they apply over the manifest's raw `policies.update`, and the fields kept
+    from the manifest instead (sorted).
+
+    Overrides take precedence, except when they are exactly `CLI_DEFAULTS`, which do not say what the user
+    wants: then every field the manifest's `policies.update` sets itself keeps the manifest's value. Any other
+    overrides, even differing from `CLI_DEFAULTS` in one field, apply in full.
+    """
+    if not isinstance(raw, Mapping) or not isinstance(overrides, Mapping) or not _cli_defaults(overrides):
+        return overrides, ()
+    kept = tuple(sorted(name for name in CLI_DEFAULTS if name in raw))
+    return {k: v for k, v in overrides.items() if k not in kept}, kept
 
 
 def merged(raw: Mapping[str, Any] | None, overrides: Mapping[str, Any] | None) -> dict[str, Any]:

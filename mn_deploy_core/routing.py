@@ -84,7 +84,7 @@ class Router:
             return self._start_rollout(*new(Trigger.START), target, INITIAL, new_job_id, now)
         changed = changed_agents(job.digests(), target)
         if not changed and job.topology == target.topology:
-            return self._noop(*new(Trigger.NOOP), job, now)
+            return self._noop(*new(Trigger.NOOP), target, job, now)
         chosen = planner(target.policy.strategy)
         if chosen.whole_job or job.topology != target.topology or not job.active:
             return self._start_rollout(*new(Trigger.START), target, BLUE_GREEN, new_job_id, now, job)
@@ -162,6 +162,18 @@ class Router:
         )
         return record, version_record
 
+    def _journal(self, record: DeploymentRecord, target: Manifest, now: float) -> Journal:
+        """The new deployment's journal, opened with its first events."""
+        journal = Journal(record, self._touched)
+        self._opening_events(journal, target, now)
+        return journal
+
+    @staticmethod
+    def _opening_events(journal: Journal, target: Manifest, now: float) -> None:
+        """R15: what a deployment says before anything else, whichever way it is routed."""
+        if target.overrides_ignored:
+            journal.event("deployment_policy_overrides_ignored", now, fields=list(target.overrides_ignored))
+
     def _start_rollout(
         self,
         record: DeploymentRecord,
@@ -191,6 +203,7 @@ class Router:
         self._save(version)
         rollout = Rollout(self._touched, record, version, job_id, target, chosen, steps)
         rollout.set(now, description=rollout.running_description())
+        self._opening_events(rollout, target, now)
         if chosen is INITIAL:
             rollout.event("deployment_created", now, job_id=job_id, version=version.version)
         elif chosen is BLUE_GREEN:
@@ -204,7 +217,7 @@ class Router:
     ) -> Journal:
         """R3b: a batch job is not health gated, so its first deploy is stable as soon as it is placed."""
         record.target_job_id = job_id
-        journal = Journal(record, self._touched)
+        journal = self._journal(record, target, now)
         journal.event("deployment_created", now, job_id=job_id, version=version.version)
         self._place_batch(record, target, job_id, INITIAL.mode, now)
         self.succeed(journal, version, job_id, now, SUCCESSFUL)
@@ -218,7 +231,7 @@ class Router:
         version = replace(version, job_id=job_id)
         self._save(version)
         record.mode = "rerun"
-        journal = Journal(record, self._touched)
+        journal = self._journal(record, target, now)
         journal.set(
             now,
             description=VERSION_RECORDED,
@@ -241,10 +254,12 @@ class Router:
         record.counters = Counters(desired_total=len(job.primaries), placed=len(job.primaries))
         self._actuator.fleet.jobs[target.key] = job
 
-    def _noop(self, record: DeploymentRecord, version: VersionRecord, job: Job, now: float) -> Journal:
+    def _noop(
+        self, record: DeploymentRecord, version: VersionRecord, target: Manifest, job: Job, now: float
+    ) -> Journal:
         """R3 step 2: every agent already has a live instance at the target spec; stable at once."""
         record.mode = "noop"
-        journal = Journal(record, self._touched)
+        journal = self._journal(record, target, now)
         self.succeed(journal, version, job.job_id, now, NOOP)
         journal.event("deployment_noop", now, version=version.version)
         return journal

@@ -12,6 +12,10 @@ The facts it reports, in order:
   `failed` comes at once when `config.command` is not a list of strings (without NUL bytes, which no argument can
   hold) or the payloads cannot be had or written.
 A stopped instance reports nothing more. `resync` reports the current state again.
+
+`serving` tells the worker, which renews the instance's discovery entry, whether the process runs now, which run
+it is, and the port it serves on: the port its first `http` check probes, else its first `tcp` check's, else none
+(an agent declares no port of its own; the one in PORT is the default every check probes).
 """
 
 from __future__ import annotations
@@ -50,6 +54,14 @@ class _Generation:
     threads: list[threading.Thread] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class Serving:
+    """A running process: `run` counts the starts of the instance (a restart is a new run)."""
+
+    run: int
+    port: int | None
+
+
 class InstanceSupervisor:
     """Runs one placement in its own thread until it is stopped or fails."""
 
@@ -75,6 +87,8 @@ class InstanceSupervisor:
         self._state = FactKind.PLACED
         self._child: ProcessGroup | None = None
         self._generation = _Generation()
+        self._serving: Serving | None = None
+        self._runs = 0
         self._thread = threading.Thread(target=self._run, name=f"instance {placement.instance_id}", daemon=True)
 
     def start(self) -> None:
@@ -93,6 +107,11 @@ class InstanceSupervisor:
     @property
     def alive(self) -> bool:
         return self._thread.is_alive()
+
+    def serving(self) -> Serving | None:
+        """The running process, or None while it does not run (starting, exited, restarting, failed, stopped)."""
+        with self._lock:
+            return None if self._stopping.is_set() else self._serving
 
     def resync(self) -> None:
         """Report the current state again, with the latest result of every check while running."""
@@ -190,6 +209,8 @@ class InstanceSupervisor:
                 log.warning("instance %s: %s", self.placement.instance_id, error)
             else:
                 self._state = FactKind.RUNNING
+                self._runs += 1
+                self._serving = Serving(self._runs, self._served_port(port))
                 self._fact(FactKind.RUNNING)
                 self._fact(FactKind.READY)
                 self._generation = _Generation()
@@ -197,7 +218,7 @@ class InstanceSupervisor:
                     self._watch(check, self._generation, port, directory, env)
         code = _CANNOT_RUN if self._child is None else self._child.wait()
         with self._lock:
-            generation, self._child = self._generation, None
+            generation, self._child, self._serving = self._generation, None, None
             generation.ended.set()
             stopped = self._stopping.is_set()
             if not stopped:
@@ -206,6 +227,13 @@ class InstanceSupervisor:
         for thread in generation.threads:  # a check still probing ends within its timeout
             thread.join()
         return None if stopped else code
+
+    def _served_port(self, port: int) -> int | None:
+        for kind in ("http", "tcp"):
+            for check in self._checks:
+                if check.type == kind:
+                    return check.port or port
+        return None
 
     def _watch(self, check: Check, generation: _Generation, port: int, directory: Path, env: Mapping[str, str]) -> None:
         def loop() -> None:

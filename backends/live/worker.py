@@ -6,6 +6,13 @@ controller may have dropped the node (and reported its instances failed), so it 
 hash again: whatever is no longer desired is stopped. Facts it could not write (Redis unreachable) are made up
 for by reporting every instance's current state once Redis answers again.
 
+Discovery: the controller registers an instance's entry when it places it; while the instance's process runs,
+the worker renews the entry every third of the registry TTL (`registry_ttl_ms`, the controller's 30 s unless
+told otherwise), so it stays discoverable for as long as the instance lives. The first renewal of each run, on
+the worker's next beat after the start, also writes `node`, `host` and `port` into the entry. Nothing renews an
+instance that does not run (exited, restarting, failed, stopped, or whose worker is gone): its entry expires
+within the TTL unless the controller removed it before. A renewal never brings back an entry that is gone.
+
 On a normal shutdown every instance is stopped (SIGTERM, SIGKILL after the grace period) and the heartbeat is
 deleted, so the controller replaces the instances without waiting for the TTL. A worker killed outright takes
 its agents with it (see process.py).
@@ -25,10 +32,11 @@ import redis
 
 from backends.live import wire
 from backends.live.redis_bundles import RedisBundleStore
-from backends.live.supervisor import InstanceSupervisor
+from backends.live.supervisor import InstanceSupervisor, Serving
 from backends.redis import scripts
 from backends.redis.client import require_decoded
 from backends.redis.keys import Keys, namespace_from_env
+from backends.redis.registry import DEFAULT_TTL_MS, RedisRegistry
 from mn_deploy_core.ports import Fact, Placement
 
 # About this many facts are kept for a controller that is not reading: a bound on memory, never reached while
@@ -50,14 +58,24 @@ class Worker:
         workdir: Path,
         heartbeat_ms: int = 1000,
         grace_ms: int = 5000,
+        registry_ttl_ms: int = DEFAULT_TTL_MS,
+        host: str | None = None,
     ) -> None:
+        """`registry_ttl_ms`: the TTL discovery entries are renewed with (the controller's registry TTL);
+        `host`: the host name entries carry (default: this machine's)."""
         if heartbeat_ms < 1:
             raise ValueError("heartbeat_ms must be positive")
+        if registry_ttl_ms < 3:
+            raise ValueError("registry_ttl_ms must be at least 3")
         require_decoded(client)
         self.node = node
         self._client = client
         self._keys = Keys(namespace or namespace_from_env())
         self._bundles = RedisBundleStore(client, namespace=namespace)
+        self._registry = RedisRegistry(client, namespace=self._keys.namespace, ttl_ms=registry_ttl_ms)
+        self._renew_s = registry_ttl_ms / 3000
+        self._host = host or socket.gethostname()
+        self._renewed: dict[str, int] = {}  # instance id -> the run whose entry was renewed last
         self._heartbeat = scripts.bind(client, "node_heartbeat")
         self._workdir = workdir
         self._heartbeat_s = heartbeat_ms / 1000
@@ -75,9 +93,11 @@ class Worker:
             self._beat()
             cursor = self._reconcile(adopted=True)
             next_beat = time.monotonic() + self._heartbeat_s
+            next_renewal = time.monotonic()
             while not stop.is_set():
                 try:
-                    if time.monotonic() >= next_beat:
+                    beat = time.monotonic() >= next_beat
+                    if beat:
                         next_beat = time.monotonic() + self._heartbeat_s
                         if not self._beat():
                             log.warning("node %s: heartbeat had expired; reconciling with its assignments", self.node)
@@ -85,7 +105,12 @@ class Worker:
                         elif self._facts_lost:
                             self._facts_lost = False
                             self._resync()
-                    cursor = self._follow(cursor, next_beat - time.monotonic())
+                    due = time.monotonic() >= next_renewal
+                    if due:
+                        next_renewal = time.monotonic() + self._renew_s
+                    if due or beat:
+                        self._renew(every=due)
+                    cursor = self._follow(cursor, min(next_beat, next_renewal) - time.monotonic())
                 except (redis.ConnectionError, redis.TimeoutError) as error:
                     log.warning("node %s: Redis unreachable (%s); retrying", self.node, error)
                     stop.wait(self._heartbeat_s)
@@ -151,6 +176,24 @@ class Worker:
         if supervisor is not None:
             supervisor.stop()
             self._stopping.append(supervisor)
+
+    def _renew(self, *, every: bool) -> None:
+        """Renew the discovery entry of each running instance: of every one when `every`, else only of runs
+        not renewed yet (just started, or whose entry was not there yet)."""
+        for instance_id in [i for i in self._renewed if i not in self._instances]:
+            del self._renewed[instance_id]
+        for instance_id, supervisor in list(self._instances.items()):
+            serving = supervisor.serving()
+            if serving is None:
+                self._renewed.pop(instance_id, None)
+            elif every or self._renewed.get(instance_id) != serving.run:
+                if self._registry.heartbeat(instance_id, self._endpoint(serving)):
+                    self._renewed[instance_id] = serving.run
+                else:  # not registered (any more): tried again on the next beat, in case it comes
+                    self._renewed.pop(instance_id, None)
+
+    def _endpoint(self, serving: Serving) -> dict[str, str]:
+        return {"node": self.node, "host": self._host, "port": "" if serving.port is None else str(serving.port)}
 
     def _resync(self) -> None:
         for supervisor in self._instances.values():

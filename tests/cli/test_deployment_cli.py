@@ -492,7 +492,7 @@ def test_a_controller_too_slow_to_answer_is_exit_3(stack: Stack) -> None:
 
 
 def test_an_interrupted_command_is_one_line_and_exit_130(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
-    def interrupted(*_: object) -> None:
+    def interrupted(*_: object, **__: object) -> None:
         raise KeyboardInterrupt
 
     monkeypatch.setattr(DeploymentApi, "get", interrupted)

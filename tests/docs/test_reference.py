@@ -82,7 +82,7 @@ def test_every_test_the_rules_cite_exists() -> None:
     assert not missing, f"docs/rules.md cites tests that do not exist: {missing}"
 
 
-@pytest.mark.parametrize("rule", [*range(1, 15), 16])
+@pytest.mark.parametrize("rule", range(1, 17))
 def test_every_rule_cites_its_tests(rule: int) -> None:
     text = RULES_DOC.read_text()
     body = re.search(rf"^## R{rule} .*?(?=^## )", text, re.M | re.S)

@@ -478,3 +478,19 @@ def test_cli_deploys_a_bundle_with_its_payloads(api: Api, tmp_path: Path) -> Non
     fingerprint = bundle_fingerprint({"nested/input.json": b"{}"})
     assert api.bundles.get(fingerprint) == {"nested/input.json": b"{}"}
     assert get(api, "agent-api")["policy"]["strategy"] == "canary"
+
+
+def test_r15_cli_deploy_of_the_hello_bundle_keeps_the_manifests_auto_revert(api: Api) -> None:
+    bundle = Path(__file__).resolve().parents[2] / "examples" / "bundles" / "hello" / "v1.json"
+    assert json.loads(bundle.read_text())["policies"]["update"]["auto_revert"] is True
+
+    done = mn(api, "deployment", "deploy", str(bundle))
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    record = get(api, "hello")
+    assert record["policy"]["auto_revert"] is True
+    assert record["policy"]["min_healthy_ms"] == 1000
+    first = record["events"][0]
+    assert first["type"] == "deployment_policy_overrides_ignored"
+    assert first["fields"] == ["auto_revert", "max_parallel", "strategy"]
+    assert record["events"][1]["type"] == "deployment_created"
