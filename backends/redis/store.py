@@ -47,6 +47,9 @@ from mn_deploy_core.ports import Commit, Recordable
 from mn_deploy_core.records import DeploymentRecord, Event, InstanceRecord, VersionRecord, version_order
 
 log = logging.getLogger(__name__)
+decisions = logging.getLogger("mn_deploy.decisions")
+"""One line per event a stored decision wrote (deployment created or started, instance placed, verdicts,
+promoted, failed, reverted, lost...), as JSON: an operator's record of what the controller decided."""
 
 _BATCH = 1000
 VERSIONS_KEPT = 100
@@ -192,6 +195,9 @@ class RedisStore:
             self._queue_version(version)
         revisions = [self._queue_deployment(record, events) for record, events in commit.records]
         self._transaction.commit()
+        for record, events in commit.records:
+            for event in events:
+                decisions.info("%s", _decision_line(record, event))
         return revisions
 
     def save_instances(self, changed: Sequence[Recordable], removed: Sequence[str]) -> None:
@@ -440,3 +446,9 @@ def _version_number(version: str) -> int:
 def _id_number(deployment_id: str) -> int:
     """The number ending `dep_<safe key>_<n>`, or 0."""
     return _count(deployment_id.rsplit("_", 1)[-1])
+
+
+def _decision_line(record: DeploymentRecord, event: Event) -> str:
+    """`{"deployment_id", "deployment_key", "event", "t_ms", ...the event's fields}` on one line."""
+    line = {"deployment_id": record.deployment_id, "deployment_key": record.deployment_key, "event": event.type}
+    return json.dumps({**line, "t_ms": event.t_ms, **event.fields}, ensure_ascii=True, default=str)

@@ -273,3 +273,19 @@ def test_the_bundles_versions_ship_with_are_the_referenced_ones(store: RedisStor
     store.save_version(replace(samples.version("web", "1"), manifest_ref={"bundle_fingerprint": "f2"}))
 
     assert store.referenced_bundles() == {"f1", "f2"}
+
+
+def test_each_stored_event_is_logged_as_one_decision_line(store: RedisStore, caplog: pytest.LogCaptureFixture) -> None:
+    record = samples.deployment("api", 1)
+    with caplog.at_level(logging.INFO, logger="mn_deploy.decisions"):
+        store.save_deployment(record, [samples.event("deployment_started", 5.0, version="1")])
+
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "mn_deploy.decisions"]
+    assert json.loads(line) == {
+        "deployment_id": record.deployment_id,
+        "deployment_key": "api",
+        "event": "deployment_started",
+        "t_ms": 5.0,
+        "version": "1",
+    }
+    assert "\n" not in line
