@@ -13,6 +13,10 @@ the worker's next beat after the start, also writes `node`, `host` and `port` in
 instance that does not run (exited, restarting, failed, stopped, or whose worker is gone): its entry expires
 within the TTL unless the controller removed it before. A renewal never brings back an entry that is gone.
 
+A batch instance that completed (R3b) leaves the node's desired hash in the same step as its `completed` fact
+goes out (`lua/complete.lua`): it is done, so a worker restarted on the node before the controller noticed the
+old one gone does not run it again, and a node lost later does not report it failed.
+
 On a normal shutdown every instance is stopped (SIGTERM, SIGKILL after the grace period) and the heartbeat is
 deleted, so the controller replaces the instances without waiting for the TTL. A worker killed outright takes
 its agents with it (see process.py).
@@ -37,7 +41,7 @@ from backends.redis import scripts
 from backends.redis.client import require_decoded
 from backends.redis.keys import Keys, namespace_from_env
 from backends.redis.registry import DEFAULT_TTL_MS, RedisRegistry
-from mn_deploy_core.ports import Fact, Placement
+from mn_deploy_core.ports import Fact, FactKind, Placement
 
 # About this many facts are kept for a controller that is not reading: a bound on memory, never reached while
 # one runs (it deletes what it acknowledged).
@@ -77,6 +81,7 @@ class Worker:
         self._host = host or socket.gethostname()
         self._renewed: dict[str, int] = {}  # instance id -> the run whose entry was renewed last
         self._heartbeat = scripts.bind(client, "node_heartbeat")
+        self._complete = scripts.bind(client, "complete")
         self._workdir = workdir
         self._heartbeat_s = heartbeat_ms / 1000
         self._max_block_ms = wire.max_block_ms(client)
@@ -231,10 +236,14 @@ class Worker:
 
     def _report(self, fact: Fact) -> None:
         """Called from instance threads; a fact that cannot be written marks the state for a resync."""
+        fields = wire.fact_fields(fact, self.node)
         try:
-            self._client.xadd(
-                self._keys.facts, wire.fact_fields(fact, self.node), maxlen=FACTS_MAXLEN, approximate=True
-            )
+            if fact.kind is FactKind.COMPLETED:
+                keys = [self._keys.facts, self._keys.node_desired(self.node), self._keys.assigned]
+                pairs = [item for pair in fields.items() for item in pair]
+                self._complete(keys, [FACTS_MAXLEN, fact.instance_id, self.node, *pairs])
+            else:
+                self._client.xadd(self._keys.facts, fields, maxlen=FACTS_MAXLEN, approximate=True)
         except redis.RedisError as error:
             self._facts_lost = True
             log.warning("node %s: fact %s of %s not written (%s)", self.node, fact.kind, fact.instance_id, error)

@@ -550,7 +550,7 @@ def test_the_example_bundles_differ_only_in_their_command_arguments() -> None:
 
 
 def test_a_batch_agent_that_exits_0_is_completed_and_not_restarted(
-    start_worker: Callable[..., Worker], runtime: RedisRuntime, facts: Facts
+    start_worker: Callable[..., Worker], runtime: RedisRuntime, facts: Facts, real_redis: redis.Redis
 ) -> None:
     start_worker()
     restarts = RestartPolicy(attempts=2, delay_ms=50)
@@ -559,6 +559,9 @@ def test_a_batch_agent_that_exits_0_is_completed_and_not_restarted(
 
     runtime.place(done)
     assert facts.until(Fact(done.instance_id, FactKind.COMPLETED)) == ["placed", "running", "ready", "completed"]
+    # done, it left its node's desired state with its fact: a restarted worker would not run it again
+    assert not real_redis.hexists(KEYS.node_desired("n1"), done.instance_id)
+    assert not real_redis.hexists(KEYS.assigned, done.instance_id)
     runtime.place(crashed)
 
     once = ["running", "ready", "exited"]
