@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -12,10 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
 from backends.live.bundles import MemoryBundleStore
 from backends.live.grpc import serve
+from backends.live.runtime import RedisRuntime
 from backends.loopback import free_port
+from mn_deploy_core.ports import Fact, FactKind
 from tests.scripted import World
 
 
@@ -57,3 +61,43 @@ def held(address: str) -> Iterator[socket.socket]:
         old_leader.bind((host, int(port)))
         old_leader.listen()
         yield old_leader
+
+
+# ---- a worker's runtime and the facts it reports (tests/live/test_worker.py, test_discovery.py) ----------------
+
+WORKER_NAMESPACE = "mn_test"
+DEADLINE_S = 15.0
+"""How long a real worker and agent get to do what a test waits for."""
+
+
+class Facts:
+    """Facts as the controller reads them (and acknowledges), kept in arrival order."""
+
+    def __init__(self, runtime: RedisRuntime) -> None:
+        self.runtime = runtime
+        self.seen: list[Fact] = []
+
+    def until(self, expected: Fact, *, start: int = 0, timeout_s: float = DEADLINE_S) -> list[FactKind | str]:
+        """Read until `expected` is among the facts from index `start` on; those of its instance, as kinds
+        (a check fact as `kind:check`)."""
+        deadline = time.monotonic() + timeout_s
+        while expected not in self.seen[start:]:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no {expected} within {timeout_s} s; saw {self.of(expected.instance_id)}")
+            entries = self.runtime.read_facts(100)
+            self.runtime.ack([entry_id for entry_id, _ in entries])
+            self.seen.extend(fact for _, fact in entries)
+        return self.of(expected.instance_id, start)
+
+    def of(self, instance_id: str, start: int = 0) -> list[FactKind | str]:
+        return [f"{f.kind}:{f.check}" if f.check else f.kind for f in self.seen[start:] if f.instance_id == instance_id]
+
+
+@pytest.fixture
+def runtime(real_redis: redis.Redis) -> RedisRuntime:
+    return RedisRuntime(real_redis, namespace=WORKER_NAMESPACE, node_ttl_ms=2000)
+
+
+@pytest.fixture
+def facts(runtime: RedisRuntime) -> Facts:
+    return Facts(runtime)

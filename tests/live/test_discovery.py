@@ -28,10 +28,9 @@ from backends.redis.keys import Keys
 from backends.redis.registry import RedisRegistry
 from backends.redis.server import LocalRedisServer
 from mn_deploy_core.ports import Fact, FactKind, Placement, Role, ServiceInstance
+from tests.live.conftest import DEADLINE_S, Facts
 from tests.live.test_worker import (
-    DEADLINE_S,
     GRACE_MS,
-    Facts,
     agent_node,
     agent_pids,
     example,
@@ -206,16 +205,6 @@ def test_renewals_come_every_third_of_the_ttl() -> None:
 
 
 # ---- real workers, real agents -----------------------------------------------------------------
-
-
-@pytest.fixture
-def runtime(real_redis: redis.Redis) -> RedisRuntime:
-    return RedisRuntime(real_redis, namespace=NAMESPACE, node_ttl_ms=2000)
-
-
-@pytest.fixture
-def facts(runtime: RedisRuntime) -> Facts:
-    return Facts(runtime)
 
 
 @pytest.fixture

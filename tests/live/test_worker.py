@@ -39,13 +39,13 @@ from mn_deploy.bundle_reader import read_bundle
 from mn_deploy_core.controller import Controller
 from mn_deploy_core.manifest import load_manifest
 from mn_deploy_core.ports import Fact, FactKind, Placement, RestartPolicy, Role
+from tests.live.conftest import DEADLINE_S, Facts
 from tests.placements import a_placement
 from tests.polling import wait_for
 
 NAMESPACE = "mn_test"
 KEYS = Keys(NAMESPACE)
 EXAMPLES = Path(__file__).parents[2] / "examples" / "bundles"
-DEADLINE_S = 15.0
 GRACE_MS = 300
 RUN_VARIABLE = "MN_TEST_RUN"
 NO_RESTARTS = RestartPolicy(attempts=0, delay_ms=50)
@@ -129,29 +129,6 @@ def ask(instance_id: str, path: str = "/") -> Any:
     return None
 
 
-class Facts:
-    """Facts as the controller reads them (and acknowledges), kept in arrival order."""
-
-    def __init__(self, runtime: RedisRuntime) -> None:
-        self.runtime = runtime
-        self.seen: list[Fact] = []
-
-    def until(self, expected: Fact, *, start: int = 0, timeout_s: float = DEADLINE_S) -> list[FactKind | str]:
-        """Read until `expected` is among the facts from index `start` on; those of its instance, as kinds
-        (a check fact as `kind:check`)."""
-        deadline = time.monotonic() + timeout_s
-        while expected not in self.seen[start:]:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"no {expected} within {timeout_s} s; saw {self.of(expected.instance_id)}")
-            entries = self.runtime.read_facts(100)
-            self.runtime.ack([entry_id for entry_id, _ in entries])
-            self.seen.extend(fact for _, fact in entries)
-        return self.of(expected.instance_id, start)
-
-    def of(self, instance_id: str, start: int = 0) -> list[FactKind | str]:
-        return [f"{f.kind}:{f.check}" if f.check else f.kind for f in self.seen[start:] if f.instance_id == instance_id]
-
-
 # ---- fixtures ----------------------------------------------------------------------------------
 
 
@@ -159,16 +136,6 @@ class Facts:
 def run_token(monkeypatch: pytest.MonkeyPatch) -> None:
     """Agents inherit the worker's environment: this tells this test's agents from a concurrent run's."""
     monkeypatch.setenv(RUN_VARIABLE, uuid.uuid4().hex)
-
-
-@pytest.fixture
-def runtime(real_redis: redis.Redis) -> RedisRuntime:
-    return RedisRuntime(real_redis, namespace=NAMESPACE, node_ttl_ms=2000)
-
-
-@pytest.fixture
-def facts(runtime: RedisRuntime) -> Facts:
-    return Facts(runtime)
 
 
 @pytest.fixture
