@@ -29,15 +29,12 @@ class FencedError(Exception):
 
 
 class Fence:
-    """Runs fenced scripts for one writer; `token` None means unfenced (tools and tests that own the data)."""
+    """Queues fenced scripts for one writer's transactions; `token` None means unfenced (tools and tests that own
+    the data)."""
 
     def __init__(self, lease_key: str, token: str | None) -> None:
         self.lease_key = lease_key
         self.token = token
-
-    def run(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
-        with self._translated():
-            return script([self.lease_key, *keys], [self.token or "", *args])
 
     def queue(self, pipe: Pipeline, script: Script, keys: Sequence[str], args: Sequence[Any]) -> None:
         script([self.lease_key, *keys], [self.token or "", *args], client=pipe)

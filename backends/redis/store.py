@@ -25,7 +25,6 @@ from typing import Any, cast
 
 import redis
 from redis.client import Pipeline
-from redis.commands.core import Script
 
 from backends.redis import scripts
 from backends.redis.client import require_decoded
@@ -340,10 +339,6 @@ class RedisStore:
             x for i in changed if i.instance_id not in gone for x in (i.instance_id, dumps(i.to_record().to_json()))
         ]
         self._transaction.script(self._save_instances, [self._keys.live_instances], [len(pairs) // 2, *pairs, *removed])
-
-    def _write(self, script: Script, keys: list[str], args: list[Any]) -> Any:
-        """Run a fenced write script: FencedError when this store's fence no longer holds the lease."""
-        return self._fence.run(script, keys, args)
 
     def _check_versions(self, key: str) -> tuple[list[VersionRecord], list[str], list[str]]:
         """The key's versions that decode, those purged for having no record, and those that are corrupt."""

@@ -11,12 +11,11 @@ what the convergence invariants compare the records with.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import redis
 from redis.client import Pipeline
-from redis.commands.core import Script
 
 from backends.live import wire
 from backends.live.runtime import RedisRuntime
@@ -50,16 +49,11 @@ class Writes:
 
 
 class CountingFence(Fence):
-    """A fence whose every sent write (a script run on its own, or a whole transaction) is counted."""
+    """A fence whose every sent transaction (one decision's writes) is counted."""
 
     def __init__(self, lease_key: str, token: str, writes: Writes) -> None:
         super().__init__(lease_key, token)
         self._writes = writes
-
-    def run(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
-        result = super().run(script, keys, args)
-        self._writes.done()
-        return result
 
     def results(self, pipe: Pipeline) -> list[Any]:
         result = super().results(pipe)
