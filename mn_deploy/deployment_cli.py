@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
@@ -99,13 +99,13 @@ def _command(name: str) -> Callable[[Callable[..., None]], click.Command]:
             try:
                 function(Session(api, out), **arguments)
             except ApiError as error:
-                _exit(out, error.message, error.exit_code)
+                out.exit(error.message, error.exit_code)
             except BundleError as error:
-                _exit(out, error.message, EXIT_REFUSED)
+                out.exit(error.message, EXIT_REFUSED)
             except TimedOut as error:
-                _exit(out, error.message, EXIT_TIMED_OUT)
+                out.exit(error.message, EXIT_TIMED_OUT)
             except KeyboardInterrupt:
-                _exit(out, "interrupted; the deployment goes on", EXIT_INTERRUPTED)
+                out.exit("interrupted; the deployment goes on", EXIT_INTERRUPTED)
             finally:
                 api.close()
 
@@ -120,11 +120,6 @@ def _command(name: str) -> Callable[[Callable[..., None]], click.Command]:
         return deployment.command(name)(run)
 
     return register
-
-
-def _exit(out: Output, message: str, code: int) -> NoReturn:
-    out.error(message)
-    raise click.exceptions.Exit(code)
 
 
 _interval = click.option(

@@ -14,6 +14,7 @@ import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import NoReturn
 
 import click
 from rich.console import Console, Group, RenderableType
@@ -63,6 +64,11 @@ class Output:
 
     def error(self, message: str) -> None:
         click.echo(f"error: {printable(message)}", err=True)
+
+    def exit(self, message: str, code: int) -> NoReturn:
+        """The one line a failed command prints, and its exit code."""
+        self.error(message)
+        raise click.exceptions.Exit(code)
 
     def warning(self, message: str) -> None:
         """About the command, not its result: on stderr, so stdout stays the result (and `--json` parseable).

@@ -12,7 +12,7 @@ import functools
 import json
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 import redis
@@ -58,11 +58,11 @@ def _command(name: str) -> Callable[[Callable[..., None]], click.Command]:
             try:
                 client = connect(redis_url)
             except ValueError as error:  # not a Redis URL
-                _exit(out, f"--redis {redis_url}: {error}", EXIT_USAGE)
+                out.exit(f"--redis {redis_url}: {error}", EXIT_USAGE)
             try:
                 function(RedisRegistry(client), out, **arguments)
             except redis.RedisError as error:
-                _exit(out, f"Redis at {redis_url} could not answer: {error}", EXIT_UNREACHABLE)
+                out.exit(f"Redis at {redis_url} could not answer: {error}", EXIT_UNREACHABLE)
             finally:
                 client.close()
 
@@ -78,11 +78,6 @@ def _command(name: str) -> Callable[[Callable[..., None]], click.Command]:
         return service.command(name)(run)
 
     return register
-
-
-def _exit(out: Output, message: str, code: int) -> NoReturn:
-    out.error(message)
-    sys.exit(code)
 
 
 @_command("list")
