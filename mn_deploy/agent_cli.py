@@ -17,7 +17,7 @@ from types import FrameType
 import click
 import redis
 
-from backends.live.worker import Worker
+from backends.live.worker.daemon import Worker
 from backends.redis.client import DEFAULT_URL, connect
 
 

@@ -13,8 +13,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from backends.live.bundles import UnsafePayloadPathError, check_payload_paths
-from backends.live.sizes import TooLargeError, check_bundle_size, check_manifest_size
+from backends.protocol.bundles import UnsafePayloadPathError, check_payload_paths
+from backends.protocol.sizes import TooLargeError, check_bundle_size, check_manifest_size
 from mn_deploy_core.limits import parse_json
 
 

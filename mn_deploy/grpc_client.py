@@ -21,8 +21,8 @@ os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
 import grpc
 
-from backends.live.grpc import job_pb2, job_pb2_grpc
-from backends.live.sizes import client_options
+from backends.protocol import job_pb2, job_pb2_grpc
+from backends.protocol.sizes import client_options
 
 DEFAULT_TARGET = "127.0.0.1:55051"
 # Long enough for a deploy that uploads a large bundle; a controller that is up answers in milliseconds.

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import click
 
-from backends.live import wire
-from backends.live.daemon import DaemonConfig, run_daemon
+from backends.live.controller.daemon import DaemonConfig, run_daemon
+from backends.live.controller.lease import DEFAULT_TTL_MS
+from backends.live.controller.server import DEFAULT_ADDRESS
 from backends.live.devstack import DevStack, StackError, split_address
-from backends.live.grpc.server import DEFAULT_ADDRESS
-from backends.live.lease import DEFAULT_TTL_MS
+from backends.protocol import wire
 from backends.redis.client import DEFAULT_URL
 from mn_deploy.usage import OneLineUsage
 

@@ -145,7 +145,7 @@ def _argv(value: Any) -> bool:
 
 def _check_field_problems(where: str, check: Mapping[str, Any]) -> list[str]:
     """The fields of one check. The live worker reads each of them from a check of any type when it starts an
-    instance (backends/live/checks.py), so each is checked wherever it is given; an exec check needs its
+    instance (backends/live/worker/checks.py), so each is checked wherever it is given; an exec check needs its
     command."""
     problems: list[str] = []
     if check.get("type") not in CHECK_TYPES:

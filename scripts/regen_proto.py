@@ -1,4 +1,4 @@
-"""Regenerate backends/live/grpc/job_pb2.py(i) and job_pb2_grpc.py from job.proto (needs grpcio-tools).
+"""Regenerate backends/protocol/job_pb2.py(i) and job_pb2_grpc.py from job.proto (needs grpcio-tools).
 
 Run from anywhere: `.venv/bin/python scripts/regen_proto.py`. The generated files are committed.
 
@@ -16,7 +16,7 @@ from pathlib import Path
 from grpc_tools import protoc
 
 ROOT = Path(__file__).resolve().parent.parent
-PROTO = Path("backends/live/grpc/job.proto")
+PROTO = Path("backends/protocol/job.proto")
 DEFAULT_POOL = "_descriptor_pool.Default().AddSerializedFile("
 PRIVATE_POOL = "_descriptor_pool.DescriptorPool().AddSerializedFile("
 

@@ -1,1 +1,2 @@
-"""The live world: the gRPC API MirrorNeuron's CLI and SDK call, payload bundles, the daemon and its workers."""
+"""The live world: the controller daemon (`controller`), the agent worker (`worker`), and a local stack of both on
+one machine (`devstack`). The wire they share is `backends.protocol`."""

@@ -2,8 +2,8 @@
 
 `mn-deploy dev up` runs one, and the end-to-end tests drive one (killing and restarting its parts). Every child
 leads its own process group and dies with the stack, even with a stack killed by SIGKILL
-(backends.live.process.ProcessGroup), so the stack leaves no process behind; nor, unless given a working
-directory, any file (backends.live.process.ScratchDirectory). Redis keeps every record in an append-only file in
+(backends.process.ProcessGroup), so the stack leaves no process behind; nor, unless given a working
+directory, any file (backends.process.ScratchDirectory). Redis keeps every record in an append-only file in
 the working directory, so a redis-server that dies is restarted on the same port with every record. How to run
 `mn-deploy` is passed in: the application owns its command line.
 """
@@ -23,10 +23,9 @@ from typing import Protocol
 
 import grpc
 
-from backends.live import wire
-from backends.live.grpc import job_pb2, job_pb2_grpc
-from backends.live.lease import DEFAULT_TTL_MS
-from backends.live.process import ProcessGroup, ScratchDirectory
+from backends.live.controller.lease import DEFAULT_TTL_MS
+from backends.process import ProcessGroup, ScratchDirectory
+from backends.protocol import job_pb2, job_pb2_grpc, wire
 from backends.redis import Keys, connect
 from backends.redis.keys import namespace_from_env
 from backends.redis.server import LocalRedisServer, executable

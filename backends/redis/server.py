@@ -2,7 +2,7 @@
 
 It persists nothing unless asked (`appendonly=True`: an append-only file in its directory, fsynced every second),
 and `kill()` is a real SIGKILL, so durability can be tested by restarting on the same directory and port. It dies
-with the thread that started it (backends.live.process.ProcessGroup): a test run or `dev up` killed outright
+with the thread that started it (backends.process.ProcessGroup): a test run or `dev up` killed outright
 leaves no redis-server behind.
 """
 
@@ -18,8 +18,8 @@ from types import TracebackType
 
 import redis
 
-from backends.live.process import ProcessGroup
 from backends.loopback import free_port
+from backends.process import ProcessGroup
 
 START_TIMEOUT_S = 10.0
 STOP_GRACE_S = 5.0

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import redis
 
-from backends.live.runtime import RedisRuntime
+from backends.live.controller.runtime import RedisRuntime
 from backends.redis import BrokenTransactionError, FencedError, Keys, RedisRegistry, RedisStore, Transaction
 from backends.redis.fencing import Fence
 from backends.redis.transaction import Precondition

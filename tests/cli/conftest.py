@@ -20,9 +20,10 @@ import grpc
 import pytest
 from click.testing import CliRunner, Result
 
-from backends.live.bundles import MemoryBundleStore
-from backends.live.grpc import job_pb2_grpc, serve
+from backends.live.controller import serve
+from backends.live.controller.bundles import MemoryBundleStore
 from backends.loopback import free_port
+from backends.protocol import job_pb2_grpc
 from mn_deploy.cli import main
 from tests.scripted import World
 

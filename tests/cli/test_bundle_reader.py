@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from backends.live.sizes import MAX_BUNDLE_BYTES, MAX_MANIFEST_BYTES
+from backends.protocol.sizes import MAX_BUNDLE_BYTES, MAX_MANIFEST_BYTES
 from mn_deploy.bundle_reader import BundleError, read_bundle
 from tests.awkward import awkward_values, unfit
 from tests.cli.conftest import write_bundle

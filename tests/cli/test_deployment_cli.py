@@ -16,9 +16,9 @@ from click.testing import Result
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from backends.live.bundles import bundle_fingerprint
-from backends.live.grpc import job_pb2, job_pb2_grpc
 from backends.loopback import free_port
+from backends.protocol import job_pb2, job_pb2_grpc
+from backends.protocol.bundles import bundle_fingerprint
 from mn_deploy.grpc_client import ApiError, DeploymentApi
 from tests.awkward import awkward_values, unfit
 from tests.backends import samples

@@ -17,7 +17,8 @@ from pathlib import Path
 import grpc
 import pytest
 
-from backends.live.grpc import JobService, job_pb2
+from backends.live.controller import JobService
+from backends.protocol import job_pb2
 from mn_deploy import deployment_cli
 from tests.cli.conftest import Cli, Stack, serving
 from tests.cli.test_deployment_cli import V1, deploy, ok, write_bundle

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from backends.live.checks import declared_checks
+from backends.live.worker.checks import declared_checks
 from mn_deploy_core.errors import InvalidManifestError
 from mn_deploy_core.limits import MAX_DEPTH, json_problem, parse_json
 from mn_deploy_core.manifest import MAX_CHECK_MS, load_manifest

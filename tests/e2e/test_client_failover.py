@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from backends.live.lease import default_owner
-from backends.live.process import ProcessGroup
+from backends.live.controller.lease import default_owner
+from backends.process import ProcessGroup
 from backends.redis import Keys, connect
 from backends.redis.keys import namespace_from_env
 from mn_deploy.live_cli import mn_deploy_command

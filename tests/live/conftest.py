@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 import redis
 
-from backends.live.bundles import MemoryBundleStore
-from backends.live.grpc import serve
-from backends.live.runtime import RedisRuntime
+from backends.live.controller import serve
+from backends.live.controller.bundles import MemoryBundleStore
+from backends.live.controller.runtime import RedisRuntime
 from backends.loopback import free_port
 from mn_deploy_core.ports import Fact, FactKind
 from tests.scripted import World

@@ -3,7 +3,7 @@ after any write of its own: the crash-point harness of tests/live/test_crash_poi
 
 The controller is the real one with the live store, runtime and registry sharing one transaction, as the daemon
 wires them; a term of it is replaced, as a standby would replace it, by a new controller restored from Redis.
-Workers are in-process stand-ins for backends.live.worker: each node's desired hash is what it runs, an
+Workers are in-process stand-ins for backends.live.worker.daemon: each node's desired hash is what it runs, an
 instance reports running, ready and its checks (failing for an image named `bad`) once it starts, and a resync
 order makes it report them again. What they run is therefore exactly what the desired hashes say, which is
 what the convergence invariants compare the records with.
@@ -17,8 +17,8 @@ from typing import Any
 import redis
 from redis.client import Pipeline
 
-from backends.live import wire
-from backends.live.runtime import RedisRuntime
+from backends.live.controller.runtime import RedisRuntime
+from backends.protocol import wire
 from backends.redis import Keys, RedisRegistry, RedisStore, Transaction
 from backends.redis.fencing import Fence
 from mn_deploy_core.controller import Controller

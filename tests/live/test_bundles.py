@@ -11,17 +11,16 @@ import redis
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from backends.live.bundles import (
+from backends.live.controller.bundles import BundleStore, MemoryBundleStore
+from backends.live.worker.supervisor import materialise
+from backends.protocol.bundles import (
     MAX_NAME_BYTES,
     MAX_PATH_BYTES,
-    BundleStore,
-    MemoryBundleStore,
     UnsafePayloadPathError,
     bundle_fingerprint,
     check_payload_paths,
 )
-from backends.live.redis_bundles import RedisBundleStore
-from backends.live.supervisor import materialise
+from backends.redis.bundles import RedisBundleStore
 from tests.awkward import odd_text
 
 NAMESPACE = "mn_test"

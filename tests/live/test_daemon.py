@@ -25,12 +25,12 @@ import pytest
 import redis
 
 from backends.live.clock import wall_ms
-from backends.live.daemon import DaemonConfig, run_daemon
-from backends.live.driver import Driver
-from backends.live.lease import Lease
-from backends.live.process import ProcessGroup
+from backends.live.controller.daemon import DaemonConfig, run_daemon
+from backends.live.controller.driver import Driver
+from backends.live.controller.lease import Lease
 from backends.loopback import free_port
 from backends.memory import MemoryRegistry, MemoryStore
+from backends.process import ProcessGroup
 from backends.redis import Keys
 from backends.redis.server import LocalRedisServer
 from mn_deploy.live_cli import mn_deploy_command

@@ -19,10 +19,10 @@ import fakeredis
 import pytest
 import redis
 
-from backends.live.redis_bundles import RedisBundleStore
-from backends.live.runtime import RedisRuntime
-from backends.live.supervisor import Serving
-from backends.live.worker import Worker
+from backends.live.controller.runtime import RedisRuntime
+from backends.live.worker.daemon import Worker
+from backends.live.worker.supervisor import Serving
+from backends.redis.bundles import RedisBundleStore
 from backends.redis.client import connect
 from backends.redis.keys import Keys
 from backends.redis.registry import RedisRegistry

@@ -14,9 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from backends.live.bundles import bundle_fingerprint
-from backends.live.grpc import arguments, results, status_code
-from backends.live.sizes import MAX_BUNDLE_BYTES, MAX_MANIFEST_BYTES
+from backends.live.controller import arguments, results, status_code
+from backends.protocol.bundles import bundle_fingerprint
+from backends.protocol.sizes import MAX_BUNDLE_BYTES, MAX_MANIFEST_BYTES
 from mn_deploy_core.errors import ConflictError, NotFoundError, RefusedError
 from tests.awkward import awkward_values, unfit
 from tests.backends import samples

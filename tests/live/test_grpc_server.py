@@ -8,8 +8,8 @@ import logging
 import grpc
 import pytest
 
-from backends.live.grpc import serve
-from backends.live.grpc.server import Bind, WaitingServer, probe
+from backends.live.controller import serve
+from backends.live.controller.server import Bind, WaitingServer, probe
 from backends.loopback import free_port
 from tests.live.conftest import held
 from tests.scripted import World
@@ -49,7 +49,7 @@ def test_probe_says_when_this_host_can_never_bind_an_address(address: str) -> No
 
 
 def test_a_taken_address_is_served_as_soon_as_it_is_free(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="backends.live.grpc.server")
+    caplog.set_level(logging.INFO, logger="backends.live.controller.server")
     address = f"127.0.0.1:{free_port()}"
     with held(address) as old_leader:
         server = waiting_server(address)

@@ -11,11 +11,12 @@ import grpc
 import pytest
 import redis
 
-from backends.live.grpc import job_pb2, job_pb2_grpc, serve
-from backends.live.lease import Lease
-from backends.live.runtime import RedisRuntime
+from backends.live.controller import serve
+from backends.live.controller.lease import Lease
+from backends.live.controller.runtime import RedisRuntime
 from backends.loopback import free_port
 from backends.memory import MemoryRegistry
+from backends.protocol import job_pb2, job_pb2_grpc
 from backends.redis import FencedError, Keys, RedisStore
 from mn_deploy_core.controller import Controller
 from mn_deploy_core.records import InstanceRecord

@@ -11,8 +11,8 @@ import time
 import pytest
 import redis
 
-from backends.live import wire
-from backends.live.runtime import RedisRuntime
+from backends.live.controller.runtime import RedisRuntime
+from backends.protocol import wire
 from backends.redis.client import connect
 from backends.redis.keys import Keys
 from backends.redis.server import LocalRedisServer

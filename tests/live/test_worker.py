@@ -24,14 +24,14 @@ from typing import Any
 import pytest
 import redis
 
-from backends.live.bundles import UnsafePayloadPathError
 from backends.live.clock import wall_ms
-from backends.live.redis_bundles import RedisBundleStore
-from backends.live.runtime import RedisRuntime
-from backends.live.supervisor import materialise
-from backends.live.worker import Worker
+from backends.live.controller.runtime import RedisRuntime
+from backends.live.worker.daemon import Worker
+from backends.live.worker.supervisor import materialise
 from backends.loopback import free_port
 from backends.memory import MemoryRegistry, MemoryStore
+from backends.protocol.bundles import UnsafePayloadPathError
+from backends.redis.bundles import RedisBundleStore
 from backends.redis.client import connect
 from backends.redis.keys import Keys
 from backends.redis.server import LocalRedisServer

@@ -1,7 +1,7 @@
 """How big what crosses the gRPC door may be. The server and our CLI set the same message limits, and a bundle or
 manifest over its limit is refused at the door, in one line naming the limit, before anything is applied.
 Replies are shaped to stay far below theirs: each carries a manifest once, a bounded version summary, a page of a
-list (backends/live/grpc/results.py)."""
+list (backends/live/controller/results.py)."""
 
 from __future__ import annotations
 

@@ -31,10 +31,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from backends.live.bundles import UnsafePayloadPathError, check_payload_paths
-from backends.live.checks import Check, declared_checks, probe
-from backends.live.process import ProcessGroup
+from backends.live.worker.checks import Check, declared_checks, probe
 from backends.loopback import free_port
+from backends.process import ProcessGroup
+from backends.protocol.bundles import UnsafePayloadPathError, check_payload_paths
 from mn_deploy_core.ports import Fact, FactKind, Placement
 
 Payloads = Callable[[str], Mapping[str, bytes] | None]

@@ -21,7 +21,7 @@ from types import TracebackType
 from typing import Protocol
 
 from backends.live.clock import wall_ms
-from backends.live.lease import Lease
+from backends.live.controller.lease import Lease
 from mn_deploy_core.controller import Controller
 from mn_deploy_core.ports import Fact
 

@@ -15,11 +15,11 @@ from typing import Any
 
 import grpc
 
-from backends.live.bundles import BundleStore, MemoryBundleStore
 from backends.live.clock import wall_ms
-from backends.live.grpc.job_pb2_grpc import add_JobServiceServicer_to_server
-from backends.live.grpc.service import JobService
-from backends.live.sizes import server_options
+from backends.live.controller.bundles import BundleStore, MemoryBundleStore
+from backends.live.controller.job_service import JobService
+from backends.protocol.job_pb2_grpc import add_JobServiceServicer_to_server
+from backends.protocol.sizes import server_options
 from mn_deploy_core.controller import Controller
 
 # MirrorNeuron's own port, so `mn` and the SDK find us with their defaults (or MN_GRPC_TARGET).

@@ -19,15 +19,14 @@ from dataclasses import dataclass
 
 import redis
 
-from backends.live import wire
 from backends.live.clock import wall_ms
-from backends.live.driver import Driver
-from backends.live.grpc import serve
-from backends.live.grpc.server import WaitingServer
-from backends.live.lease import DEFAULT_TTL_MS, Lease
-from backends.live.redis_bundles import RedisBundleStore
-from backends.live.runtime import RedisRuntime
+from backends.live.controller.driver import Driver
+from backends.live.controller.lease import DEFAULT_TTL_MS, Lease
+from backends.live.controller.runtime import RedisRuntime
+from backends.live.controller.server import WaitingServer, serve
+from backends.protocol import wire
 from backends.redis import FencedError, Keys, RedisRegistry, RedisStore, connect
+from backends.redis.bundles import RedisBundleStore
 from backends.redis.fencing import Fence
 from backends.redis.keys import namespace_from_env
 from backends.redis.transaction import Transaction

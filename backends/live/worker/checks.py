@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from backends.live.process import run_to_exit
+from backends.process import run_to_exit
 
 DEFAULT_INTERVAL_MS = 5000
 DEFAULT_TIMEOUT_MS = 2000

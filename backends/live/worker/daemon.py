@@ -34,10 +34,10 @@ from pathlib import Path
 
 import redis
 
-from backends.live import wire
-from backends.live.redis_bundles import RedisBundleStore
-from backends.live.supervisor import InstanceSupervisor, Serving
+from backends.live.worker.supervisor import InstanceSupervisor, Serving
+from backends.protocol import wire
 from backends.redis import scripts
+from backends.redis.bundles import RedisBundleStore
 from backends.redis.client import require_decoded
 from backends.redis.keys import Keys, namespace_from_env
 from backends.redis.registry import DEFAULT_TTL_MS, RedisRegistry

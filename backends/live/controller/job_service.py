@@ -15,9 +15,11 @@ from typing import Any, Protocol
 import grpc
 import redis
 
-from backends.live.bundles import BundleStore, check_payload_paths
-from backends.live.grpc import arguments, job_pb2, job_pb2_grpc, results
-from backends.live.sizes import check_sizes
+from backends.live.controller import arguments, results
+from backends.live.controller.bundles import BundleStore
+from backends.protocol import job_pb2, job_pb2_grpc
+from backends.protocol.bundles import check_payload_paths
+from backends.protocol.sizes import check_sizes
 from backends.redis import BrokenTransactionError, FencedError
 from mn_deploy_core.controller import Controller
 from mn_deploy_core.errors import ConflictError, DeploymentError, NotFoundError

@@ -14,7 +14,7 @@ from collections.abc import Collection, Mapping
 
 import redis
 
-from backends.live.bundles import bundle_fingerprint
+from backends.protocol.bundles import bundle_fingerprint
 from backends.redis.client import require_decoded
 from backends.redis.keys import Keys, namespace_from_env
 

@@ -16,7 +16,7 @@ from collections.abc import Collection, Sequence
 
 import redis
 
-from backends.live import wire
+from backends.protocol import wire
 from backends.redis import scripts
 from backends.redis.client import require_decoded
 from backends.redis.fencing import Fence
