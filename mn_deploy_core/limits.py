@@ -30,6 +30,8 @@ _TOO_DEEP = f"nested more than {MAX_DEPTH} levels deep"
 _NOT_FINITE = "holds a number that is not finite (NaN, Infinity, or over 1.8e308 in size)"
 _NOT_TEXT = "holds text that is not Unicode (a lone surrogate, \\ud800 to \\udfff)"
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+"""Control characters (C0, DEL, C1): no name may hold one."""
 _SURELY_FINITE = 2**1023
 """An integer strictly between minus this and this converts to a finite float; only larger ones need trying."""
 
@@ -113,3 +115,13 @@ def check_text(name: str, value: str | None) -> None:
     """InvalidArgumentError when an operator's `name` (a reason, a tag) is longer than MAX_TEXT characters."""
     if value is not None and len(value) > MAX_TEXT:
         raise InvalidArgumentError(f"{name} is longer than {MAX_TEXT} characters ({len(value)})")
+
+
+def blank(value: Any) -> bool:
+    """Whether `value` is not a string with something in it: a name must be one."""
+    return not isinstance(value, str) or not value.strip()
+
+
+def has_control(value: Any) -> bool:
+    """Whether `value` is a string holding a control character."""
+    return isinstance(value, str) and _CONTROL.search(value) is not None

@@ -17,22 +17,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from mn_deploy_core import policy as update_policy
+from mn_deploy_core.checks import service_problems
 from mn_deploy_core.errors import InvalidManifestError
-from mn_deploy_core.limits import MAX_AGENTS, json_problem
+from mn_deploy_core.limits import MAX_AGENTS, blank, has_control, json_problem
 from mn_deploy_core.policy import ReschedulePolicy, UpdatePolicy, display_value
 from mn_deploy_core.ports import RestartPolicy
 
 LONG_RUNNING = frozenset({"service", "system"})
-CHECK_TYPES = ("http", "tcp", "exec")
-MAX_CHECK_MS = 86_400_000
-"""The longest `interval_ms` or `timeout_ms` a check may ask for: a day."""
 _AGENT_FIELDS = ("agent_type", "type", "role", "config", "resources", "constraints", "services")
 _OBJECT_FIELDS = ("config", "resources", "constraints")
 _DIGITS = re.compile(r"(\d+)")
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
-"""Control characters (C0, DEL, C1): no name may hold one."""
-_URL_PATH = re.compile("/[!-~]*")
-"""An http check's path: printable ASCII without spaces, all `http.client` sends (it raises on anything else)."""
 
 
 def canonical_json(value: Any) -> str:
@@ -92,15 +86,6 @@ class Manifest:
         return tuple(self.agents)
 
 
-def _blank(value: Any) -> bool:
-    return not isinstance(value, str) or not value.strip()
-
-
-def _control(value: Any) -> bool:
-    """Whether `value` is a string holding a control character."""
-    return isinstance(value, str) and _CONTROL.search(value) is not None
-
-
 def _key_sources(document: Mapping[str, Any], override: Any) -> tuple[tuple[str, Any], ...]:
     """Where a deployment key may come from, in order (reference §2), each with the name problems give it."""
 
@@ -122,72 +107,15 @@ def resolve_key(document: Mapping[str, Any], override: str | None = None) -> str
     """The first non-blank of: override, metadata.deployment_key, deployment.key, policies.deployment_key,
     job_name, graph_id (reference §2)."""
     for _, candidate in _key_sources(document, override):
-        if not _blank(candidate):
+        if not blank(candidate):
             return str(candidate).strip()
     return None
 
 
 def _node_label(node: Any, index: int) -> str:
-    if isinstance(node, Mapping) and not _blank(node.get("node_id")):
+    if isinstance(node, Mapping) and not blank(node.get("node_id")):
         return f'node "{display_value(node["node_id"])}"'
     return f"nodes[{index}]"
-
-
-def _whole(value: Any, low: int, high: int) -> bool:
-    """Whether `value` is an integer (not a bool) from `low` to `high`."""
-    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
-
-
-def _argv(value: Any) -> bool:
-    """Whether `value` is a command a process can be started with: a non-empty list of strings without NUL."""
-    return isinstance(value, list) and bool(value) and all(isinstance(a, str) and "\0" not in a for a in value)
-
-
-def _check_field_problems(where: str, check: Mapping[str, Any]) -> list[str]:
-    """The fields of one check. The live worker reads each of them from a check of any type when it starts an
-    instance (backends/live/worker/checks.py), so each is checked wherever it is given; an exec check needs its
-    command."""
-    problems: list[str] = []
-    if check.get("type") not in CHECK_TYPES:
-        problems.append(f'{where}.type has unsupported value "{display_value(check.get("type"))}"')
-    if _control(check.get("name")):
-        problems.append(f"{where}.name must not hold control characters")
-    for name in ("interval_ms", "timeout_ms"):
-        if name in check and not _whole(check[name], 1, MAX_CHECK_MS):
-            problems.append(f"{where}.{name} must be a positive integer, at most {MAX_CHECK_MS} (a day)")
-    if "port" in check and not _whole(check["port"], 1, 65535):
-        problems.append(f"{where}.port must be an integer from 1 to 65535")
-    path = check.get("path")
-    if "path" in check and not (isinstance(path, str) and _URL_PATH.fullmatch(path)):
-        problems.append(f'{where}.path must be a string starting with "/", of printable ASCII without spaces')
-    if ("command" in check or check.get("type") == "exec") and not _argv(check.get("command")):
-        problems.append(f"{where}.command must be a non-empty list of strings without NUL characters")
-    return problems
-
-
-def _check_problems(label: str, services: Any) -> list[str]:
-    if not isinstance(services, list):
-        return [f"{label}: services must be a list"]
-    problems: list[str] = []
-    for s, service in enumerate(services):
-        where = f"{label}: services[{s}]"
-        if not isinstance(service, Mapping):
-            problems.append(f"{where} must be an object")
-            continue
-        if _blank(service.get("name")):
-            problems.append(f"{where}.name must be a non-blank string")
-        elif _control(service["name"]):
-            problems.append(f"{where}.name must not hold control characters")
-        checks = service.get("checks", [])
-        if not isinstance(checks, list):
-            problems.append(f"{where}.checks must be a list")
-            continue
-        for c, check in enumerate(checks):
-            if not isinstance(check, Mapping):
-                problems.append(f"{where}.checks[{c}] must be an object")
-            else:
-                problems.extend(_check_field_problems(f"{where}.checks[{c}]", check))
-    return problems
 
 
 def _count_problem(label: str, count: Any, before: int) -> str | None:
@@ -217,14 +145,14 @@ def _node_problems(nodes: Any) -> list[str]:
         fresh = False
         if not isinstance(node_id, str) or not node_id.strip():
             problems.append(f"{label}.node_id must be a non-blank string")
-        elif _control(node_id):
+        elif has_control(node_id):
             problems.append(f"{label}: node_id must not hold control characters")
         elif node_id in seen:
             problems.append(f"{label}: duplicate node_id")
         else:
             seen.add(node_id)
             fresh = True
-        if _blank(node.get("agent_type")):
+        if blank(node.get("agent_type")):
             problems.append(f"{label}: agent_type must be a non-blank string")
         count = node.get("count", 1)
         count_problem = _count_problem(label, count, len(runtime_ids))
@@ -240,7 +168,7 @@ def _node_problems(nodes: Any) -> list[str]:
             if name in node and not isinstance(node[name], Mapping):
                 problems.append(f"{label}: {name} must be an object")
         if "services" in node:
-            problems.extend(_check_problems(label, node["services"]))
+            problems.extend(service_problems(label, node["services"]))
     return problems
 
 
@@ -261,7 +189,7 @@ def _edge_problems(edges: Any, node_ids: set[str]) -> list[str]:
         label = f"edge {i} ({display_value(edge.get('from_node'))} -> {display_value(edge.get('to_node'))})"
         for end in ("from_node", "to_node"):
             value = edge.get(end)
-            if _blank(value):
+            if blank(value):
                 problems.append(f"{label}: {end} must be a non-blank string")
             elif value not in node_ids:
                 problems.append(f'{label}: {end} "{display_value(value)}" is not a node')
@@ -283,15 +211,15 @@ def _section_problems(document: Mapping[str, Any], key: Any) -> list[str]:
     deployment = document.get("deployment", {})
     if not isinstance(deployment, Mapping):
         problems.append("deployment must be an object")
-    elif "key" in deployment and _blank(deployment["key"]):
+    elif "key" in deployment and blank(deployment["key"]):
         problems.append("deployment.key must be a string")
     # every source that could be the key, not just the one chosen: a blank one never is
     problems.extend(
         f"{name} must not hold control characters"
         for name, value in _key_sources(document, key)
-        if not _blank(value) and _control(value)
+        if not blank(value) and has_control(value)
     )
-    if "job_type" in document and _blank(document["job_type"]):
+    if "job_type" in document and blank(document["job_type"]):
         problems.append("job_type must be a non-blank string")
     return problems
 

@@ -19,9 +19,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from backends.live.worker.checks import declared_checks
+from mn_deploy_core.checks import MAX_CHECK_MS
 from mn_deploy_core.errors import InvalidManifestError
 from mn_deploy_core.limits import MAX_DEPTH, json_problem, parse_json
-from mn_deploy_core.manifest import MAX_CHECK_MS, load_manifest
+from mn_deploy_core.manifest import load_manifest
 from mn_deploy_core.policy import display_value
 from tests.awkward import awkward_values, depth
 from tests.scripted import World, service_manifest
