@@ -1,15 +1,17 @@
-"""The live world end to end, on one machine: redis-server, the controller daemon and 2 workers as processes.
+"""The live world end to end, on one machine: redis-server, the controller daemon and its workers as processes.
 
-Three figures:
-- a 20-agent rolling update of the example agent (max_parallel 5, min_healthy_ms 300): its duration divided by
-  the ideal, batches x (start + min_healthy), where start is the median time from an agent's placement to the
-  start of its min_healthy window (its process up and its check passing), taken from the deployment's events
-  (goal <= 1.5);
+Figures:
+- a rolling update of the example agent (default 20 agents on 2 workers, max_parallel 5, min_healthy_ms 300; at
+  scale, `--agents 200 --workers 4 --max-parallel 20`): its duration divided by the ideal, batches x (start +
+  min_healthy), where start is the median time from an agent's placement to the start of its min_healthy window
+  (its process up and its check passing), taken from the deployment's events (goal <= 1.5); and the controller's
+  CPU time during the update divided by the facts the workers reported meanwhile (the facts stream's
+  `entries-added`), its cost per fact;
 - the controller's CPU time over 10 idle seconds afterwards, the agents still running (goal < 1%);
 - GetDeployment p50 through the official SDK on loopback, for a key with 100 versions (goal < 2 ms): the reply
   holds the record and version summaries, not every version's manifest.
 
-    python bench/live_rollout.py [--agents 20] [--max-parallel 5] [--min-healthy-ms 300] [--idle-s 10]
+    python bench/live_rollout.py [--agents 20] [--workers 2] [--max-parallel 5] [--min-healthy-ms 300] [--idle-s 10]
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from typing import Any
 
 from backends.live.devstack import DevStack
 from backends.loopback import free_port
+from backends.redis import Keys, connect
+from backends.redis.keys import namespace_from_env
 from mn_deploy.bundle_reader import read_bundle
 from mn_deploy.live_cli import mn_deploy_command
 
@@ -49,17 +53,35 @@ def settled(client: Any, timeout_s: float = 120.0) -> dict[str, Any]:
             return record
         if time.monotonic() > deadline:
             raise SystemExit(f"the deployment did not settle in {timeout_s:g} s: {record['description']}")
-        time.sleep(0.01)
+        time.sleep(0.2)  # seldom: each look costs the controller a reply, counted in its CPU per fact
 
 
-def rolling(client: Any, agents: int, max_parallel: int, min_healthy_ms: int) -> tuple[float, float, float]:
-    """(duration s, median start s, ideal s) of a rolling update from v1 to v2."""
+class FactCount:
+    """Facts the workers have reported so far: the facts stream's `entries-added` (trimming does not lower it)."""
+
+    def __init__(self, stack: DevStack) -> None:
+        self._client = connect(stack.redis_url)
+        self._stream = Keys(namespace_from_env()).facts
+
+    def __call__(self) -> int:
+        if not self._client.exists(self._stream):
+            return 0
+        return int(self._client.xinfo_stream(self._stream)["entries-added"])
+
+
+def rolling(
+    client: Any, agents: int, max_parallel: int, min_healthy_ms: int, controller_pid: int, facts: FactCount
+) -> tuple[float, float, float, float, int]:
+    """(duration s, median start s, ideal s, controller CPU µs per fact, facts) of a rolling update from v1 to v2."""
     policy = {"min_healthy_ms": min_healthy_ms, "max_parallel": max_parallel}
     client.deploy_job(*bundle("hello/v1.json", agents), update_policy=policy)
     if settled(client)["status"] != "successful":
         raise SystemExit("v1 did not deploy")
+    cpu_before, facts_before = cpu_s(controller_pid), facts()
     client.deploy_job(*bundle("hello/v2.json", agents), update_policy=policy)
     record = settled(client)
+    reported = facts() - facts_before
+    per_fact_us = 1e6 * (cpu_s(controller_pid) - cpu_before) / max(reported, 1)
     if record["status"] != "successful":
         raise SystemExit(f"v2 did not deploy: {record['description']}")
     events = record["events"]
@@ -70,7 +92,7 @@ def rolling(client: Any, agents: int, max_parallel: int, min_healthy_ms: int) ->
     ended = max(e["t_ms"] for e in events if e["type"] == "deployment_successful")
     start = statistics.median(starts)
     ideal = math.ceil(agents / max_parallel) * (start + min_healthy_ms / 1000)
-    return (ended - began) / 1000, start, ideal
+    return (ended - began) / 1000, start, ideal, per_fact_us, reported
 
 
 def cpu_s(pid: int) -> float:
@@ -101,6 +123,7 @@ def get_p50_ms(client: Any, versions: int, agents: int, reads: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--agents", type=int, default=20)
+    parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--max-parallel", type=int, default=5)
     parser.add_argument("--min-healthy-ms", type=int, default=300)
     parser.add_argument("--idle-s", type=float, default=10.0)
@@ -112,23 +135,32 @@ def main() -> None:
         from mn_sdk import Client
 
         stack = DevStack(
-            mn_deploy_command(), workers=2, grpc_address=f"127.0.0.1:{free_port()}", workdir=Path(directory), logs=True
+            mn_deploy_command(),
+            workers=args.workers,
+            grpc_address=f"127.0.0.1:{free_port()}",
+            workdir=Path(directory),
+            logs=True,
         )
         try:
             stack.start()
             client = Client(target=stack.grpc_address, timeout=30)
-            took, start, ideal = rolling(client, args.agents, args.max_parallel, args.min_healthy_ms)
-            cpu = idle_cpu_percent(stack.controllers[0].pid, args.idle_s)
+            controller = stack.controllers[0].pid
+            facts = FactCount(stack)
+            took, start, ideal, per_fact_us, reported = rolling(
+                client, args.agents, args.max_parallel, args.min_healthy_ms, controller, facts
+            )
+            cpu = idle_cpu_percent(controller, args.idle_s)
             p50 = get_p50_ms(client, args.versions, args.agents, args.reads)
             client.channel.close()
         finally:
             stack.stop()
     batches = math.ceil(args.agents / args.max_parallel)
-    print(f"rolling update of {args.agents} agents, max_parallel {args.max_parallel}, 2 workers:")
+    print(f"rolling update of {args.agents} agents, max_parallel {args.max_parallel}, {args.workers} workers:")
     print(
         f"  took {took:.2f} s; ideal {batches} x ({start:.2f} s start + {args.min_healthy_ms / 1000:.2f} s) "
         f"= {ideal:.2f} s; ratio {took / ideal:.2f} (goal <= 1.5)"
     )
+    print(f"  controller CPU during the update: {per_fact_us:.0f} µs per fact, over {reported} facts reported")
     print(f"controller CPU over {args.idle_s:g} idle seconds: {cpu:.2f}% (goal < 1%)")
     print(f"GetDeployment p50 with {args.versions} versions: {p50:.2f} ms over {args.reads} calls (goal < 2 ms)")
 

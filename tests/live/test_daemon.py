@@ -176,6 +176,32 @@ def test_chores_run_at_the_start_of_a_term_and_then_every_interval(
     assert all(later - earlier >= interval_s for earlier, later in itertools.pairwise(runs))
 
 
+class SlowController(Controller):
+    """Each fact takes `fold_s` to fold in, as on a host busy starting hundreds of agents."""
+
+    fold_s = 0.03
+
+    def observe(self, fact: Fact, now: float) -> None:
+        time.sleep(self.fold_s)  # the cost of the work, not a wait for anything
+        super().observe(fact, now)
+
+
+def test_a_batch_of_facts_longer_than_the_lease_renews_it_on_the_way(lease_client: redis.Redis) -> None:
+    """30 facts of 30 ms are 0.9 s of work, three times the 300 ms TTL: the term goes on, every fact is taken in
+    and acknowledged, and the lease was never lost (a renewal found it still ours)."""
+    control = SlowController(MemoryStore(), ScriptedRuntime(), MemoryRegistry())
+    facts = QueueFacts()
+    lease = Lease(lease_client, owner="a", namespace=NAMESPACE, ttl_ms=300)
+    stop = threading.Event()
+    for n in range(30):
+        facts.report(f"gone-{n}", FactKind.RUNNING)
+
+    with driving(control, facts, lease, stop):
+        wait_for(lambda: len(facts.acked) == 30, 5.0, "the batch to be acknowledged")
+        assert lease.held(), "the term ended during the batch"
+        assert lease_client.get(K.controller_lease) is not None
+
+
 def test_the_driver_stops_acting_when_its_lease_is_taken(lease_client: redis.Redis) -> None:
     control, _ = scripted_controller()
     facts = QueueFacts()

@@ -66,36 +66,50 @@ class Driver:
         self._clock = clock
         self._lock = threading.Lock()
         self._planned_wake = math.inf
+        self._renew_at = 0.0
         self.lock = CallerLock(self._lock, self._after_call)
 
     def run(self, stop: threading.Event) -> None:
         """Return when `stop` is set or this term may no longer act (renewal failed, lease expired).
 
-        The first pass renews at once: restoring before it may have used part of the term.
+        The first pass renews at once: restoring before it may have used part of the term. A batch of facts can
+        take longer than a renewal interval to fold in (hundreds of agents starting at once on a busy host), so
+        the lease is renewed between facts when due, and each fact is taken at its own time, after the timers
+        due by then.
         """
-        renew_at = chores_at = time.monotonic()
+        self._renew_at = chores_at = time.monotonic()
         while not stop.is_set() and not self._broken():
             with self._lock:
-                block_ms = self._plan(renew_at)
+                block_ms = self._plan(self._renew_at)
             entries = self._facts.read_facts(block_ms) if block_ms > 0 else []
-            renewing = time.monotonic() >= renew_at
-            if renewing:
-                if not self._lease.renew():
-                    return
-                renew_at = time.monotonic() + self._lease.renew_interval_s
+            renewing = time.monotonic() >= self._renew_at
+            if not self._keep_lease():
+                return
             with self._lock:  # node expiry may assign placements: no runtime call races a gRPC call's
                 if not self._lease.held():
                     return
-                now = self._clock()
-                self._controller.tick(now)
+                self._controller.tick(self._clock())
                 expired = self._facts.expire_nodes() if renewing else []
                 for fact in [f for _, f in entries] + expired:
+                    if not self._keep_lease():
+                        return
+                    now = self._clock()
+                    self._controller.tick(now)
                     self._controller.observe(fact, now)
                 if renewing and time.monotonic() >= chores_at:
                     self._chores()
                     chores_at = time.monotonic() + self._chores_interval_s
             if entries:
                 self._facts.ack([entry_id for entry_id, _ in entries])
+
+    def _keep_lease(self) -> bool:
+        """Renew the lease if it is due; False when this term may no longer act."""
+        if time.monotonic() < self._renew_at:
+            return self._lease.held()
+        if not self._lease.renew():
+            return False
+        self._renew_at = time.monotonic() + self._lease.renew_interval_s
+        return True
 
     def _plan(self, renew_at: float) -> int:
         """Milliseconds to block: until the core is next due or the lease needs renewing (0: due now)."""
