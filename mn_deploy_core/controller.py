@@ -14,7 +14,7 @@ from typing import Any
 
 from mn_deploy_core.actuator import Actuator
 from mn_deploy_core.effects import Effect, Fail, Finish, Place, Promote, Stop, Wake
-from mn_deploy_core.errors import NotFoundError, RefusedError
+from mn_deploy_core.errors import NotFoundError, RefusedError, UndeployableVersionError
 from mn_deploy_core.fleet import Fleet, Instance
 from mn_deploy_core.health import HealthTracker, Verdict
 from mn_deploy_core.limits import check_text
@@ -27,7 +27,7 @@ from mn_deploy_core.routing import Router, manifest_of, same_target
 from mn_deploy_core.status import CANCELLED, FAILED_BY_OPERATOR, FAILED_DEADLINE, Trigger, transition
 from mn_deploy_core.takeover import restore
 from mn_deploy_core.timers import Kind, Timers
-from mn_deploy_core.versions import revert_decision, rollback_target
+from mn_deploy_core.versions import revert_decision, rollback_target, undeployable_suffix
 
 
 class Controller:
@@ -223,13 +223,19 @@ class Controller:
             failed_spec_digest=rollout.manifest.spec_digest,
             auto_revert=rollout.policy.auto_revert,
         )
+        manifest = None
+        if target is not None:
+            try:
+                manifest = manifest_of(target)
+            except UndeployableVersionError:
+                suffix = undeployable_suffix(target.version)
         self._end(rollout, now, Trigger.FAIL, base + suffix, "deployment_failed", reason=reason or base)
-        if target is None:
+        if target is None or manifest is None:
             return
         rollout.set(now, reverted_to_version=target.version)
         rollout.event("deployment_reverted", now, to_version=target.version)
         rollback = {"from_version": rollout.version.version, "to_version": target.version, "reason": base}
-        self._start(manifest_of(target), now, "auto_revert", rollback, revert_of=rollout)
+        self._start(manifest, now, "auto_revert", rollback, revert_of=rollout)
 
     def _end(self, rollout: Rollout, now: float, trigger: Trigger, description: str, event: str, **fields: Any) -> None:
         """Freeze an active deployment (cancel or fail, R4, R10): it leaves the active ones first."""

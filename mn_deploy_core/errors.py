@@ -47,6 +47,14 @@ class NoRollbackTargetError(DeploymentError):
         super().__init__(f"no rollback target found for deployment {key}")
 
 
+class UndeployableVersionError(DeploymentError):
+    """A stored version whose manifest no longer validates (stored before a rule was added): it cannot run again."""
+
+    def __init__(self, key: str, version: str, problems: Sequence[str]) -> None:
+        super().__init__(f"version {version} of {key} can no longer be deployed: {'; '.join(problems)}")
+        self.version = version
+
+
 class ConflictError(DeploymentError):
     """A save named a revision another writer had already replaced."""
 

@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 from mn_deploy_core.actuator import Actuator
+from mn_deploy_core.errors import InvalidManifestError, UndeployableVersionError
 from mn_deploy_core.fleet import Job
 from mn_deploy_core.manifest import Manifest, changed_agents, load_manifest
 from mn_deploy_core.ports import Role, Store
@@ -280,9 +281,13 @@ def _policies(manifest: Manifest) -> tuple[object, ...]:
 
 
 def manifest_of(version: VersionRecord) -> Manifest:
-    """A stored version as a manifest again, with the payload bundle it shipped with."""
+    """A stored version as a manifest again, with the payload bundle it shipped with. A version stored before a
+    validation rule it breaks was added raises UndeployableVersionError, naming the version."""
     bundle = version.manifest_ref.get("bundle_fingerprint") if version.manifest_ref else None
-    return load_manifest(version.manifest, bundle=bundle)
+    try:
+        return load_manifest(version.manifest, bundle=bundle)
+    except InvalidManifestError as error:
+        raise UndeployableVersionError(version.deployment_key, version.version, error.problems) from None
 
 
 def _fast_revert(target: Manifest, failed: Rollout) -> Manifest:

@@ -57,6 +57,11 @@ def revert_decision(
     return f" - rolling back to version {target.version}", target
 
 
+def undeployable_suffix(version: str) -> str:
+    """The description suffix when the revert target is stored but no longer validates: nothing is deployed."""
+    return f" - not rolling back to stable version {version} as it no longer validates"
+
+
 def _highest_stable(versions: Iterable[VersionRecord], *, other_than: str | None) -> VersionRecord | None:
     """The default target of both rollback and auto-revert: the last version that proved itself, not `other_than`."""
     return _highest(v for v in versions if v.stable and v.version != other_than)

@@ -5,8 +5,13 @@ Reference: SEMANTICS.md §9, reference/peers.md §2.5 (Nomad's revert trigger, t
 
 from __future__ import annotations
 
+import copy
+from dataclasses import replace
 from typing import Any
 
+import pytest
+
+from mn_deploy_core.errors import UndeployableVersionError
 from mn_deploy_core.manifest import load_manifest
 from mn_deploy_core.ports import FactKind
 from mn_deploy_core.status import FAILED_BY_OPERATOR, FAILED_DEADLINE, FAILED_UNHEALTHY, NOOP
@@ -301,3 +306,38 @@ def test_r10_operator_fail_with_auto_revert_reverts() -> None:
     world.converge()
     assert world.record(KEY).status == "successful"
     assert serving_digests(world) == {digest_of(manifest())}
+
+
+def _spoil_version(world: World, version: str) -> None:
+    """A version stored before a rule it breaks was added: its check has a type no worker knows today."""
+    stored = next(v for v in world.controller.versions(KEY) if v.version == version)
+    spoiled = copy.deepcopy(dict(stored.manifest))
+    spoiled["nodes"][0]["services"] = [{"name": "api", "checks": [{"type": "grpc"}]}]
+    world.store.save_version(replace(stored, manifest=spoiled))
+
+
+def test_r10_a_stable_version_that_no_longer_validates_is_not_reverted_to_and_the_failure_says_so() -> None:
+    world = stable_world()
+    _spoil_version(world, "1")
+    record = world.deploy(manifest("agent:2", auto_revert=True))
+    world.controller.fail(KEY, now=world.clock.now)
+
+    failed = world.record(record.deployment_id)
+    assert failed.status == "failed"
+    assert (
+        failed.description == f"{FAILED_BY_OPERATOR} - not rolling back to stable version 1 as it no longer validates"
+    )
+    assert failed.reverted_to_version is None
+    assert versions(world) == ["1", "2"]
+
+
+def test_r11_a_rollback_to_a_version_that_no_longer_validates_is_refused_naming_it() -> None:
+    world = stable_world()
+    world.deploy(manifest("agent:2"))
+    world.converge()
+    _spoil_version(world, "1")
+
+    with pytest.raises(UndeployableVersionError, match=r"^version 1 of agent-api can no longer be deployed: .*grpc"):
+        world.controller.rollback(KEY, "1", now=world.clock.now)
+    assert versions(world) == ["1", "2"]
+    assert world.record(KEY).status == "successful"
