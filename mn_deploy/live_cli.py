@@ -23,7 +23,8 @@ from backends.protocol import wire
 from backends.redis.client import DEFAULT_URL
 from mn_deploy.usage import OneLineUsage
 
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+"""What stops a command that runs until stopped, cleanly: Ctrl-C, a service manager, the terminal closing."""
 
 
 def mn_deploy_command() -> list[str]:
@@ -90,7 +91,7 @@ def up(workers: int, grpc_address: str, workdir: Path | None) -> None:
 
     Redis keeps its records in an append-only file and is restarted with them if it dies.
     """
-    stop = _stop_on_signals((*STOP_SIGNALS, signal.SIGHUP))
+    stop = _stop_on_signals()
     stack = DevStack(mn_deploy_command(), workers=workers, grpc_address=grpc_address, workdir=workdir)
     try:
         stack.start()

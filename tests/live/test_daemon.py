@@ -11,6 +11,7 @@ import itertools
 import json
 import os
 import queue
+import signal
 import sys
 import threading
 import time
@@ -383,3 +384,23 @@ def _serving(client: Any) -> bool:
             return False
         raise
     return True
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def test_controller_run_stops_cleanly_on_a_stop_signal_and_gives_the_lease_up(
+    redis_url: str, real_redis: redis.Redis, tmp_path: Path, signum: signal.Signals
+) -> None:
+    """SIGHUP too (the terminal that started it closed): the standby need not wait for the TTL."""
+    env = {**os.environ, "MN_REDIS_NAMESPACE": NAMESPACE}
+    args = ["controller", "run", "--redis", redis_url, "--grpc", f"127.0.0.1:{free_port()}", "--lease-ttl-ms", "60000"]
+    controller = ProcessGroup([*mn_deploy_command(), *args], cwd=tmp_path, env=env)
+    try:
+        wait_for(lambda: real_redis.get(K.controller_lease) is not None, what="the controller to lead")
+        os.kill(controller.pid, signum)
+        code = controller.wait(30)
+    finally:
+        controller.kill()
+        controller.wait()
+
+    assert code == 0
+    assert real_redis.get(K.controller_lease) is None, "the lease was not given up"
