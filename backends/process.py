@@ -53,15 +53,17 @@ class ProcessGroup:
         cwd: Path,
         env: Mapping[str, str],
         output: int | None = None,
+        errors: int | None = None,
     ) -> None:
-        """Raises OSError when `cwd` is unusable. `output` None inherits the owner's stdout and stderr."""
+        """Raises OSError when `cwd` is unusable. `output` None inherits the owner's stdout and stderr; `errors`,
+        when given, is the child's stderr apart from `output` (a worker keeps the two streams of an agent apart)."""
         self._popen = subprocess.Popen(
             [sys.executable, "-I", "-S", "-c", _LAUNCHER, str(os.getpid()), *argv],
             cwd=cwd,
             env=dict(env),
             stdin=subprocess.DEVNULL,
             stdout=output,
-            stderr=output,
+            stderr=output if errors is None else errors,
             start_new_session=True,
         )
         self._kill_timer: threading.Timer | None = None

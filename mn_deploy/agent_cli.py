@@ -1,7 +1,8 @@
 """`mn-deploy agent worker`: run the instances the controller assigns to one node.
 
 SIGTERM or SIGINT stops every instance (SIGTERM, then SIGKILL after the grace period) before the worker exits.
-A Redis that cannot be reached at start is one line and exit code 2.
+A usage error (an option out of range, from the command line or its environment variable) and a Redis that
+cannot be reached at start are one line and exit code 2.
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ import redis
 
 from backends.live.worker.daemon import Worker
 from backends.redis.client import DEFAULT_URL, connect
+from backends.redis.registry import DEFAULT_TTL_MS
+from mn_deploy.usage import OneLineUsage
 
 
-@click.group()
+@click.group(cls=OneLineUsage)
 def agent() -> None:
     """Agent workers: the processes that run deployed instances on a node."""
 
@@ -36,7 +39,30 @@ def agent() -> None:
 )
 @click.option("--heartbeat-ms", type=click.IntRange(min=1), default=1000, show_default=True)
 @click.option("--grace-ms", type=click.IntRange(min=0), default=5000, show_default=True, help="SIGTERM to SIGKILL.")
-def worker(redis_url: str, node: str, workdir: Path | None, heartbeat_ms: int, grace_ms: int) -> None:
+@click.option(
+    "--registry-ttl-ms",
+    type=click.IntRange(min=3),
+    default=DEFAULT_TTL_MS,
+    show_default=True,
+    envvar="MN_REGISTRY_TTL_MS",
+    help="How long a discovery entry outlives its instance's last renewal; renewed every third of it "
+    "(env MN_REGISTRY_TTL_MS).",
+)
+@click.option(
+    "--advertise-host",
+    help="The host name discovery entries carry, for clients to connect to (env MN_ADVERTISE_HOST).  "
+    "[default: this machine's host name]",
+    envvar="MN_ADVERTISE_HOST",
+)
+def worker(
+    redis_url: str,
+    node: str,
+    workdir: Path | None,
+    heartbeat_ms: int,
+    grace_ms: int,
+    registry_ttl_ms: int,
+    advertise_host: str | None,
+) -> None:
     """Register NODE with a heartbeat and run the instances assigned to it until stopped."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     stop = threading.Event()
@@ -53,4 +79,12 @@ def worker(redis_url: str, node: str, workdir: Path | None, heartbeat_ms: int, g
         click.echo(f"error: Redis at {redis_url} is unreachable: {error}", err=True)
         sys.exit(2)
     directory = workdir or Path(tempfile.gettempdir()) / "mn-deploy" / node
-    Worker(client, node, workdir=directory, heartbeat_ms=heartbeat_ms, grace_ms=grace_ms).run(stop)
+    Worker(
+        client,
+        node,
+        workdir=directory,
+        heartbeat_ms=heartbeat_ms,
+        grace_ms=grace_ms,
+        registry_ttl_ms=registry_ttl_ms,
+        host=advertise_host,
+    ).run(stop)

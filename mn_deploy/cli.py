@@ -7,6 +7,7 @@ import click
 from mn_deploy.agent_cli import agent
 from mn_deploy.deployment_cli import deployment
 from mn_deploy.live_cli import controller, dev
+from mn_deploy.logs_cli import logs
 from mn_deploy.service_cli import service
 from mn_deploy.sim_cli import sim
 
@@ -19,6 +20,7 @@ def main() -> None:
 
 main.add_command(sim)
 main.add_command(deployment)
+deployment.add_command(logs)
 main.add_command(agent)
 main.add_command(controller)
 main.add_command(dev)

@@ -24,12 +24,15 @@ from mn_deploy.bundle_reader import BundleError, read_bundle
 from mn_deploy.deployment_view import (
     CLI,
     HISTORY_COLUMNS,
+    INSTANCE_COLUMNS,
     LIST_COLUMNS,
     UNSUCCESSFUL,
     action_fields,
     event_line,
     frame,
     history_rows,
+    instance_rows,
+    instances_footer,
     is_ended,
     list_rows,
     outcome,
@@ -339,9 +342,15 @@ def list_deployments(session: Session, key: str | None, status: str | None) -> N
 @_command("status")
 @click.argument("id_or_key")
 def status(session: Session, id_or_key: str) -> None:
-    """Where a deployment stands, how far it got, what happened last and the next command that makes sense."""
+    """Where a deployment stands, how far it got, what happened last and the next command that makes sense,
+    then its instances: agent, version, role, node, pid, port, state, restarts and since when."""
     reply = session.api.get(id_or_key)
-    session.out.show_fields(reply.text, "Deployment status", status_fields(reply.data, _now_ms()))
+    now_ms = _now_ms()
+    session.out.show_fields(reply.text, "Deployment status", status_fields(reply.data, now_ms))
+    rows = instance_rows(reply.data, now_ms)
+    if rows and not session.out.as_json:  # the JSON above holds the rows
+        session.out.show_table("", "Instance", INSTANCE_COLUMNS, rows, fold=("agent", "node"))
+    session.out.show_lines([], "Instances", [instances_footer(reply.data)])
 
 
 @_command("history")

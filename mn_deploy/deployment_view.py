@@ -1,5 +1,5 @@
 """What an operator needs from a deployment record, read from the API's JSON: progress per role, time left to
-the progress deadline, the last events and the next command that makes sense.
+the progress deadline, the last events, the next command that makes sense, and its instances.
 
 Pure functions over the decoded `result_json`, so the plain and the Rich output show the same facts.
 """
@@ -9,8 +9,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from mn_deploy_core.manifest import LONG_RUNNING
 from mn_deploy_core.status import ACTIVE, Status
 
 Record = Mapping[str, Any]
@@ -25,13 +27,16 @@ _START_EVENTS = frozenset({"deployment_created", "deployment_started"})
 
 @dataclass(frozen=True)
 class RoleProgress:
+    """`healthy` counts the agents that got where `goal` says: healthy, or for a batch job completed."""
+
     role: str
     healthy: int
     placed: int
     desired: int
+    goal: str = "healthy"
 
     def text(self) -> str:
-        return f"{self.healthy}/{self.desired} healthy, {self.placed} placed"
+        return f"{self.healthy}/{self.desired} {self.goal}, {self.placed} placed"
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,8 @@ def role_progress(record: Record) -> list[RoleProgress]:
     total = int(counters.get("desired_total", 0))
     if total == 0:
         return []
+    if is_batch(record):
+        return [_batch_progress(record, total, int(counters.get("placed", 0)))]
     events = record.get("events") or []
     if not events or events[0].get("type") not in _START_EVENTS:
         return [RoleProgress("all", int(counters.get("healthy", 0)), min(int(counters.get("placed", 0)), total), total)]
@@ -92,6 +99,22 @@ def role_progress(record: Record) -> list[RoleProgress]:
         for role, count in desired.items()
         if count
     ]
+
+
+def is_batch(record: Record) -> bool:
+    """R3b: a batch job (the manifest's `job_type`, batch when absent) runs to its end and is never health gated.
+    A record without its manifest shows health, as before batch jobs were told apart."""
+    manifest = record.get("target_manifest")
+    if not isinstance(manifest, Mapping):
+        return False
+    return str(manifest.get("job_type") or "batch").strip().lower() not in LONG_RUNNING
+
+
+def _batch_progress(record: Record, total: int, placed: int) -> RoleProgress:
+    """A batch job's agents count when they completed, as the controller counts its instances (GetDeployment's
+    `instance_counts`, in the reply `status` and `watch` read)."""
+    completed = int((record.get("instance_counts") or {}).get("completed", 0))
+    return RoleProgress("primary", completed, placed, total, "completed")
 
 
 def _agents(events: Iterable[Record]) -> dict[str, tuple[str, bool]]:
@@ -240,6 +263,46 @@ def outcome(record: Record) -> str:
     """The one line a watch ends with; an unsuccessful end says what to do next."""
     line = f"Deployment {record.get('deployment_id')} {record.get('status')}: {record.get('description')}"
     return f"{line}; next: {next_command(record)}" if record.get("status") in UNSUCCESSFUL else line
+
+
+INSTANCE_COLUMNS = ["agent", "version", "role", "node", "pid", "port", "state", "restarts", "since"]
+
+
+def instance_rows(record: Record, now_ms: float) -> list[list[str]]:
+    """The reply's instance rows; `since` as how long the instance has been in its state (`2m 5s`), "-" for
+    what is unknown."""
+    return [
+        [
+            str(row.get("agent_id")),
+            _value(row.get("version")),
+            _value(row.get("role")),
+            _value(row.get("node")),
+            _value(row.get("pid")),
+            _value(row.get("port")),
+            _value(row.get("state")),
+            _value(row.get("restarts")),
+            _age(row.get("since"), now_ms),
+        ]
+        for row in record.get("instances") or []
+    ]
+
+
+def instances_footer(record: Record) -> str:
+    """How many instances there are, and how many of them the rows show when not all."""
+    shown, total = len(record.get("instances") or []), int(record.get("instances_total") or 0)
+    noun = "instance" if total == 1 else "instances"
+    if shown < total:
+        return f"showing the first {shown:,} of {total:,} {noun} (by agent id); --json gives the same rows"
+    return f"{total:,} {noun}"
+
+
+def _age(timestamp: Any, now_ms: float) -> str:
+    """How long ago an ISO timestamp (the API's `...Z`) was, as `2m 5s`; the text itself when it does not parse."""
+    try:
+        then_ms = datetime.fromisoformat(str(timestamp)).timestamp() * 1000
+    except ValueError:
+        return _value(timestamp)
+    return _duration(max(now_ms - then_ms, 0))
 
 
 LIST_COLUMNS = ["deployment", "key", "status", "version", "stable", "updated", "description"]

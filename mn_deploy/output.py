@@ -12,11 +12,12 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from typing import NoReturn
 
 import click
+from rich import box
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.panel import Panel
@@ -89,15 +90,31 @@ class Output:
             for label, value in shown:
                 click.echo(f"{label}: {value}")
 
-    def show_table(self, json_text: str, label: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-        """Rows as a Rich table, or as `Label: a | b | c` lines (nothing when there are none)."""
+    def show_table(
+        self,
+        json_text: str,
+        label: str,
+        columns: Sequence[str],
+        rows: Sequence[Sequence[str]],
+        *,
+        fold: Collection[str] | None = None,
+    ) -> None:
+        """Rows as a Rich table, or as `Label: a | b | c` lines (nothing when there are none). With `fold`, a table
+        of many short columns: drawn without borders, only the `fold` columns wrap, so it still fits 80 columns."""
         shown = [[printable(cell) for cell in row] for row in rows]
         if self.as_json:
             click.echo(json_text)
         elif self.rich:
-            table = Table(caption=None if rows else "none")
+            bordered = fold is None
+            table = Table(
+                caption=None if rows else "none",
+                box=box.HEAVY_HEAD if bordered else box.SIMPLE_HEAD,
+                show_edge=bordered,
+                pad_edge=bordered,
+                collapse_padding=not bordered,
+            )
             for column in columns:  # folded rather than cut: an id is no use with an ellipsis in it
-                table.add_column(column, overflow="fold")
+                table.add_column(column, overflow="fold", no_wrap=fold is not None and column not in fold)
             for row in shown:
                 table.add_row(*(Text(cell) for cell in row))
             self._console.print(table)

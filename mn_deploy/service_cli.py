@@ -15,17 +15,12 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import click
-import redis
 
-from backends.redis.client import DEFAULT_URL, connect
-from backends.redis.registry import Entry, RedisRegistry, service_of
+from backends.redis.registry import Entry, RedisRegistry, discoverable, entry_json
 from mn_deploy.output import Output
+from mn_deploy.redis_reader import EXIT_NONE_FOUND, reading, redis_option
 from mn_deploy.usage import OneLineUsage
-from mn_deploy_core.discovery import visible
 
-EXIT_NONE_FOUND = 1
-EXIT_USAGE = 2
-EXIT_UNREACHABLE = 3
 COLUMNS = ("Service", "Instance", "Key", "Version", "Role", "Passing", "Node", "Address")
 
 
@@ -55,26 +50,11 @@ def _command(name: str) -> Callable[[Callable[..., None]], click.Command]:
         @functools.wraps(function)
         def run(redis_url: str, as_json: bool, **arguments: Any) -> None:
             out = Output.detect(as_json)
-            try:
-                client = connect(redis_url)
-            except ValueError as error:  # not a Redis URL
-                out.exit(f"--redis {redis_url}: {error}", EXIT_USAGE)
-            try:
+            with reading(out, redis_url) as client:
                 function(RedisRegistry(client), out, **arguments)
-            except redis.RedisError as error:
-                out.exit(f"Redis at {redis_url} could not answer: {error}", EXIT_UNREACHABLE)
-            finally:
-                client.close()
 
         run = click.option("--json", "as_json", is_flag=True, help="Print the entries as one JSON array.")(run)
-        run = click.option(
-            "--redis",
-            "redis_url",
-            envvar="MN_REDIS_URL",
-            default=DEFAULT_URL,
-            show_default=True,
-            help="The controller's Redis (env MN_REDIS_URL).",
-        )(run)
+        run = redis_option(run)
         return service.command(name)(run)
 
     return register
@@ -88,7 +68,7 @@ def list_services(registry: RedisRegistry, out: Output, key: str | None, show_al
     passing instances)."""
     entries = registry.all_entries(key)
     if not show_all:
-        entries = [e for e in entries if visible(service_of(e))]
+        entries = discoverable(entries)
     _show(out, entries)
     if not entries and not out.as_json:
         click.echo("no services", err=True)
@@ -98,7 +78,7 @@ def list_services(registry: RedisRegistry, out: Output, key: str | None, show_al
 @click.argument("name")
 def resolve(registry: RedisRegistry, out: Output, name: str) -> None:
     """The instances a normal lookup of service NAME returns: primary and passing. Exit 1 when there are none."""
-    entries = [e for e in registry.entries(name) if visible(service_of(e))]
+    entries = discoverable(registry.entries(name))
     _show(out, entries)
     if not entries:
         if not out.as_json:
@@ -109,26 +89,6 @@ def resolve(registry: RedisRegistry, out: Output, name: str) -> None:
 def _show(out: Output, entries: Sequence[Entry]) -> None:
     document = json.dumps([entry_json(e) for e in entries])
     out.show_table(document, "Service", COLUMNS, [_row(e) for e in entries])
-
-
-def entry_json(entry: Mapping[str, str]) -> dict[str, Any]:
-    """An entry for `--json`: `passing` a boolean, `port` a number, and null for what the worker has not
-    written (yet)."""
-    port = entry.get("port", "")
-    return {
-        "name": entry["name"],
-        "instance_id": entry["instance_id"],
-        "agent_id": entry.get("agent_id", ""),
-        "job_id": entry.get("job_id", ""),
-        "deployment_id": entry.get("deployment_id", ""),
-        "deployment_key": entry.get("deployment_key", ""),
-        "deployment_version": entry.get("deployment_version", ""),
-        "deployment_role": entry.get("deployment_role", ""),
-        "passing": entry.get("passing") == "1",
-        "node": entry.get("node") or None,
-        "host": entry.get("host") or None,
-        "port": int(port) if port.isdigit() else None,
-    }
 
 
 def _row(entry: Mapping[str, str]) -> list[str]:

@@ -1,11 +1,13 @@
-"""Regenerate backends/protocol/job_pb2.py(i) and job_pb2_grpc.py from job.proto (needs grpcio-tools).
+"""Regenerate the Python code of backends/protocol/job.proto and cluster.proto (`<name>_pb2.py`, `<name>_pb2.pyi`
+and `<name>_pb2_grpc.py` each; needs grpcio-tools).
 
 Run from anywhere: `.venv/bin/python scripts/regen_proto.py`. The generated files are committed.
 
 The messages are built in a private descriptor pool, not protobuf's default one: the official SDK registers
-the same `mirrorneuron.job.v1` symbols there from its own job.proto, and a process that imports both (our
-tests, a daemon sharing a venv with the `mn` CLI) would otherwise fail with "duplicate symbol". The wire
-format only depends on the method paths and field numbers, so the two sets of classes interoperate.
+the same `mirrorneuron.job.v1` and `mirrorneuron.cluster.v1` symbols there from its own protos, and a process that
+imports both (our tests, a daemon sharing a venv with the `mn` CLI) would otherwise fail with "duplicate symbol".
+The wire format only depends on the method paths and field numbers, so the two sets of classes interoperate.
+Each proto gets a pool of its own: neither imports the other.
 """
 
 from __future__ import annotations
@@ -16,24 +18,31 @@ from pathlib import Path
 from grpc_tools import protoc
 
 ROOT = Path(__file__).resolve().parent.parent
-PROTO = Path("backends/protocol/job.proto")
+PROTOS = (Path("backends/protocol/job.proto"), Path("backends/protocol/cluster.proto"))
 DEFAULT_POOL = "_descriptor_pool.Default().AddSerializedFile("
 PRIVATE_POOL = "_descriptor_pool.DescriptorPool().AddSerializedFile("
 
 
-def main() -> int:
+def regenerate(proto: Path) -> str | None:
+    """Generate `proto`'s code and move its messages to a private pool; the error, if any."""
     outputs = [f"--{kind}_out={ROOT}" for kind in ("python", "pyi", "grpc_python")]
-    args = ["protoc", f"-I{ROOT}", *outputs, str(ROOT / PROTO)]
-    if protoc.main(args) != 0:
-        print("protoc failed", file=sys.stderr)
-        return 1
-    generated = ROOT / PROTO.with_name("job_pb2.py")
+    if protoc.main(["protoc", f"-I{ROOT}", *outputs, str(ROOT / proto)]) != 0:
+        return f"protoc failed on {proto}"
+    generated = ROOT / proto.with_name(f"{proto.stem}_pb2.py")
     text = generated.read_text()
     if text.count(DEFAULT_POOL) != 1:
-        print(f"{generated}: expected one {DEFAULT_POOL!r}; the generator changed", file=sys.stderr)
-        return 1
+        return f"{generated}: expected one {DEFAULT_POOL!r}; the generator changed"
     generated.write_text(text.replace(DEFAULT_POOL, PRIVATE_POOL))
-    print(f"regenerated {PROTO.parent}/job_pb2.py, job_pb2.pyi and job_pb2_grpc.py")
+    return None
+
+
+def main() -> int:
+    for proto in PROTOS:
+        if (error := regenerate(proto)) is not None:
+            print(error, file=sys.stderr)
+            return 1
+        stem = proto.with_suffix("")
+        print(f"regenerated {stem}_pb2.py, {stem}_pb2.pyi and {stem}_pb2_grpc.py")
     return 0
 
 

@@ -114,6 +114,11 @@ class Keys:
         """Stream: place, stop and resync orders for the node's worker, in the order they were given."""
         return f"{self.node_prefix}{node}:assignments"
 
+    def node_runtime(self, node: str) -> str:
+        """Hash: instance id -> JSON of what the node's worker knows of its process (pid, port, state, since,
+        restarts); written on change, expiring with the node's heartbeat (backends/redis/instance_runtime.py)."""
+        return f"{self.node_prefix}{node}:runtime"
+
     @property
     def node_ttl(self) -> str:
         """String: the heartbeat TTL in ms the controller expects; workers set their heartbeat with it."""
@@ -133,6 +138,16 @@ class Keys:
     def facts(self) -> str:
         """Stream: instance facts from the workers, read by the controller's consumer group."""
         return f"{self.prefix}rollout:facts"
+
+    # Instance logs, written by the workers (backends/live/worker/logs.py), read by `mn-deploy deployment logs`.
+    def instance_log(self, instance_id: str) -> str:
+        """Stream: the instance's newest lines (fields `stream`, `line`, `t_ms`), through its restarts."""
+        return f"{self.prefix}rollout:logs:instance:{instance_id}"
+
+    def version_logs(self, key: str, version: str) -> str:
+        """Sorted set: the instances of a key's version that logged, as JSON `{agent_id, instance_id, node}`,
+        scored by the time of their last line in ms."""
+        return f"{self.prefix}rollout:logs:key:{key}:version:{version}"
 
     # Patterns the retention sweep scans with.
     @property

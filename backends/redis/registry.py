@@ -11,7 +11,8 @@ Who a lookup returns is decided by `mn_deploy_core.discovery.visible`, the same 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import redis
 
@@ -156,6 +157,33 @@ class RedisRegistry:
                 if field.startswith("service:"):
                     found.append(_entry(field.removeprefix("service:"), instance_id, fields))
         return sorted(found, key=lambda e: (e["name"], e["instance_id"]))
+
+
+def discoverable(entries: Iterable[Entry], *, passing_only: bool = True) -> list[Entry]:
+    """The entries a normal lookup returns (`discovery.visible`): primaries, and only passing ones unless
+    `passing_only` is off. Never a canary or candidate: both `mn-deploy service` and the ClusterService answer
+    with this, so the CLI and a remote caller see the same instances."""
+    return [e for e in entries if visible(service_of(e), passing_only=passing_only)]
+
+
+def entry_json(entry: Mapping[str, str]) -> dict[str, Any]:
+    """An entry as JSON values: `passing` a boolean, `port` a number, and null for what the worker has not
+    written (yet)."""
+    port = entry.get("port", "")
+    return {
+        "name": entry["name"],
+        "instance_id": entry["instance_id"],
+        "agent_id": entry.get("agent_id", ""),
+        "job_id": entry.get("job_id", ""),
+        "deployment_id": entry.get("deployment_id", ""),
+        "deployment_key": entry.get("deployment_key", ""),
+        "deployment_version": entry.get("deployment_version", ""),
+        "deployment_role": entry.get("deployment_role", ""),
+        "passing": entry.get("passing") == "1",
+        "node": entry.get("node") or None,
+        "host": entry.get("host") or None,
+        "port": int(port) if port.isdigit() else None,
+    }
 
 
 def service_of(entry: Mapping[str, str]) -> ServiceInstance:

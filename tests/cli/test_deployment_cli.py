@@ -174,8 +174,9 @@ def test_list_of_nothing_prints_nothing(stack: Stack) -> None:
 def test_status_of_a_canary_shows_progress_per_role_and_says_promote(stack: Stack, tmp_path: Path) -> None:
     awaiting_canary(stack, tmp_path)
 
-    fields = dict(line.split(": ", 1) for line in ok(stack.cli("status", "agent-api")) if not line.startswith("Event"))
+    lines = ok(stack.cli("status", "agent-api"))
 
+    fields = dict(line.split(": ", 1) for line in lines if not line.startswith(("Event", "Instance")))
     assert fields == {
         "Deployment": "dep_agent-api_2",
         "Key": "agent-api",
@@ -191,6 +192,10 @@ def test_status_of_a_canary_shows_progress_per_role_and_says_promote(stack: Stac
         "Updated": stack.record("agent-api")["updated_at"],
         "Next": "mn-deploy deployment promote agent-api",
     }
+    instances = [line for line in lines if line.startswith("Instance")]
+    assert len(instances) == 2
+    assert re.fullmatch(r"Instance: worker-0 \| 2 \| canary \| - \| - \| - \| healthy \| 0 \| \d+s", instances[0])
+    assert instances[1] == "Instances: 1 instance"
 
 
 def test_status_shows_the_last_events_and_the_time_left(stack: Stack, tmp_path: Path) -> None:
@@ -211,8 +216,17 @@ def test_status_json_is_the_record_with_its_versions(stack: Stack, tmp_path: Pat
 
     record = json.loads(ok(stack.cli("status", "agent-api", "--json"))[0])
 
-    assert record == {**stack.record("agent-api"), "versions": record["versions"], "versions_total": 1, "version": 1}
+    assert record == {
+        **stack.record("agent-api"),
+        "versions": record["versions"],
+        "versions_total": 1,
+        "instances": record["instances"],
+        "instances_total": 3,
+        "instance_counts": {"healthy": 3},
+        "version": 1,
+    }
     assert [v["version"] for v in record["versions"]] == ["1"]
+    assert [(i["agent_id"], i["state"]) for i in record["instances"]] == [(f"worker-{n}", "healthy") for n in range(3)]
 
 
 def test_history_shows_stable_flags_authors_and_rollback_reasons(stack: Stack, tmp_path: Path) -> None:

@@ -196,3 +196,18 @@ def world(tmp_path: Path, mn_home: Path, marker: str) -> Iterator[World]:
         stack.stop()
         for log in sorted((tmp_path / "stack").glob("*.log")):  # shown by pytest only when the test failed
             print(f"---- {log.name}\n{log.read_text(errors='replace')[-3000:]}")
+
+
+@pytest.fixture
+def batch_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Where the batch-hello example's agents write (MN_BATCH_OUT), set before any process of the test starts."""
+    directory = tmp_path / "batch-out"
+    directory.mkdir()
+    monkeypatch.setenv("MN_BATCH_OUT", str(directory))
+    return directory
+
+
+@pytest.fixture
+def batch(batch_out: Path, world: World) -> World:
+    """The world, started after `batch_out` is set (so its workers pass MN_BATCH_OUT on to the agents)."""
+    return world

@@ -7,7 +7,7 @@ Its agent appends its pid to `$MN_BATCH_OUT/<instance id>.log` when it starts an
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -26,24 +26,11 @@ AGENTS = ["job-0", "job-1"]
 NO_RESTART_WINDOW_S = 1.5
 
 
-@pytest.fixture
-def out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """The agents' output directory, in the environment before the world's processes start."""
-    directory = tmp_path / "batch-out"
-    directory.mkdir()
-    monkeypatch.setenv("MN_BATCH_OUT", str(directory))
-    yield directory
-
-
-@pytest.fixture
-def batch(out: Path, world: World) -> World:
-    """The world, started after `out` is set (so its workers pass MN_BATCH_OUT on to the agents)."""
-    return world
-
-
-def starts(out: Path) -> dict[str, list[int]]:
+def starts(batch_out: Path) -> dict[str, list[int]]:
     """The pids each instance's agent was started with, by instance id."""
-    return {log.stem: [int(line.split()[0]) for line in log.read_text().splitlines()] for log in out.glob("*.log")}
+    return {
+        log.stem: [int(line.split()[0]) for line in log.read_text().splitlines()] for log in batch_out.glob("*.log")
+    }
 
 
 def instances(world: World, version: str) -> list[InstanceRecord]:
@@ -64,9 +51,9 @@ def holds(condition: Callable[[], bool], for_s: float, what: str) -> None:
         time.sleep(0.05)
 
 
-def test_a_batch_job_runs_once_to_completion_and_a_redeploy_reruns_beside_it(batch: World, out: Path) -> None:
+def test_a_batch_job_runs_once_to_completion_and_a_redeploy_reruns_beside_it(batch: World, batch_out: Path) -> None:
     world = batch
-    (out / "hold-1").touch()  # v1's agents keep running until the test lets them finish
+    (batch_out / "hold-1").touch()  # v1's agents keep running until the test lets them finish
 
     first = world.deploy(f"{KEY}/v1.json")
 
@@ -96,7 +83,7 @@ def test_a_batch_job_runs_once_to_completion_and_a_redeploy_reruns_beside_it(bat
     assert [a.pid for a in running] == [a.pid for a in v1_agents], "v1's agents ran on beside v2's, untouched"
     assert all(i.stopped_ms is None and i.completed_ms is None for i in instances(world, "1"))
 
-    (out / "hold-1").unlink()
+    (batch_out / "hold-1").unlink()
     v1 = wait_for(lambda: completed(world, "1"), what="v1's instances to complete")
     wait_for(lambda: not world.agents(), what="every agent process to end")
 
@@ -106,12 +93,12 @@ def test_a_batch_job_runs_once_to_completion_and_a_redeploy_reruns_beside_it(bat
     for instance in every:
         assert not instance.failed and instance.unhealthy_ms is None and instance.stopped_ms is None
         assert instance.restart_ms == () and instance.running_ms is not None
-    assert {i.instance_id for i in every} == set(starts(out))
+    assert {i.instance_id for i in every} == set(starts(batch_out))
     assert {i.instance_id: [a.pid for a in v1_agents if a.instance_id == i.instance_id] for i in v1} == {
-        i: pids for i, pids in starts(out).items() if i in {r.instance_id for r in v1}
+        i: pids for i, pids in starts(batch_out).items() if i in {r.instance_id for r in v1}
     }
     holds(
-        lambda: all(len(pids) == 1 for pids in starts(out).values()) and not world.agents(),
+        lambda: all(len(pids) == 1 for pids in starts(batch_out).values()) and not world.agents(),
         NO_RESTART_WINDOW_S,
         "a completed agent was started again",
     )
@@ -126,7 +113,7 @@ def test_a_batch_job_runs_once_to_completion_and_a_redeploy_reruns_beside_it(bat
 
 
 def test_a_completed_batch_agent_is_not_run_again_by_a_restarted_worker_nor_failed_with_a_lost_one(
-    batch: World, out: Path
+    batch: World, batch_out: Path
 ) -> None:
     """A completed instance leaves its node's desired state: the worker of node-2, killed and started again at once
     (within the node TTL, so it takes up what its node still holds), does not run it again; node-1, lost for good,
@@ -134,7 +121,7 @@ def test_a_completed_batch_agent_is_not_run_again_by_a_restarted_worker_nor_fail
     world = batch
     world.deploy(f"{KEY}/v1.json")
     v1 = wait_for(lambda: completed(world, "1"), what="v1's instances to complete")
-    first_starts = starts(out)
+    first_starts = starts(batch_out)
     assert sorted(len(pids) for pids in first_starts.values()) == [1, 1]
 
     restarted = world.stack.workers["node-2"]
@@ -153,7 +140,7 @@ def test_a_completed_batch_agent_is_not_run_again_by_a_restarted_worker_nor_fail
     assert rerun["status"] == "version_recorded"
     wait_for(lambda: completed(world, "2"), what="the rerun's instances to complete on node-2")
 
-    assert {i: pids for i, pids in starts(out).items() if i in first_starts} == first_starts, "v1 ran again"
+    assert {i: pids for i, pids in starts(batch_out).items() if i in first_starts} == first_starts, "v1 ran again"
     after = instances(world, "1")
     assert [(i.instance_id, i.outcome, i.failed, i.restart_ms) for i in after] == [
         (i.instance_id, "completed", False, ()) for i in v1

@@ -91,3 +91,29 @@ def _json_object(text: str, field: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise InvalidRequestError(f"{field} must be a JSON object")
     return value
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceQuery:
+    """`query_json` of ListServices and ResolveService: exact filters (MirrorNeuron's: name, node, job_id,
+    agent_id, status, tags), and whether only passing instances count (`passing_only`, default true)."""
+
+    name: str | None
+    node: str | None
+    job_id: str | None
+    agent_id: str | None
+    status: str | None
+    tags: tuple[str, ...]
+    passing_only: bool
+
+
+def service_query(text: str) -> ServiceQuery:
+    query = _json_object(text, "query_json")
+    tags = query.get("tags") or []
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise InvalidRequestError("query_json.tags must be a list of strings")
+    passing_only = query.get("passing_only", True)
+    if not isinstance(passing_only, bool):
+        raise InvalidRequestError("query_json.passing_only must be true or false")
+    filters = (_filter(query, name) for name in ("name", "node", "job_id", "agent_id", "status"))
+    return ServiceQuery(*filters, tags=tuple(tags), passing_only=passing_only)

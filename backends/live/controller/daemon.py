@@ -28,6 +28,7 @@ from backends.protocol import wire
 from backends.redis import FencedError, Keys, RedisRegistry, RedisStore, connect
 from backends.redis.bundles import RedisBundleStore
 from backends.redis.fencing import Fence
+from backends.redis.instance_runtime import InstanceRuntime
 from backends.redis.keys import namespace_from_env
 from backends.redis.transaction import Transaction
 from mn_deploy_core.controller import Controller
@@ -91,6 +92,8 @@ def _lead(
     runtime = RedisRuntime(facts_client, namespace=namespace, node_ttl_ms=config.node_ttl_ms, transaction=decisions)
     store = RedisStore(client, namespace=namespace, transaction=decisions)
     controller = Controller(store, runtime, RedisRegistry(client, namespace=namespace, transaction=decisions))
+    lookups = RedisRegistry(client, namespace=namespace)  # the ClusterService's reads, outside any decision
+    processes = InstanceRuntime(client, namespace=namespace)  # what workers keep of their instances' processes
     facts_key = keys.facts
 
     def wake() -> None:
@@ -118,7 +121,10 @@ def _lead(
         runtime.keep_only([instance.instance_id for instance in controller.instances()])
         runtime.request_resync()
         server = WaitingServer(
-            lambda: serve(controller, config.grpc_address, lock=driver.lock, bundles=bundles), config.grpc_address
+            lambda: serve(
+                controller, config.grpc_address, lock=driver.lock, bundles=bundles, registry=lookups, runtime=processes
+            ),
+            config.grpc_address,
         )
         server.open()
         driver.run(stop)

@@ -1,4 +1,5 @@
-"""MirrorNeuron's `JobService` over our Controller: the nine deployment RPCs; the job methods stay UNIMPLEMENTED.
+"""MirrorNeuron's `JobService` over our Controller: the nine deployment RPCs, and `GetJob`, `ListJobs` and
+`CancelJob` for the jobs deployments create (jobs.py); the other job methods answer UNIMPLEMENTED (server.py).
 
 Every controller call runs under one lock that the real-time driver thread also holds while it feeds facts
 and ticks, so an RPC never sees a half-applied decision. A bundle is uploaded before the lock is taken (it is
@@ -8,25 +9,28 @@ the deploy keeps its fingerprint with the version, and the bundle is persisted o
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import grpc
 import redis
 
-from backends.live.controller import arguments, results
+from backends.live.controller import arguments, jobs, results
 from backends.live.controller.bundles import BundleStore
 from backends.protocol import job_pb2, job_pb2_grpc
 from backends.protocol.bundles import check_payload_paths
 from backends.protocol.sizes import check_sizes
 from backends.redis import BrokenTransactionError, FencedError
+from backends.redis.instance_runtime import InstanceRuntime
 from mn_deploy_core.controller import Controller
 from mn_deploy_core.errors import ConflictError, DeploymentError, NotFoundError
 from mn_deploy_core.records import DeploymentRecord
 
 Context = grpc.ServicerContext
 Response = job_pb2.DeploymentResponse
+T = TypeVar("T")
 
 
 def status_code(error: DeploymentError) -> grpc.StatusCode:
@@ -54,11 +58,15 @@ class JobService(job_pb2_grpc.JobServiceServicer):
         lock: AbstractContextManager[Any],
         bundles: BundleStore,
         clock: Callable[[], float],
+        runtime: InstanceRuntime | None = None,
     ) -> None:
+        """`runtime`: where workers keep their instances' nodes and processes; without it a GetDeployment lists
+        instances without them."""
         self._controller = controller
         self._lock = lock
         self._bundles = bundles
         self._clock = clock
+        self._runtime = runtime
 
     # ---- the nine deployment RPCs ------------------------------------------------------------
 
@@ -70,7 +78,7 @@ class JobService(job_pb2_grpc.JobServiceServicer):
         return self._deploy(request, context)
 
     def GetDeployment(self, request: job_pb2.GetDeploymentRequest, context: Context) -> Response:
-        return self._answer(context, lambda: self._with_versions(self._controller.get(request.id_or_key)))
+        return self._answer(context, lambda: self._described(self._controller.get(request.id_or_key)))
 
     def ListDeployments(self, request: job_pb2.ListDeploymentsRequest, context: Context) -> Response:
         def call() -> Mapping[str, Any]:
@@ -103,6 +111,26 @@ class JobService(job_pb2_grpc.JobServiceServicer):
 
     def FailDeployment(self, request: job_pb2.DeploymentActionRequest, context: Context) -> Response:
         return self._action(request, context, self._controller.fail)
+
+    # ---- the jobs deployments create ----------------------------------------------------------
+
+    def GetJob(self, request: job_pb2.GetJobRequest, context: Context) -> job_pb2.GetJobResponse:
+        job = self._locked(context, lambda: jobs.find(self._controller, request.job_id.strip()))
+        return job_pb2.GetJobResponse(job_json=_compact(job.to_json()), version=results.INTERFACE_VERSION)
+
+    def ListJobs(self, request: job_pb2.ListJobsRequest, context: Context) -> job_pb2.ListJobsResponse:
+        """`{data}`, newest first, without instances; a `limit` of 0 or less means all of them."""
+        found = self._locked(context, lambda: jobs.every_job(self._controller))
+        kept = [job for job in found if request.include_terminal or job.running]
+        shown = kept[: request.limit] if request.limit > 0 else kept
+        document = {"data": [job.to_json(instances=False) for job in shown]}
+        return job_pb2.ListJobsResponse(jobs_json=_compact(document), version=results.INTERFACE_VERSION)
+
+    def CancelJob(self, request: job_pb2.CancelJobRequest, context: Context) -> job_pb2.CancelJobResponse:
+        """What the core can do to the job (jobs.cancel); the status is the job's after."""
+        job_id = request.job_id.strip()
+        job = self._locked(context, lambda: jobs.cancel(self._controller, job_id, now=self._clock()))
+        return job_pb2.CancelJobResponse(job_id=job_id, status=job.status, version=results.INTERFACE_VERSION)
 
     # ---- mapping -------------------------------------------------------------------------------
 
@@ -142,21 +170,36 @@ class JobService(job_pb2_grpc.JobServiceServicer):
         return self._answer(context, call)
 
     def _answer(self, context: Context, call: Callable[[], Mapping[str, Any]]) -> Response:
+        result = self._locked(context, call)
+        return job_pb2.DeploymentResponse(result_json=results.encode(result), version=results.INTERFACE_VERSION)
+
+    def _locked(self, context: Context, call: Callable[[], T]) -> T:
+        """`call()` under the controller lock; a user's error, or a lost lease or Redis, aborts the RPC."""
         try:
             with self._lock:
-                result = call()
+                return call()
         except DeploymentError as error:
             context.abort(status_code(error), error.message)  # raises
         except (FencedError, BrokenTransactionError, redis.RedisError) as error:
             # another controller took the lease, or this one is taking over again after a decision it could not
             # store (which was then not applied): the client should retry, against whoever leads next
             context.abort(grpc.StatusCode.UNAVAILABLE, str(error))  # raises
-        return job_pb2.DeploymentResponse(result_json=results.encode(result), version=results.INTERFACE_VERSION)
 
     def _started(self, record: DeploymentRecord) -> dict[str, Any]:
         versions = self._controller.versions(record.deployment_key)
         version = next(v for v in versions if v.version == record.target_version)
         return results.started(record, version)
 
-    def _with_versions(self, record: DeploymentRecord) -> dict[str, Any]:
-        return results.with_versions(record, self._controller.versions(record.deployment_key))
+    def _described(self, record: DeploymentRecord) -> dict[str, Any]:
+        """Get: the record, its key's versions, and the instances this deployment placed that the controller
+        still knows (live ones, and completed batch ones) with where and how their processes run."""
+        result = results.with_versions(record, self._controller.versions(record.deployment_key))
+        own = [i for i in self._controller.instances(record.deployment_key) if i.deployment_id == record.deployment_id]
+        shown = results.shown_instances(own)
+        where = self._runtime.read(i.instance_id for i in shown) if self._runtime is not None else {}
+        return results.with_instances(result, own, shown, where)
+
+
+def _compact(document: Mapping[str, Any]) -> str:
+    """A job document as MirrorNeuron's runtime sends it: flat JSON, without the deployment results' envelope."""
+    return json.dumps(document, separators=(",", ":"))

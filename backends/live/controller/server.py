@@ -1,5 +1,5 @@
-"""Serving the JobService: the daemon calls `serve`, with the lock its driver thread holds, through a
-`WaitingServer`, since the leader it replaces may still hold the address."""
+"""Serving the JobService and the ClusterService: the daemon calls `serve`, with the lock its driver thread holds,
+through a `WaitingServer`, since the leader it replaces may still hold the address."""
 
 from __future__ import annotations
 
@@ -11,15 +11,19 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, suppress
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
+from google.protobuf.descriptor import ServiceDescriptor
 
 from backends.live.clock import wall_ms
 from backends.live.controller.bundles import BundleStore, MemoryBundleStore
+from backends.live.controller.cluster_service import ClusterService
 from backends.live.controller.job_service import JobService
-from backends.protocol.job_pb2_grpc import add_JobServiceServicer_to_server
+from backends.protocol import cluster_pb2, cluster_pb2_grpc, job_pb2, job_pb2_grpc
 from backends.protocol.sizes import server_options
+from backends.redis.instance_runtime import InstanceRuntime
+from backends.redis.registry import RedisRegistry
 from mn_deploy_core.controller import Controller
 
 # MirrorNeuron's own port, so `mn` and the SDK find us with their defaults (or MN_GRPC_TARGET).
@@ -41,18 +45,32 @@ def serve(
     lock: AbstractContextManager[Any] | None = None,
     bundles: BundleStore | None = None,
     clock: Callable[[], float] = wall_ms,
+    registry: RedisRegistry | None = None,
+    runtime: InstanceRuntime | None = None,
 ) -> grpc.Server:
     """Start a server for `controller` on `address` (insecure: bind it to loopback or a private network).
 
     Pass the `lock` every other caller of the controller takes; without one the server makes its own, which
     is only right when nothing else calls the controller. `clock` is the time operator calls happen at (the
-    wall clock's epoch ms; tests pass their own). Stop the server with `server.stop(grace)`.
+    wall clock's epoch ms; tests pass their own). With a `registry` (the Redis discovery the workers renew) the
+    ClusterService's lookups are served too; with a `runtime`, GetDeployment lists each instance's node and
+    process as its worker keeps them. Stop the server with `server.stop(grace)`.
     """
     # Without SO_REUSEPORT a second server on a taken port fails here instead of silently sharing its traffic.
     executor = ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="mn-grpc")
     server = grpc.server(executor, options=[("grpc.so_reuseport", 0), *server_options()])
-    service = JobService(controller, lock or threading.Lock(), bundles or MemoryBundleStore(), clock)
-    add_JobServiceServicer_to_server(service, server)
+    jobs = JobService(controller, lock or threading.Lock(), bundles or MemoryBundleStore(), clock, runtime)
+    job_pb2_grpc.add_JobServiceServicer_to_server(
+        answer_unimplemented(jobs, job_pb2_grpc.JobServiceServicer, job_pb2.DESCRIPTOR.services_by_name["JobService"]),
+        server,
+    )
+    if registry is not None:
+        cluster = answer_unimplemented(
+            ClusterService(registry),
+            cluster_pb2_grpc.ClusterServiceServicer,
+            cluster_pb2.DESCRIPTOR.services_by_name["ClusterService"],
+        )
+        cluster_pb2_grpc.add_ClusterServiceServicer_to_server(cluster, server)
     try:
         server.add_insecure_port(address)
     except RuntimeError:
@@ -60,6 +78,27 @@ def serve(
         raise
     server.start()
     return server
+
+
+Servicer = TypeVar("Servicer")
+
+
+def answer_unimplemented(servicer: Servicer, base: type, service: ServiceDescriptor) -> Servicer:
+    """`servicer`, with each method of `service` it leaves to the generated `base` answering UNIMPLEMENTED
+    after one log line. The base's own answer raises NotImplementedError, which gRPC logs with a whole
+    traceback for every call of a method we do not serve."""
+    for method in service.methods:
+        if getattr(type(servicer), method.name) is getattr(base, method.name):
+            setattr(servicer, method.name, _unimplemented(f"{service.name}.{method.name}"))
+    return servicer
+
+
+def _unimplemented(name: str) -> Callable[[Any, grpc.ServicerContext], Any]:
+    def answer(request: Any, context: grpc.ServicerContext) -> Any:
+        log.warning("%s called: not implemented by mn-deploy, answered UNIMPLEMENTED", name)
+        context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{name} is not implemented by mn-deploy")
+
+    return answer
 
 
 class Bind(enum.Enum):

@@ -13,6 +13,12 @@ the worker's next beat after the start, also writes `node`, `host` and `port` in
 instance that does not run (exited, restarting, failed, stopped, or whose worker is gone): its entry expires
 within the TTL unless the controller removed it before. A renewal never brings back an entry that is gone.
 
+What only the worker knows of each instance's process (pid, port, state and since when, restarts) is kept in
+the node's runtime hash (backends/redis/instance_runtime.py) for `deployment status`: an entry is written when its
+process changes state, never per check, and deleted when the instance stops or completes. Each beat gives the
+hash the heartbeat's TTL, so a worker that dies takes it along within the node TTL; one that reconciles or
+resyncs writes it afresh.
+
 A batch instance that completed (R3b) leaves the node's desired hash in the same step as its `completed` fact
 goes out (`lua/complete.lua`): it is done, so a worker restarted on the node before the controller noticed the
 old one gone does not run it again, and a node lost later does not report it failed.
@@ -34,11 +40,13 @@ from pathlib import Path
 
 import redis
 
+from backends.live.worker.logs import NodeLogs, RedisLogShipper
 from backends.live.worker.supervisor import InstanceSupervisor, Serving
 from backends.protocol import wire
 from backends.redis import scripts
 from backends.redis.bundles import RedisBundleStore
 from backends.redis.client import require_decoded
+from backends.redis.instance_runtime import InstanceRuntime, ProcessInfo
 from backends.redis.keys import Keys, namespace_from_env
 from backends.redis.registry import DEFAULT_TTL_MS, RedisRegistry
 from mn_deploy_core.ports import Fact, FactKind, Placement
@@ -81,8 +89,11 @@ class Worker:
         self._host = host or socket.gethostname()
         self._renewed: dict[str, int] = {}  # instance id -> the run whose entry was renewed last
         self._heartbeat = scripts.bind(client, "node_heartbeat")
+        self._runtime = InstanceRuntime(client, namespace=self._keys.namespace)
+        self._node_ttl_ms = wire.DEFAULT_NODE_TTL_MS  # the heartbeat's TTL, as of the last beat
         self._complete = scripts.bind(client, "complete")
         self._workdir = workdir
+        self._logs = NodeLogs(workdir / "logs", node, self._keys, RedisLogShipper(client))
         self._heartbeat_s = heartbeat_ms / 1000
         self._max_block_ms = wire.max_block_ms(client)
         self._grace_s = grace_ms / 1000
@@ -155,8 +166,11 @@ class Worker:
         """
         cursor = self._last_order_id()
         desired = self._client.hgetall(self._keys.node_desired(self.node))
+        self._runtime.delete(self.node)  # a predecessor's entries, or ours if it expired: written afresh below
         for instance_id in [i for i in self._instances if i not in desired]:
             self._stop(instance_id)
+        for supervisor in self._instances.values():
+            supervisor.announce_again()
         for instance_id, data in sorted(desired.items()):
             if instance_id not in self._instances:
                 self._start(wire.decode_placement(data), adopted=adopted)
@@ -171,7 +185,9 @@ class Worker:
             payloads=self._payloads,
             report=self._report,
             grace_s=self._grace_s,
+            logs=self._logs,
             adopted=adopted,
+            announce=lambda info: self._announce(placement.instance_id, info),
         )
         self._instances[placement.instance_id] = supervisor
         supervisor.start()
@@ -181,6 +197,7 @@ class Worker:
         if supervisor is not None:
             supervisor.stop()
             self._stopping.append(supervisor)
+            self._announce(instance_id, None)
 
     def _renew(self, *, every: bool) -> None:
         """Renew the discovery entry of each running instance: of every one when `every`, else only of runs
@@ -201,16 +218,19 @@ class Worker:
         return {"node": self.node, "host": self._host, "port": "" if serving.port is None else str(serving.port)}
 
     def _resync(self) -> None:
+        self._runtime.delete(self.node)  # an entry whose deletion was lost goes too
         for supervisor in self._instances.values():
             supervisor.resync()
+            supervisor.announce_again()
 
     def _shutdown(self) -> None:
         for instance_id in list(self._instances):
             self._stop(instance_id)
         for supervisor in self._stopping:
             supervisor.join()
+        self._logs.close()
         try:
-            self._client.delete(self._keys.node_heartbeat(self.node))
+            self._client.delete(self._keys.node_heartbeat(self.node), self._keys.node_runtime(self.node))
         except redis.RedisError as error:
             log.warning("node %s: heartbeat not deleted (%s); it expires by itself", self.node, error)
 
@@ -219,7 +239,13 @@ class Worker:
     def _beat(self) -> bool:
         """Renew the heartbeat with the controller's TTL; False when it had expired (or never existed)."""
         keys = [self._keys.node_heartbeat(self.node), self._keys.node_ttl, self._keys.nodes]
-        return bool(self._heartbeat(keys, [self.node, self._identity, wire.DEFAULT_NODE_TTL_MS]))
+        pipe = self._client.pipeline(transaction=False)
+        self._heartbeat(keys, [self.node, self._identity, wire.DEFAULT_NODE_TTL_MS], client=pipe)
+        pipe.get(self._keys.node_ttl)
+        self._runtime.keep_alive(pipe, self.node, self._node_ttl_ms)
+        alive, ttl, _ = pipe.execute()
+        self._node_ttl_ms = int(ttl) if ttl and ttl.isdigit() else wire.DEFAULT_NODE_TTL_MS
+        return bool(alive)
 
     def _last_order_id(self) -> str:
         last = self._client.xrevrange(self._keys.node_assignments(self.node), count=1)
@@ -233,6 +259,15 @@ class Worker:
         except redis.RedisError as error:
             log.warning("node %s: bundle %s not read (%s)", self.node, fingerprint, error)
             return None
+
+    def _announce(self, instance_id: str, info: ProcessInfo | None) -> None:
+        """Called on a change of an instance's process (None: it stopped or completed); an entry that cannot be
+        written marks the state for a resync, which writes every entry afresh."""
+        try:
+            self._runtime.publish(self.node, instance_id, info, self._node_ttl_ms)
+        except redis.RedisError as error:
+            self._facts_lost = True
+            log.warning("node %s: process of %s not recorded (%s)", self.node, instance_id, error)
 
     def _report(self, fact: Fact) -> None:
         """Called from instance threads; a fact that cannot be written marks the state for a resync."""

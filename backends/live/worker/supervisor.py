@@ -13,9 +13,17 @@ The facts it reports, in order:
   hold) or the payloads cannot be had or written.
 A stopped instance reports nothing more. `resync` reports the current state again.
 
+`announce`, when given, is told what the process does whenever that changes (never per check), under the lock
+so the announcements keep their order: starting, running (with its pid and port), exited, failed, and None
+once the instance completed; `announce_again` tells it once more. The worker keeps it in Redis for
+`deployment status`.
+
 `serving` tells the worker, which renews the instance's discovery entry, whether the process runs now, which run
 it is, and the port it serves on: the port its first `http` check probes, else its first `tcp` check's, else none
 (an agent declares no port of its own; the one in PORT is the default every check probes).
+
+The process's stdout and stderr are pipes the worker reads into the instance's log (logs.py), one for all its
+runs: each start, restart and exit is noted there, after the last line of the run that ended.
 """
 
 from __future__ import annotations
@@ -31,16 +39,22 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from backends.live.clock import wall_ms
 from backends.live.worker.checks import Check, declared_checks, probe
+from backends.live.worker.logs import NodeLogs
 from backends.loopback import free_port
 from backends.process import ProcessGroup
 from backends.protocol.bundles import UnsafePayloadPathError, check_payload_paths
+from backends.redis.instance_runtime import EXITED, FAILED, RUNNING, STARTING, ProcessInfo
 from mn_deploy_core.ports import Fact, FactKind, Placement
 
 Payloads = Callable[[str], Mapping[str, bytes] | None]
+Announce = Callable[[ProcessInfo | None], None]
 
 _UNSAFE_NAME = re.compile(r"[^\w.-]")
 _CANNOT_RUN = 127  # the shell's code for a command that cannot be executed
+# What the process does after each lifecycle fact that `_lifecycle` reports.
+_PROCESS_STATES = {FactKind.PLACED: STARTING, FactKind.RESTARTED: STARTING, FactKind.FAILED: FAILED}
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +87,12 @@ class InstanceSupervisor:
         payloads: Payloads,
         report: Callable[[Fact], None],
         grace_s: float,
+        logs: NodeLogs,
         adopted: bool = False,
+        announce: Announce | None = None,
     ) -> None:
         self.placement = placement
+        self._logs = logs
         self._root = root
         self._payloads = payloads
         self._report = report
@@ -89,6 +106,9 @@ class InstanceSupervisor:
         self._generation = _Generation()
         self._serving: Serving | None = None
         self._runs = 0
+        self._announce = announce
+        self._process: ProcessInfo | None = None
+        self._restarts = 0
         self._thread = threading.Thread(target=self._run, name=f"instance {placement.instance_id}", daemon=True)
 
     def start(self) -> None:
@@ -124,9 +144,22 @@ class InstanceSupervisor:
                 for name, passing in self._generation.results.items():
                     self._fact(FactKind.CHECK_PASSING if passing else FactKind.CHECK_FAILING, name)
 
+    def announce_again(self) -> None:
+        """Announce what the process does now once more (its entry in Redis was lost or cleared)."""
+        with self._lock:
+            if self._announce is not None and self._process is not None and not self._stopping.is_set():
+                self._announce(self._process)
+
     # ---- the instance's thread -----------------------------------------------------------------
 
     def _run(self) -> None:
+        self._log = self._logs.open(self.placement)
+        try:
+            self._live()
+        finally:
+            self._log.close()
+
+    def _live(self) -> None:
         self._lifecycle(FactKind.RESTARTED if self._adopted else FactKind.PLACED, FactKind.PLACED)
         command = self.placement.node.get("config", {}).get("command")
         directory = self._prepare(command)
@@ -139,6 +172,7 @@ class InstanceSupervisor:
                     if self._stopping.wait(self.placement.restart.delay_ms / 1000):
                         return
                     self._lifecycle(FactKind.RESTARTED, FactKind.EXITED)
+                    self._log.note(f"restart {restarts} of {self.placement.restart.attempts}")
                 code = self._run_once(command, directory)
                 if code is None or self._completes(code):
                     return
@@ -203,20 +237,25 @@ class InstanceSupervisor:
         with self._lock:
             if self._stopping.is_set():
                 return False
-            try:
-                self._child = ProcessGroup(command, cwd=directory, env=env)
-            except OSError as error:  # cannot be run: as good as exiting at once
-                log.warning("instance %s: %s", self.placement.instance_id, error)
-            else:
+            with self._log.run() as (stdout, stderr):
+                try:
+                    self._child = ProcessGroup(command, cwd=directory, env=env, output=stdout, errors=stderr)
+                except OSError as error:  # cannot be run: as good as exiting at once
+                    log.warning("instance %s: %s", self.placement.instance_id, error)
+                    self._log.note(f"not started: {error}")
+            if self._child is not None:
+                self._log.note(f"run {self._runs + 1} started, pid {self._child.pid}")
                 self._state = FactKind.RUNNING
                 self._runs += 1
                 self._serving = Serving(self._runs, self._served_port(port))
                 self._fact(FactKind.RUNNING)
                 self._fact(FactKind.READY)
+                self._process_is(RUNNING, self._child.pid, self._serving.port)
                 self._generation = _Generation()
                 for check in self._checks:
                     self._watch(check, self._generation, port, directory, env)
         code = _CANNOT_RUN if self._child is None else self._child.wait()
+        self._log.ended(code)
         with self._lock:
             generation, self._child, self._serving = self._generation, None, None
             generation.ended.set()
@@ -224,6 +263,7 @@ class InstanceSupervisor:
             if not stopped:
                 self._state = FactKind.COMPLETED if self._completes(code) else FactKind.EXITED
                 self._fact(self._state)
+                self._process_is(None if self._state is FactKind.COMPLETED else EXITED)
         for thread in generation.threads:  # a check still probing ends within its timeout
             thread.join()
         return None if stopped else code
@@ -259,6 +299,16 @@ class InstanceSupervisor:
                 return
             self._state = state or kind
             self._fact(kind)
+            if kind is FactKind.RESTARTED:
+                self._restarts += 1
+            self._process_is(_PROCESS_STATES[kind])
+
+    def _process_is(self, state: str | None, pid: int | None = None, port: int | None = None) -> None:
+        """Announce what the process does now (None: the instance completed); called under the lock."""
+        if self._announce is None:
+            return
+        self._process = None if state is None else ProcessInfo(state, wall_ms(), self._restarts, pid, port)
+        self._announce(self._process)
 
     def _fact(self, kind: FactKind, check: str = "") -> None:
         self._report(Fact(self.placement.instance_id, kind, check))

@@ -1,7 +1,8 @@
 """The examples' HTTP agent: `/` says who answers, `/health` passes unless started with `--failing-health`.
 
 It listens on 127.0.0.1:$PORT, as the worker tells it, and reads the MN_* variables the worker sets. The three
-example versions share this file; their manifests differ only in the arguments of `config.command`.
+example versions share this file; their manifests differ only in the arguments of `config.command`. It says on
+stdout when it serves and logs each request but the health checks on stderr (`mn-deploy deployment logs`).
 """
 
 import argparse
@@ -43,8 +44,12 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def log_message(self, format: str, *args: object) -> None:
-        """Quiet: a check every few hundred ms would drown the worker's log."""
+        """Every request but the health checks: one every few hundred ms would drown the rest."""
+        if self.path != "/health":
+            super().log_message(format, *args)
 
 
 if __name__ == "__main__":
-    ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
+    server = ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler)
+    print(f"{ARGS.greeting}: serving on 127.0.0.1:{server.server_port}", flush=True)
+    server.serve_forever()
