@@ -21,6 +21,7 @@ import json
 import math
 import os
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -28,7 +29,7 @@ from typing import Any
 
 from backends.live.devstack import DevStack
 from backends.loopback import free_port
-from backends.redis import Keys, connect
+from backends.redis import Keys, RedisStore, connect
 from backends.redis.keys import namespace_from_env
 from mn_deploy.bundle_reader import read_bundle
 from mn_deploy.live_cli import mn_deploy_command
@@ -38,10 +39,13 @@ KEY = "hello"
 
 
 def bundle(name: str, agents: int) -> tuple[str, dict[str, bytes]]:
-    """The example bundle with its node counted `agents` times."""
+    """The example bundle with its node counted `agents` times, its agent run by this interpreter: `python3` on
+    PATH may be a version manager's shim, which costs more CPU per start than the agent itself."""
     read = read_bundle(BUNDLES / name)
     manifest = json.loads(read.manifest_json)
-    manifest["nodes"][0]["count"] = agents
+    node = manifest["nodes"][0]
+    node["count"] = agents
+    node["config"]["command"] = [sys.executable, *node["config"]["command"][1:]]
     return json.dumps(manifest), read.payloads
 
 
@@ -56,35 +60,41 @@ def settled(client: Any, timeout_s: float = 120.0) -> dict[str, Any]:
         time.sleep(0.2)  # seldom: each look costs the controller a reply, counted in its CPU per fact
 
 
-class FactCount:
-    """Facts the workers have reported so far: the facts stream's `entries-added` (trimming does not lower it)."""
+class Redis:
+    """What the bench reads from the stack's Redis directly: facts reported, and a deployment's whole history
+    (a reply carries only the newest 100 events)."""
 
     def __init__(self, stack: DevStack) -> None:
         self._client = connect(stack.redis_url)
-        self._stream = Keys(namespace_from_env()).facts
+        self._store = RedisStore(self._client)
+        self._facts = Keys(namespace_from_env()).facts
 
-    def __call__(self) -> int:
-        if not self._client.exists(self._stream):
+    def facts(self) -> int:
+        """Facts the workers have reported so far: the stream's `entries-added` (trimming does not lower it)."""
+        if not self._client.exists(self._facts):
             return 0
-        return int(self._client.xinfo_stream(self._stream)["entries-added"])
+        return int(self._client.xinfo_stream(self._facts)["entries-added"])
+
+    def events(self, deployment_id: str) -> list[dict[str, Any]]:
+        return [event.to_json() for event in self._store.deployment_events(deployment_id)]
 
 
 def rolling(
-    client: Any, agents: int, max_parallel: int, min_healthy_ms: int, controller_pid: int, facts: FactCount
+    client: Any, agents: int, max_parallel: int, min_healthy_ms: int, controller_pid: int, redis: Redis
 ) -> tuple[float, float, float, float, int]:
     """(duration s, median start s, ideal s, controller CPU µs per fact, facts) of a rolling update from v1 to v2."""
     policy = {"min_healthy_ms": min_healthy_ms, "max_parallel": max_parallel}
     client.deploy_job(*bundle("hello/v1.json", agents), update_policy=policy)
     if settled(client)["status"] != "successful":
         raise SystemExit("v1 did not deploy")
-    cpu_before, facts_before = cpu_s(controller_pid), facts()
+    cpu_before, facts_before = cpu_s(controller_pid), redis.facts()
     client.deploy_job(*bundle("hello/v2.json", agents), update_policy=policy)
     record = settled(client)
-    reported = facts() - facts_before
+    reported = redis.facts() - facts_before
     per_fact_us = 1e6 * (cpu_s(controller_pid) - cpu_before) / max(reported, 1)
     if record["status"] != "successful":
         raise SystemExit(f"v2 did not deploy: {record['description']}")
-    events = record["events"]
+    events = redis.events(record["deployment_id"])
     placed = {e["instance_id"]: e["t_ms"] for e in events if e["type"] == "deployment_instance_placed"}
     healthy = {e["instance_id"]: e["t_ms"] for e in events if e["type"] == "deployment_instance_healthy"}
     starts = [(healthy[i] - placed[i] - min_healthy_ms) / 1000 for i in placed]
@@ -145,9 +155,8 @@ def main() -> None:
             stack.start()
             client = Client(target=stack.grpc_address, timeout=30)
             controller = stack.controllers[0].pid
-            facts = FactCount(stack)
             took, start, ideal, per_fact_us, reported = rolling(
-                client, args.agents, args.max_parallel, args.min_healthy_ms, controller, facts
+                client, args.agents, args.max_parallel, args.min_healthy_ms, controller, Redis(stack)
             )
             cpu = idle_cpu_percent(controller, args.idle_s)
             p50 = get_p50_ms(client, args.versions, args.agents, args.reads)
