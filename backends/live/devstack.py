@@ -24,6 +24,7 @@ from typing import Protocol
 import grpc
 
 from backends.live.controller.lease import DEFAULT_TTL_MS
+from backends.loopback import LOOPBACK
 from backends.process import ProcessGroup, ScratchDirectory
 from backends.protocol import job_pb2, job_pb2_grpc, wire
 from backends.redis import Keys, connect
@@ -125,6 +126,7 @@ class DevStack:
         workdir = self.workdir / node
         workdir.mkdir(parents=True, exist_ok=True)
         args = ["agent", "worker", "--redis", self.redis_url, "--node", node, "--workdir", str(workdir)]
+        args += ["--advertise-host", LOOPBACK]  # every agent of the stack is on this machine
         self.workers[node] = self._spawn(node, args)
         return self.workers[node]
 

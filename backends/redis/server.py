@@ -18,7 +18,7 @@ from types import TracebackType
 
 import redis
 
-from backends.loopback import free_port
+from backends.loopback import LOOPBACK, free_port
 from backends.process import ProcessGroup
 
 START_TIMEOUT_S = 10.0
@@ -52,7 +52,7 @@ class LocalRedisServer:
         """Start and wait until PING answers; fail with the last line it logged if it exits or stays silent."""
         self.directory.mkdir(parents=True, exist_ok=True)
         log = self.directory / "redis.log"
-        args = [self._exe, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory)]
+        args = [self._exe, "--port", str(self.port), "--bind", LOOPBACK, "--dir", str(self.directory)]
         args += ["--save", "", "--logfile", str(log), *self._persistence()]
         # Its own session: a Ctrl-C meant for the owner (`dev up`) must not stop Redis before the owner's other
         # children, which still need it to shut down cleanly.

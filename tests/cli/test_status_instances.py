@@ -82,7 +82,7 @@ def test_a_reply_lists_the_first_rows_by_agent_and_counts_all_of_a_hundred_thous
     shown = results.shown_instances(records)
     where = {r.instance_id: ("node-1", ProcessInfo(RUNNING, T0, 0, pid=99_999, port=65_535)) for r in shown}
 
-    reply = results.with_instances({"deployment_id": "dep_k_1"}, records, shown, where)
+    reply = results.with_instances({"deployment_id": "dep_k_1"}, records, records, shown, where)
 
     assert len(reply["instances"]) == results.INSTANCES_SHOWN
     assert [r["agent_id"] for r in reply["instances"][:2]] == ["agent-000000", "agent-000001"]

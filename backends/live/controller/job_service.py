@@ -191,13 +191,15 @@ class JobService(job_pb2_grpc.JobServiceServicer):
         return results.started(record, version)
 
     def _described(self, record: DeploymentRecord) -> dict[str, Any]:
-        """Get: the record, its key's versions, and the instances this deployment placed that the controller
-        still knows (live ones, and completed batch ones) with where and how their processes run."""
+        """Get: the record, its key's versions, and every instance of the key the controller still knows (live
+        ones, and completed batch ones: the old version's beside a canary too) with where and how their processes
+        run; the outcome counts are this deployment's own."""
         result = results.with_versions(record, self._controller.versions(record.deployment_key))
-        own = [i for i in self._controller.instances(record.deployment_key) if i.deployment_id == record.deployment_id]
-        shown = results.shown_instances(own)
+        instances = self._controller.instances(record.deployment_key)
+        own = [i for i in instances if i.deployment_id == record.deployment_id]
+        shown = results.shown_instances(instances)
         where = self._runtime.read(i.instance_id for i in shown) if self._runtime is not None else {}
-        return results.with_instances(result, own, shown, where)
+        return results.with_instances(result, instances, own, shown, where)
 
 
 def _compact(document: Mapping[str, Any]) -> str:

@@ -67,18 +67,19 @@ def shown_instances(records: Iterable[InstanceRecord]) -> list[InstanceRecord]:
 
 def with_instances(
     result: Mapping[str, Any],
-    records: Sequence[InstanceRecord],
+    listed: Sequence[InstanceRecord],
+    counted: Sequence[InstanceRecord],
     shown: Sequence[InstanceRecord],
     where: Mapping[str, Where],
 ) -> dict[str, Any]:
-    """Get: `result` plus the deployment's instances, the `shown` ones as rows (with the node and process of
-    those `where` knows), how many there are, and how many of them the controller sees in each outcome
-    (healthy, running (no verdict yet), unhealthy, completed, failed)."""
-    counts = Counter("failed" if r.failed else r.outcome for r in records)
+    """Get: `result` plus the key's instances (`listed`), the `shown` ones as rows (with the node and process of
+    those `where` knows), how many there are, and how many of the deployment's own (`counted`) the controller
+    sees in each outcome (healthy, running (no verdict yet), unhealthy, completed, failed)."""
+    counts = Counter("failed" if r.failed else r.outcome for r in counted)
     return {
         **result,
         "instances": [instance_row(r, where.get(r.instance_id)) for r in shown],
-        "instances_total": len(records),
+        "instances_total": len(listed),
         "instance_counts": dict(sorted(counts.items())),
     }
 

@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from backends.loopback import LOOPBACK
 from backends.process import run_to_exit
 
 DEFAULT_INTERVAL_MS = 5000
 DEFAULT_TIMEOUT_MS = 2000
-HOST = "127.0.0.1"
+HOST = LOOPBACK
 
 
 @dataclass(frozen=True, slots=True)
