@@ -27,18 +27,24 @@ import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-# argv: the owner's pid, then the command. PR_SET_PDEATHSIG is 1; prctl is missing off Linux.
+# argv: the owner's pid, the user to run as ("uid:gid", or "-" for the owner's), then the command. The user is
+# taken first: a change of user clears the death signal. PR_SET_PDEATHSIG is 1; prctl is missing off Linux.
 _LAUNCHER = f"""
 import ctypes, os, sys
+if sys.argv[2] != "-":
+    uid, gid = map(int, sys.argv[2].split(":"))
+    os.setgroups([])
+    os.setgid(gid)
+    os.setuid(uid)
 prctl = getattr(ctypes.CDLL(None), "prctl", None)
 if prctl is not None:
     prctl(1, {int(signal.SIGKILL)})
 if os.getppid() != int(sys.argv[1]):  # the owner died before the kernel was asked to tell us
     os._exit(1)
 try:
-    os.execvp(sys.argv[2], sys.argv[2:])
+    os.execvp(sys.argv[3], sys.argv[3:])
 except OSError as error:
-    print(f"cannot run {{sys.argv[2]}}: {{error}}", file=sys.stderr)
+    print(f"cannot run {{sys.argv[3]}}: {{error}}", file=sys.stderr)
     os._exit(127)
 """
 
@@ -54,11 +60,15 @@ class ProcessGroup:
         env: Mapping[str, str],
         output: int | None = None,
         errors: int | None = None,
+        user: tuple[int, int] | None = None,
     ) -> None:
         """Raises OSError when `cwd` is unusable. `output` None inherits the owner's stdout and stderr; `errors`,
-        when given, is the child's stderr apart from `output` (a worker keeps the two streams of an agent apart)."""
+        when given, is the child's stderr apart from `output` (a worker keeps the two streams of an agent apart).
+        `user`, a (uid, gid), is who the command runs as, with no supplementary groups (the owner must be root);
+        None: the owner's user."""
+        as_user = "-" if user is None else f"{user[0]}:{user[1]}"
         self._popen = subprocess.Popen(
-            [sys.executable, "-I", "-S", "-c", _LAUNCHER, str(os.getpid()), *argv],
+            [sys.executable, "-I", "-S", "-c", _LAUNCHER, str(os.getpid()), as_user, *argv],
             cwd=cwd,
             env=dict(env),
             stdin=subprocess.DEVNULL,
@@ -100,9 +110,17 @@ class ProcessGroup:
             os.killpg(self._popen.pid, signum)
 
 
-def run_to_exit(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], timeout_s: float) -> int | None:
-    """Run a command to its end, output discarded; None when it did not finish in time (its group is killed)."""
-    child = ProcessGroup(argv, cwd=cwd, env=env, output=subprocess.DEVNULL)
+def run_to_exit(
+    argv: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    timeout_s: float,
+    user: tuple[int, int] | None = None,
+) -> int | None:
+    """Run a command to its end (as `user`, see ProcessGroup), output discarded; None when it did not finish in
+    time (its group is killed)."""
+    child = ProcessGroup(argv, cwd=cwd, env=env, output=subprocess.DEVNULL, user=user)
     code = child.wait(timeout_s)
     if code is None:
         child.kill()

@@ -153,7 +153,7 @@ def main() -> None:
         )
         try:
             stack.start()
-            client = Client(target=stack.grpc_address, timeout=30)
+            client = Client(target=stack.grpc_address, timeout=30, auth_token=stack.token)
             controller = stack.controllers[0].pid
             took, start, ideal, per_fact_us, reported = rolling(
                 client, args.agents, args.max_parallel, args.min_healthy_ms, controller, Redis(stack)

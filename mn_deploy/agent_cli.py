@@ -8,6 +8,7 @@ cannot be reached at start are one line and exit code 2.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import tempfile
@@ -19,8 +20,11 @@ import click
 import redis
 
 from backends.live.worker.daemon import Worker
-from backends.redis.client import DEFAULT_URL, connect
+from backends.live.worker.supervisor import AgentUser
+from backends.redis.client import connect, masked_url
 from backends.redis.registry import DEFAULT_TTL_MS
+from mn_deploy.order_keys import order_key, order_key_options
+from mn_deploy.redis_reader import redis_option
 from mn_deploy.usage import OneLineUsage
 
 
@@ -30,7 +34,7 @@ def agent() -> None:
 
 
 @agent.command()
-@click.option("--redis", "redis_url", default=DEFAULT_URL, show_default=True, help="The controller's Redis.")
+@redis_option
 @click.option("--node", required=True, help="This node's name; unique among the workers of one Redis.")
 @click.option(
     "--workdir",
@@ -54,6 +58,13 @@ def agent() -> None:
     "[default: this machine's host name]",
     envvar="MN_ADVERTISE_HOST",
 )
+@order_key_options
+@click.option(
+    "--run-as",
+    metavar="USER",
+    help="Run agents (and their exec checks) as USER, their files theirs; the worker must run as root, and USER "
+    "must be able to reach --workdir.  [default: the worker's user]",
+)
 def worker(
     redis_url: str,
     node: str,
@@ -62,9 +73,15 @@ def worker(
     grace_ms: int,
     registry_ttl_ms: int,
     advertise_host: str | None,
+    order_key_file: Path | None,
+    insecure_orders: bool,
+    run_as: str | None,
 ) -> None:
     """Register NODE with a heartbeat and run the instances assigned to it until stopped."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    key = order_key(order_key_file, insecure_orders)
+    directory = workdir or Path(tempfile.gettempdir()) / "mn-deploy" / node
+    user = None if run_as is None else agent_user(run_as, directory)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -76,9 +93,8 @@ def worker(
     try:
         client.ping()
     except redis.RedisError as error:
-        click.echo(f"error: Redis at {redis_url} is unreachable: {error}", err=True)
+        click.echo(f"error: Redis at {masked_url(redis_url)} is unreachable: {error}", err=True)
         sys.exit(2)
-    directory = workdir or Path(tempfile.gettempdir()) / "mn-deploy" / node
     Worker(
         client,
         node,
@@ -87,4 +103,21 @@ def worker(
         grace_ms=grace_ms,
         registry_ttl_ms=registry_ttl_ms,
         host=advertise_host,
+        order_key=key,
+        run_as=user,
     ).run(stop)
+
+
+def agent_user(name: str, workdir: Path) -> AgentUser:
+    """The user of `--run-as`, once it is known that the worker can switch to it and that it can reach `workdir`
+    (what of it exists); else one line and exit 2."""
+    try:
+        user = AgentUser.named(name)
+        if os.geteuid() != 0:
+            raise ValueError("the worker must run as root to run agents as another user")
+        blocked = user.blocked_at(workdir)
+    except (ValueError, OSError) as error:
+        raise click.UsageError(f"--run-as {name}: {error}") from None
+    if blocked is not None:
+        raise click.UsageError(f"--run-as {name}: user {user.name} cannot search {blocked}, on the way to --workdir")
+    return user

@@ -57,19 +57,26 @@ def read_bundle(path: Path) -> Bundle:
 
 
 def _payloads(root: Path) -> dict[str, bytes]:
-    """Every regular file under `root` by its POSIX path relative to it. A link is followed only when it stays
-    inside `root`: the controller would otherwise receive a file the bundle does not contain."""
+    """Every regular file under `root` by its POSIX path relative to it. A link is refused wherever it points
+    (`payloads/` itself included): followed, it could send a file the bundle does not hold (`/etc/passwd`), loop,
+    or point elsewhere by the time it is read; a bundle's files are copied in. So is what is neither a file nor a
+    directory (a FIFO or a device, whose reading may never end), and a directory that cannot be listed (its files
+    would be left out without a word)."""
+    if root.is_symlink():
+        raise _unsafe(root, root.parent)
     if not root.is_dir():
         return {}
-    inside = root.resolve()
     payloads: dict[str, bytes] = {}
     total = 0
-    for directory, subdirectories, files in os.walk(root):  # links to directories are checked, not descended
+    for directory, subdirectories, files in os.walk(root, onerror=_unlistable):
         for name in sorted([*subdirectories, *files]):
             entry = Path(directory, name)
-            if entry.is_symlink() and not entry.resolve().is_relative_to(inside):
-                raise BundleError(f"Unsafe payload path: {entry.relative_to(root).as_posix()} -> {os.readlink(entry)}")
-        files_here = [entry for name in files if (entry := Path(directory, name)).is_file()]
+            if entry.is_symlink():
+                raise _unsafe(entry, root)
+            if not (entry.is_dir() or entry.is_file()):
+                relative = entry.relative_to(root).as_posix()
+                raise BundleError(UnsafePayloadPathError(relative, "neither a file nor a directory").message)
+        files_here = [Path(directory, name) for name in files]
         total += sum(entry.stat().st_size for entry in files_here)
         try:
             check_bundle_size(total)  # before reading what would not be sent anyway
@@ -82,6 +89,15 @@ def _payloads(root: Path) -> dict[str, bytes]:
     except UnsafePayloadPathError as error:
         raise BundleError(error.message) from None
     return payloads
+
+
+def _unsafe(link: Path, root: Path) -> BundleError:
+    """A link refused, shown as `path -> target`."""
+    return BundleError(UnsafePayloadPathError(f"{link.relative_to(root).as_posix()} -> {os.readlink(link)}").message)
+
+
+def _unlistable(error: OSError) -> None:
+    raise BundleError(f"Cannot read payload directory {error.filename}: {error.strerror or error}")
 
 
 def _read(path: Path) -> bytes:

@@ -20,6 +20,7 @@ from typing import Any
 
 import click
 
+from backends.protocol.credentials import TLS_CA_ENV
 from mn_deploy.bundle_reader import BundleError, read_bundle
 from mn_deploy.deployment_view import (
     CLI,
@@ -45,6 +46,7 @@ from mn_deploy.grpc_client import (
     EXIT_REFUSED,
     TIMEOUT_S,
     ApiError,
+    Credentials,
     DeploymentApi,
     Reply,
 )
@@ -71,6 +73,8 @@ def deployment() -> None:
 
     \b
     Target:  --target, else MN_GRPC_TARGET, else 127.0.0.1:55051.
+    Token:   MN_GRPC_AUTH_TOKEN, else the file MN_GRPC_AUTH_TOKEN_FILE
+             names (as the official CLI); TLS: --tls-ca or MN_GRPC_TLS_CA.
     Output:  Rich on a terminal; `Label: value` lines when piped or with
              MN_CLI_OUTPUT=plain (MN_CLI_OUTPUT=rich forces Rich);
              --json prints the API's JSON unchanged.
@@ -81,8 +85,9 @@ def deployment() -> None:
            --until: it reached a status asked for)
       1    watch, deploy --wait: the deployment failed or was cancelled
            (watch --until: it ended without reaching a status asked for)
-      2    refused: bad usage or bundle, unknown id or key, or an action
-           the deployment's status does not allow (the controller's message)
+      2    refused: bad usage or bundle, a missing or refused token, unknown
+           id or key, or an action the deployment's status does not allow
+           (the controller's message)
       3    the controller could not answer: unreachable (start one with
            `mn-deploy dev up`), too slow, or broken; while waiting, for
            longer than --grace
@@ -96,9 +101,12 @@ def _command(name: str) -> Callable[[Callable[..., None]], click.Command]:
 
     def register(function: Callable[..., None]) -> click.Command:
         @functools.wraps(function)
-        def run(target: str, as_json: bool, **arguments: Any) -> None:
+        def run(target: str, tls_ca: Path | None, as_json: bool, **arguments: Any) -> None:
             out = Output.detect(as_json)
-            api = DeploymentApi(target)
+            try:
+                api = DeploymentApi(target, credentials=Credentials.from_env(tls_ca))
+            except ApiError as error:
+                out.exit(error.message, error.exit_code)
             try:
                 function(Session(api, out), **arguments)
             except ApiError as error:
@@ -119,6 +127,12 @@ def _command(name: str) -> Callable[[Callable[..., None]], click.Command]:
             default=DEFAULT_TARGET,
             show_default=True,
             help="The controller's gRPC address [env: MN_GRPC_TARGET].",
+        )(run)
+        click.option(
+            "--tls-ca",
+            type=click.Path(dir_okay=False, path_type=Path),
+            envvar=TLS_CA_ENV,
+            help=f"Speak TLS, checking the controller's certificate against this CA (PEM) [env: {TLS_CA_ENV}].",
         )(run)
         return deployment.command(name)(run)
 

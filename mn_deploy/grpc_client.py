@@ -12,6 +12,7 @@ import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 # gRPC's core writes its own lines to stderr, down to INFO unless told otherwise (a controller stepping down sends
@@ -22,6 +23,7 @@ os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 import grpc
 
 from backends.protocol import job_pb2, job_pb2_grpc
+from backends.protocol.credentials import TOKEN_ENV, TOKEN_FILE_ENV, bearer, token_lines
 from backends.protocol.sizes import client_options
 
 DEFAULT_TARGET = "127.0.0.1:55051"
@@ -75,13 +77,56 @@ class Reply:
     data: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class Credentials:
+    """What a call carries to a controller that lets no one in: a token and the variable it came from (named
+    when the controller refuses it), and the CA certificate (PEM) a TLS controller's certificate is checked
+    against (None: plain text)."""
+
+    token: str | None = None
+    source: str | None = None
+    tls_ca: bytes | None = None
+
+    def __repr__(self) -> str:  # never the token, in a log or a traceback
+        return f"Credentials(source={self.source!r}, tls={self.tls_ca is not None})"
+
+    @classmethod
+    def from_env(cls, tls_ca: Path | None = None, env: Mapping[str, str] = os.environ) -> Credentials:
+        """As the official CLI finds its token: `MN_GRPC_AUTH_TOKEN`, else the file `MN_GRPC_AUTH_TOKEN_FILE`
+        names (its first token); a file that cannot be read is refused rather than ignored."""
+        ca = _read(tls_ca, "--tls-ca").encode() if tls_ca is not None else None
+        if env.get(TOKEN_ENV, "").strip():
+            return cls(env[TOKEN_ENV].strip(), TOKEN_ENV, ca)
+        path = env.get(TOKEN_FILE_ENV, "").strip()
+        if not path:
+            return cls(tls_ca=ca)
+        tokens = token_lines(_read(Path(path), TOKEN_FILE_ENV))
+        if not tokens:
+            raise ApiError(f"{TOKEN_FILE_ENV} {path} holds no token", EXIT_REFUSED)
+        return cls(tokens[0], TOKEN_FILE_ENV, ca)
+
+
+def _read(path: Path, what: str) -> str:
+    try:
+        return path.read_text()
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
+        raise ApiError(f"cannot read {what} {path}: {reason}", EXIT_REFUSED) from None
+
+
 class DeploymentApi:
     """The nine deployment RPCs of one controller. The channel connects at the first call."""
 
-    def __init__(self, target: str, timeout_s: float = TIMEOUT_S) -> None:
+    def __init__(self, target: str, timeout_s: float = TIMEOUT_S, credentials: Credentials | None = None) -> None:
         self.target = target
         self._timeout_s = timeout_s
-        self._channel = grpc.insecure_channel(target, options=_CHANNEL_OPTIONS)
+        self._credentials = credentials or Credentials()
+        self._metadata = bearer(self._credentials.token) if self._credentials.token else ()
+        if self._credentials.tls_ca is None:
+            self._channel = grpc.insecure_channel(target, options=_CHANNEL_OPTIONS)
+        else:
+            tls = grpc.ssl_channel_credentials(root_certificates=self._credentials.tls_ca)
+            self._channel = grpc.secure_channel(target, tls, options=_CHANNEL_OPTIONS)
         self._stub = job_pb2_grpc.JobServiceStub(self._channel)
 
     def close(self) -> None:
@@ -145,7 +190,7 @@ class DeploymentApi:
     ) -> Reply:
         timeout = self._timeout_s if timeout_s is None else timeout_s
         try:
-            response = method(request, timeout=timeout)
+            response = method(request, timeout=timeout, metadata=self._metadata)
         except grpc.RpcError as error:
             raise self._error(error, timeout) from None
         return Reply(response.result_json, self._decoded(response.result_json))
@@ -166,6 +211,8 @@ class DeploymentApi:
         code, details = error.code(), " ".join((error.details() or "").split())
         if code in _REFUSALS:
             return ApiError(details, EXIT_REFUSED)
+        if code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
+            return ApiError(self._refused(code), EXIT_REFUSED)
         if code is grpc.StatusCode.UNAVAILABLE:
             message = f"cannot reach the controller at {self.target}: start one with `mn-deploy dev up`"
         elif code is grpc.StatusCode.DEADLINE_EXCEEDED:
@@ -173,3 +220,15 @@ class DeploymentApi:
         else:
             message = f"the controller at {self.target} failed ({code.name}): {details}"
         return ApiError(message, EXIT_CONTROLLER, transient=code in _TRANSIENT)
+
+    def _refused(self, code: grpc.StatusCode) -> str:
+        """What to set, for a call the controller did not let in."""
+        source = self._credentials.source
+        if source is None:
+            return (
+                f"the controller at {self.target} requires a token: set {TOKEN_FILE_ENV} to its token file "
+                f"(or {TOKEN_ENV} to the token)"
+            )
+        if code is grpc.StatusCode.PERMISSION_DENIED:
+            return f"the token of {source} may only read on the controller at {self.target}: set one that may write"
+        return f"the controller at {self.target} refused the token of {source}: set {source} to one it accepts"

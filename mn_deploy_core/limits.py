@@ -26,6 +26,9 @@ MAX_TEXT = 1000
 """Characters of an operator's free text (a pause, resume, fail or rollback reason; a tag) at most. A reason
 becomes a record's description and lands in its events, which every reply carries: unbounded, two pauses with a
 megabyte each made a record no reply could hold."""
+MAX_NAME = 100
+"""Characters of a deployment key or a node id at most. Both become parts of Redis keys, of deployment and
+instance ids, and on a worker of an instance's directory name, which a file system holds to 255 bytes."""
 _TOO_DEEP = f"nested more than {MAX_DEPTH} levels deep"
 _NOT_FINITE = "holds a number that is not finite (NaN, Infinity, or over 1.8e308 in size)"
 _NOT_TEXT = "holds text that is not Unicode (a lone surrogate, \\ud800 to \\udfff)"
@@ -112,9 +115,13 @@ def parse_json(text: str) -> Any:
 
 
 def check_text(name: str, value: str | None) -> None:
-    """InvalidArgumentError when an operator's `name` (a reason, a tag) is longer than MAX_TEXT characters."""
+    """InvalidArgumentError when an operator's `name` (a reason, a tag) is longer than MAX_TEXT characters, or
+    holds a control character: it is shown on one line (a status, an event, a log line) that a line break or an
+    escape sequence would forge or garble."""
     if value is not None and len(value) > MAX_TEXT:
         raise InvalidArgumentError(f"{name} is longer than {MAX_TEXT} characters ({len(value)})")
+    if has_control(value):
+        raise InvalidArgumentError(f"{name} must not hold control characters")
 
 
 def blank(value: Any) -> bool:

@@ -19,7 +19,7 @@ from typing import Any
 from mn_deploy_core import policy as update_policy
 from mn_deploy_core.checks import service_problems
 from mn_deploy_core.errors import InvalidManifestError
-from mn_deploy_core.limits import MAX_AGENTS, blank, has_control, json_problem
+from mn_deploy_core.limits import MAX_AGENTS, MAX_NAME, blank, has_control, json_problem
 from mn_deploy_core.policy import ReschedulePolicy, UpdatePolicy, display_value
 from mn_deploy_core.ports import RestartPolicy
 
@@ -27,6 +27,21 @@ LONG_RUNNING = frozenset({"service", "system"})
 _AGENT_FIELDS = ("agent_type", "type", "role", "config", "resources", "constraints", "services")
 _OBJECT_FIELDS = ("config", "resources", "constraints")
 _DIGITS = re.compile(r"(\d+)")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+WORKER_VARIABLES = frozenset(
+    {
+        "HOME",
+        "TMPDIR",
+        "PORT",
+        "MN_AGENT_ID",
+        "MN_INSTANCE_ID",
+        "MN_DEPLOYMENT_KEY",
+        "MN_DEPLOYMENT_VERSION",
+        "MN_DEPLOYMENT_ROLE",
+        "MN_BUNDLE_DIR",
+    }
+)
+"""What a live worker sets in every agent's environment itself; a node's `config.env` may not set them."""
 
 
 def canonical_json(value: Any) -> str:
@@ -113,7 +128,7 @@ def resolve_key(document: Mapping[str, Any], override: str | None = None) -> str
 
 
 def _node_label(node: Any, index: int) -> str:
-    if isinstance(node, Mapping) and not blank(node.get("node_id")):
+    if isinstance(node, Mapping) and not blank(node.get("node_id")) and len(node["node_id"]) <= MAX_NAME:
         return f'node "{display_value(node["node_id"])}"'
     return f"nodes[{index}]"
 
@@ -147,6 +162,8 @@ def _node_problems(nodes: Any) -> list[str]:
             problems.append(f"{label}.node_id must be a non-blank string")
         elif has_control(node_id):
             problems.append(f"{label}: node_id must not hold control characters")
+        elif len(node_id) > MAX_NAME:
+            problems.append(f"{label}: node_id is longer than {MAX_NAME} characters ({len(node_id)})")
         elif node_id in seen:
             problems.append(f"{label}: duplicate node_id")
         else:
@@ -167,8 +184,28 @@ def _node_problems(nodes: Any) -> list[str]:
         for name in _OBJECT_FIELDS:
             if name in node and not isinstance(node[name], Mapping):
                 problems.append(f"{label}: {name} must be an object")
+        config = node.get("config")
+        if isinstance(config, Mapping) and "env" in config:
+            problems.extend(env_problems(label, config["env"]))
         if "services" in node:
             problems.extend(service_problems(label, node["services"]))
+    return problems
+
+
+def env_problems(label: str, env: Any) -> list[str]:
+    """What is wrong with a node's `config.env`, the only variables an agent gets besides the worker's own
+    (`WORKER_VARIABLES`), so a name or value a process cannot be given is refused here, not on a worker."""
+    if not isinstance(env, Mapping):
+        return [f"{label}: config.env must be an object of strings"]
+    problems: list[str] = []
+    for name, value in env.items():
+        shown = display_value(name)
+        if not (isinstance(name, str) and _ENV_NAME.fullmatch(name)):
+            problems.append(f'{label}: config.env name "{shown}" must be letters, digits and _, not a digit first')
+        elif name in WORKER_VARIABLES:
+            problems.append(f"{label}: config.env.{name} is set by the worker")
+        elif not isinstance(value, str) or "\0" in value:
+            problems.append(f"{label}: config.env.{name} must be a string without NUL characters")
     return problems
 
 
@@ -218,6 +255,11 @@ def _section_problems(document: Mapping[str, Any], key: Any) -> list[str]:
         f"{name} must not hold control characters"
         for name, value in _key_sources(document, key)
         if not blank(value) and has_control(value)
+    )
+    problems.extend(
+        f"{name} is longer than {MAX_NAME} characters ({len(value.strip())})"
+        for name, value in _key_sources(document, key)
+        if not blank(value) and len(value.strip()) > MAX_NAME
     )
     if "job_type" in document and blank(document["job_type"]):
         problems.append("job_type must be a non-blank string")

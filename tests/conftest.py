@@ -64,4 +64,6 @@ def mn_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MN_HOME", str(home))
         patch.delenv("MN_GRPC_TARGET", raising=False)
+        patch.delenv("MN_GRPC_AUTH_TOKEN", raising=False)  # a developer's own token is not the tests'
+        patch.delenv("MN_GRPC_AUTH_TOKEN_FILE", raising=False)
         yield home

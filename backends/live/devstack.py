@@ -6,12 +6,20 @@ leads its own process group and dies with the stack, even with a stack killed by
 directory, any file (backends.process.ScratchDirectory). Redis keeps every record in an append-only file in
 the working directory, so a redis-server that dies is restarted on the same port with every record. How to run
 `mn-deploy` is passed in: the application owns its command line.
+
+Redis requires a password generated for the stack. Its children get the URL carrying it in their environment
+(MN_REDIS_URL), never on their command lines, which any user can read with `ps`; people get it from a file only
+its owner can read (`redis_url_file`). The gRPC API likewise requires a token generated for the stack, kept in
+`token_file` (0600): the controller is given the file's path, never the token, and a user exports
+`MN_GRPC_AUTH_TOKEN_FILE` with it. Placement orders are signed with a key generated for the stack, in
+`order_key_file` (0600), which the controller and the workers find through MN_ORDER_KEY_FILE.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import secrets
 import signal
 import socket
 import threading
@@ -26,14 +34,18 @@ import grpc
 from backends.live.controller.lease import DEFAULT_TTL_MS
 from backends.loopback import LOOPBACK
 from backends.process import ProcessGroup, ScratchDirectory
-from backends.protocol import job_pb2, job_pb2_grpc, wire
+from backends.protocol import job_pb2, job_pb2_grpc, signing, wire
+from backends.protocol.credentials import bearer
 from backends.redis import Keys, connect
 from backends.redis.keys import namespace_from_env
-from backends.redis.server import LocalRedisServer, executable
+from backends.redis.server import LocalRedisServer, TlsFiles, executable, write_private
 
 STOP_GRACE_S = 5.0
 WATCH_INTERVAL_S = 0.5
 SCRATCH_PREFIX = "mn-dev-"
+REDIS_URL_FILE = "redis-url"
+TOKEN_FILE = "grpc-token"
+ORDER_KEY_FILE = "order-key"
 # `host:port` or `[ipv6]:port`, as gRPC takes them.
 _ADDRESS = re.compile(r"(?P<host>\[[^\]]+\]|[^:\[\]]+):(?P<port>[0-9]{1,5})")
 
@@ -71,9 +83,11 @@ class DevStack:
         lease_ttl_ms: int = DEFAULT_TTL_MS,
         node_ttl_ms: int = wire.DEFAULT_NODE_TTL_MS,
         logs: bool = False,
+        redis_tls: TlsFiles | None = None,
     ) -> None:
         """`command` runs `mn-deploy`; with `logs`, each child writes to `<workdir>/<name>.log`, else to stderr.
-        Without `workdir`, the stack makes a temporary `mn-dev-*` one, removed when it stops or dies."""
+        Without `workdir`, the stack makes a temporary `mn-dev-*` one, removed when it stops or dies. With
+        `redis_tls`, Redis speaks only TLS and everyone reaches it through a `rediss://` URL."""
         self._command = list(command)
         self.grpc_address = grpc_address
         self.nodes = [f"node-{i}" for i in range(1, workers + 1)]
@@ -85,13 +99,36 @@ class DevStack:
         self._lease_ttl_ms = lease_ttl_ms
         self._node_ttl_ms = node_ttl_ms
         self._logs = logs
+        self._redis_tls = redis_tls
         self._redis: LocalRedisServer | None = None
         self.controllers: list[ProcessGroup] = []
         self.workers: dict[str, ProcessGroup] = {}
 
     @property
     def redis_url(self) -> str:
+        """With the password: for the stack's processes and tests, not to be shown (client.masked_url)."""
         return self.redis_server.url
+
+    @property
+    def redis_url_file(self) -> Path:
+        """Where the stack wrote `redis_url`, readable by its owner only, for a user's MN_REDIS_URL."""
+        return self.workdir / REDIS_URL_FILE
+
+    @property
+    def token_file(self) -> Path:
+        """The gRPC API's token, readable by its owner only, written anew at each start: MN_GRPC_AUTH_TOKEN_FILE."""
+        return self.workdir / TOKEN_FILE
+
+    @property
+    def order_key_file(self) -> Path:
+        """The key the controller signs placement orders with and the workers verify them with, readable by its
+        owner only, written anew at each start (orders under an earlier key are refused, and replaced)."""
+        return self.workdir / ORDER_KEY_FILE
+
+    @property
+    def token(self) -> str:
+        """The token every call to the stack's gRPC API carries (tests hand it to the SDK's Client)."""
+        return self.token_file.read_text().strip()
 
     def start(self, timeout_s: float = 30.0) -> None:
         """Redis, one controller, the workers; returns once the gRPC port answers and every worker beats."""
@@ -102,11 +139,16 @@ class DevStack:
             self.workdir.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise StackError(f"cannot use {self.workdir} as the working directory: {error.strerror}") from None
-        self._redis = LocalRedisServer(self.workdir / "redis", appendonly=True)
+        self._redis = LocalRedisServer(
+            self.workdir / "redis", appendonly=True, password=secrets.token_urlsafe(24), tls=self._redis_tls
+        )
         try:
             self._redis.start()
         except RuntimeError as error:
             raise StackError(str(error)) from None
+        write_private(self.redis_url_file, self.redis_url + "\n")
+        write_private(self.token_file, secrets.token_urlsafe(32) + "\n")
+        write_private(self.order_key_file, secrets.token_hex(32) + "\n")
         self.start_controller()
         for node in self.nodes:
             self.start_worker(node)
@@ -115,7 +157,7 @@ class DevStack:
     def start_controller(self) -> ProcessGroup:
         """One more controller: the leader if none holds the lease, else a standby."""
         name = f"controller-{len(self.controllers) + 1}"
-        args = ["controller", "run", "--redis", self.redis_url, "--grpc", self.grpc_address]
+        args = ["controller", "run", "--grpc", self.grpc_address, "--auth-token-file", str(self.token_file)]
         args += ["--lease-ttl-ms", str(self._lease_ttl_ms), "--node-ttl-ms", str(self._node_ttl_ms)]
         child = self._spawn(name, args)
         self.controllers.append(child)
@@ -125,7 +167,7 @@ class DevStack:
         """The worker of `node` (again, after it was killed)."""
         workdir = self.workdir / node
         workdir.mkdir(parents=True, exist_ok=True)
-        args = ["agent", "worker", "--redis", self.redis_url, "--node", node, "--workdir", str(workdir)]
+        args = ["agent", "worker", "--node", node, "--workdir", str(workdir)]
         args += ["--advertise-host", LOOPBACK]  # every agent of the stack is on this machine
         self.workers[node] = self._spawn(node, args)
         return self.workers[node]
@@ -139,7 +181,10 @@ class DevStack:
         try:
             with grpc.insecure_channel(self.grpc_address) as channel:
                 _wait_for_a_leader(
-                    channel, deadline, f"the controller did not serve {self.grpc_address} in {timeout_s:g} s"
+                    channel,
+                    deadline,
+                    f"the controller did not serve {self.grpc_address} in {timeout_s:g} s",
+                    bearer(self.token),
                 )
             while not all(client.exists(keys.node_heartbeat(node)) for node in self.nodes):
                 if time.monotonic() > deadline:
@@ -201,10 +246,12 @@ class DevStack:
         return named + list(self.workers.items())
 
     def _spawn(self, name: str, args: list[str]) -> ProcessGroup:
+        env = {**os.environ, "MN_REDIS_URL": self.redis_url}  # not in `args`: `ps` shows those to every user
+        env[signing.ENV] = str(self.order_key_file)
         if not self._logs:
-            return ProcessGroup(self._command + args, cwd=self.workdir, env=os.environ, output=2)
+            return ProcessGroup(self._command + args, cwd=self.workdir, env=env, output=2)
         with open(self.workdir / f"{name}.log", "ab") as log:
-            return ProcessGroup(self._command + args, cwd=self.workdir, env=os.environ, output=log.fileno())
+            return ProcessGroup(self._command + args, cwd=self.workdir, env=env, output=log.fileno())
 
 
 def _check(child: _Child, notify: Callable[[str], None]) -> str | None:
@@ -253,13 +300,16 @@ def _check_free(address: str) -> None:
         raise StackError(f"cannot serve gRPC on {address}: {error.strerror}") from None
 
 
-def _wait_for_a_leader(channel: grpc.Channel, deadline: float, failure: str) -> None:
-    """Until a ListDeployments call is answered (by a leader; any answer but UNAVAILABLE or no answer counts)."""
+def _wait_for_a_leader(
+    channel: grpc.Channel, deadline: float, failure: str, metadata: tuple[tuple[str, str], ...]
+) -> None:
+    """Until a ListDeployments call (with `metadata`: the token) is answered (by a leader; any answer but
+    UNAVAILABLE or no answer counts)."""
     stub = job_pb2_grpc.JobServiceStub(channel)
     request = job_pb2.ListDeploymentsRequest(query_json='{"limit": 1}', version=1)
     while True:
         try:
-            stub.ListDeployments(request, timeout=max(0.05, min(1.0, deadline - time.monotonic())))
+            stub.ListDeployments(request, timeout=max(0.05, min(1.0, deadline - time.monotonic())), metadata=metadata)
             return
         except grpc.RpcError as error:
             if error.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):

@@ -11,7 +11,9 @@ from collections.abc import Iterable, Mapping
 from pathlib import PurePosixPath
 
 from mn_deploy_core.errors import DeploymentError
+from mn_deploy_core.limits import has_control
 from mn_deploy_core.manifest import digest
+from mn_deploy_core.policy import display_value
 
 # What Linux and macOS file systems hold: a name (NAME_MAX), and a whole path leaving the worker's directory room
 # under PATH_MAX (4096).
@@ -33,16 +35,35 @@ class UnsafePayloadPathError(DeploymentError):
 
 
 def check_payload_paths(paths: Iterable[str]) -> None:
-    """The reference's rule, a POSIX relative path, not empty, not absolute, no `..` part; and one a worker can
-    write (`_unwritable`). Checked where a bundle comes in, so a deploy that could only fail on the workers, at its
-    healthy deadline, is refused instead."""
+    """The reference's rule, a POSIX relative path, not empty, not absolute, no `..` part; and a file a worker can
+    write (`_unwritable`, `_unfit`) as one of the set: not spelt as another one (`./a` and `a//b` are written as
+    `a` and `a/b`) nor a file another one needs as a directory. Checked where a bundle comes in, so a deploy that
+    could only fail on the workers, at its healthy deadline, is refused instead."""
+    files: dict[PurePosixPath, str] = {}
     for path in sorted(paths):
         pure = PurePosixPath(path)  # no parts for "", "." or "./": no file
         if not pure.parts or pure.is_absolute() or ".." in pure.parts:
             raise UnsafePayloadPathError(path)
-        why = _unwritable(path)
+        why = _unwritable(path) or _unfit(path)
+        if why is None and pure in files:
+            why = f"the same file as {display_value(files[pure])[:_SHOWN]}"
         if why is not None:
             raise UnsafePayloadPathError(path, why)
+        files[pure] = path
+    directories = {parent for pure in files for parent in pure.parents}
+    clash = min((pure for pure in files if pure in directories), default=None)
+    if clash is not None:
+        raise UnsafePayloadPathError(files[clash], "a file, and a directory of other paths")
+
+
+def _unfit(path: str) -> str | None:
+    """Why `path` names no file a worker should write; None when it does. A control character (a line break) would
+    forge lines in the logs and messages that name the file; `a/` is a directory."""
+    if has_control(path):
+        return "holds a control character"
+    if path.endswith("/"):
+        return "a directory, not a file"
+    return None
 
 
 def _unwritable(path: str) -> str | None:

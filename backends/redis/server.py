@@ -4,6 +4,9 @@ It persists nothing unless asked (`appendonly=True`: an append-only file in its 
 and `kill()` is a real SIGKILL, so durability can be tested by restarting on the same directory and port. It dies
 with the thread that started it (backends.process.ProcessGroup): a test run or `dev up` killed outright
 leaves no redis-server behind.
+
+With a `password` it requires one (`requirepass`, for the `default` user), and with `tls` it speaks only TLS; both
+go into a configuration file only its owner can read (0600), never onto its command line, where `ps` shows them.
 """
 
 from __future__ import annotations
@@ -13,13 +16,16 @@ import re
 import shutil
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from urllib.parse import quote, urlencode
 
 import redis
 
 from backends.loopback import LOOPBACK, free_port
 from backends.process import ProcessGroup
+from backends.redis.client import connect
 
 START_TIMEOUT_S = 10.0
 STOP_GRACE_S = 5.0
@@ -31,10 +37,27 @@ def executable() -> str | None:
     return shutil.which("redis-server")
 
 
+@dataclass(frozen=True, slots=True)
+class TlsFiles:
+    """The server's certificate and key, and the CA that signed it (which clients trust through the URL)."""
+
+    cert: Path
+    key: Path
+    ca: Path
+
+
 class LocalRedisServer:
     """Start with `start()` or as a context manager; `url` is what `client.connect` takes."""
 
-    def __init__(self, directory: Path, *, appendonly: bool = False, port: int | None = None) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        appendonly: bool = False,
+        port: int | None = None,
+        password: str | None = None,
+        tls: TlsFiles | None = None,
+    ) -> None:
         exe = executable()
         if exe is None:
             raise FileNotFoundError("redis-server is not installed (apt-get install -y redis-server)")
@@ -42,22 +65,28 @@ class LocalRedisServer:
         self.directory = directory
         self.appendonly = appendonly
         self.port = port or free_port()
+        self.password = password
+        self.tls = tls
         self._process: ProcessGroup | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        """With the password, if any (show `client.masked_url(url)` to people), and over TLS the CA to trust."""
+        secret = f":{quote(self.password, safe='')}@" if self.password else ""
+        if self.tls is None:
+            return f"redis://{secret}{LOOPBACK}:{self.port}/0"
+        return f"rediss://{secret}{LOOPBACK}:{self.port}/0?{urlencode({'ssl_ca_certs': self.tls.ca})}"
 
     def start(self) -> None:
         """Start and wait until PING answers; fail with the last line it logged if it exits or stays silent."""
         self.directory.mkdir(parents=True, exist_ok=True)
         log = self.directory / "redis.log"
-        args = [self._exe, "--port", str(self.port), "--bind", LOOPBACK, "--dir", str(self.directory)]
+        args = [self._exe, str(self._write_config()), "--bind", LOOPBACK, "--dir", str(self.directory)]
         args += ["--save", "", "--logfile", str(log), *self._persistence()]
         # Its own session: a Ctrl-C meant for the owner (`dev up`) must not stop Redis before the owner's other
         # children, which still need it to shut down cleanly.
         self._process = ProcessGroup(args, cwd=self.directory, env=os.environ, output=subprocess.DEVNULL)
-        probe = redis.Redis(port=self.port, socket_timeout=1.0, socket_connect_timeout=1.0, protocol=2)
+        probe = connect(self.url, socket_timeout=1.0, connect_timeout=1.0, retries=0)
         deadline = time.monotonic() + START_TIMEOUT_S
         try:
             while True:
@@ -73,6 +102,19 @@ class LocalRedisServer:
                     time.sleep(0.01)
         finally:
             probe.close()
+
+    def _write_config(self) -> Path:
+        """The port, password and TLS files, in a file made 0600 before anything is written to it."""
+        lines = [f"port {self.port}"]
+        if self.tls is not None:
+            lines = ["port 0", f"tls-port {self.port}", "tls-auth-clients no"]
+            lines += [f"tls-cert-file {_quoted(self.tls.cert)}", f"tls-key-file {_quoted(self.tls.key)}"]
+            lines += [f"tls-ca-cert-file {_quoted(self.tls.ca)}"]
+        if self.password is not None:
+            lines.append(f"requirepass {_quoted(self.password)}")
+        path = self.directory / "redis.conf"
+        write_private(path, "\n".join(lines) + "\n")
+        return path
 
     def _persistence(self) -> list[str]:
         """Appending each write to the file before replying makes a killed server lose nothing it acknowledged;
@@ -108,6 +150,20 @@ class LocalRedisServer:
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
         self.stop()
+
+
+def write_private(path: Path, text: str) -> None:
+    """`text` in a file made 0600 before anything is written to it, so no other user can read a secret in it even
+    for a moment (a stale file, from an earlier run, goes first)."""
+    path.unlink(missing_ok=True)
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as file:
+        file.write(text)
+
+
+def _quoted(value: object) -> str:
+    """A value as redis.conf reads it whatever it holds (spaces, quotes): double-quoted, escaped."""
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'
 
 
 def _last_entry(log: Path) -> str:

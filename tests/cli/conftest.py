@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from backends.live.controller import serve
 from backends.live.controller.bundles import MemoryBundleStore
 from backends.loopback import free_port
 from backends.protocol import job_pb2_grpc
+from backends.protocol.credentials import TOKEN_ENV, TOKEN_FILE_ENV
 from mn_deploy.cli import main
 from tests.scripted import World
 
@@ -32,13 +33,19 @@ Step = Callable[[World], None]
 
 @dataclass
 class Cli:
-    """The CLI pointed at a controller."""
+    """The CLI pointed at a controller, with the file of the token it requires if it requires one."""
 
     target: str
+    token_file: Path | None = field(default=None, kw_only=True)
+
+    def auth_env(self) -> dict[str, str | None]:
+        """The token variables as a user sets them for this controller (none set for one that needs none)."""
+        token_file = str(self.token_file) if self.token_file is not None else None
+        return {TOKEN_ENV: None, TOKEN_FILE_ENV: token_file}
 
     def cli(self, *args: str, env: Mapping[str, str | None] | None = None) -> Result:
         """`mn-deploy deployment ARGS` in-process; CliRunner's stdout is no terminal, so output is plain."""
-        environment = {"MN_GRPC_TARGET": self.target, "MN_CLI_OUTPUT": None, **(env or {})}
+        environment = {"MN_GRPC_TARGET": self.target, "MN_CLI_OUTPUT": None, **self.auth_env(), **(env or {})}
         return CliRunner().invoke(main, ["deployment", *args], env=environment)
 
 

@@ -18,6 +18,7 @@ from mn_deploy.live_cli import mn_deploy_command
 from tests.cli.conftest import Cli
 from tests.cli.test_deployment_cli import ok
 from tests.cli.test_mn_compat import mn, mn_ok
+from tests.dev_up_output import dev_up_lines
 from tests.polling import wait_for
 
 BUNDLES = Path(__file__).resolve().parents[2] / "examples" / "bundles"
@@ -26,17 +27,17 @@ FAST = ("--interval", "0.1")
 
 @pytest.fixture(scope="module")
 def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli]:
-    """`mn-deploy dev up` with one worker, as a user starts it; it prints `grpc: <address>` once it is ready."""
+    """`mn-deploy dev up` with one worker, as a user starts it; it prints `grpc: <address>` and the `token-file:`
+    every call must carry the token of once it is ready."""
     workdir = tmp_path_factory.mktemp("dev")
     address = f"127.0.0.1:{free_port()}"
     command = [*mn_deploy_command(), "dev", "up", "--workers", "1", "--grpc", address, "--workdir", str(workdir)]
     with (workdir / "dev-up.log").open("w") as log:
         up = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True)
     try:
-        assert up.stdout is not None
-        lines = [up.stdout.readline().strip() for _ in range(2)]  # both once ready; EOF if it failed
-        assert lines[1] == f"grpc: {address}", (workdir / "dev-up.log").read_text()
-        yield Cli(address)
+        printed = dev_up_lines(up.stdout)  # once ready; EOF if it failed
+        assert printed.get("grpc") == address, (workdir / "dev-up.log").read_text()
+        yield Cli(address, token_file=Path(printed["token-file"]))
     finally:
         up.send_signal(signal.SIGTERM)  # dev up stops every process it started
         try:

@@ -18,13 +18,15 @@ from tests.scripted import service_manifest
 
 def mn(stack: Cli, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """`mn deployment ARGS` from this venv; MN_HOME keeps its config and logs in the test's directory."""
-    env = {
+    settings = {
         **os.environ,
         "MN_GRPC_TARGET": stack.target,
         "MN_HOME": str(tmp_path / "mn_home"),
         "MN_CLI_OUTPUT": "plain",
         "NO_COLOR": "1",
+        **stack.auth_env(),
     }
+    env = {name: value for name, value in settings.items() if value is not None}  # None: not set
     command = [str(Path(sys.executable).with_name("mn")), "deployment", *args]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from mn_deploy_core.errors import DeploymentError, InvalidManifestError
-from mn_deploy_core.limits import MAX_AGENTS, MAX_DEPTH, parse_json
+from mn_deploy_core.limits import MAX_AGENTS, MAX_DEPTH, MAX_NAME, parse_json
 from mn_deploy_core.manifest import (
     AgentSpec,
     Manifest,
@@ -257,6 +257,27 @@ def test_r1_values_in_messages_stay_on_one_line() -> None:
         'edge 0 (x\\r\\ny -> bad\\nid): from_node "x\\r\\ny" is not a node',
     )
     assert all(p.splitlines() == [p] for p in problems)
+
+
+def test_r1_a_key_or_node_id_longer_than_max_name_is_refused_naming_it_in_a_short_line() -> None:
+    """Both become Redis keys, ids and a worker's directory name: every key source is bounded, chosen or not."""
+    long = "k" * (MAX_NAME + 1)
+    nodes = [{"node_id": long, "agent_type": "t"}, {"node_id": "n" * MAX_NAME, "agent_type": "t"}]
+
+    problems = problems_of(doc(graph_id=long, nodes=nodes, edges=[], entrypoints=[]), key=f" {long} ")
+
+    assert problems == (
+        f"the call's key is longer than {MAX_NAME} characters ({MAX_NAME + 1})",
+        f"graph_id is longer than {MAX_NAME} characters ({MAX_NAME + 1})",
+        f"nodes[0]: node_id is longer than {MAX_NAME} characters ({MAX_NAME + 1})",
+    )
+
+
+def test_r1_a_key_and_node_id_of_max_name_characters_are_taken() -> None:
+    nodes = [{"node_id": "n" * MAX_NAME, "agent_type": "t"}]
+    manifest = load_manifest(doc(nodes=nodes, edges=[], entrypoints=[]), key="k" * MAX_NAME)
+
+    assert (manifest.key, manifest.agent_ids()) == ("k" * MAX_NAME, ("n" * MAX_NAME,))
 
 
 # --- R1: bounded inputs -----------------------------------------------------------------------------------

@@ -425,6 +425,32 @@ def test_r11_a_reason_or_tag_over_1000_characters_is_refused_and_changes_nothing
     assert after == before
 
 
+@pytest.mark.parametrize("text", ["two\nlines", "tab\there", "\x1b[2Jclear", "nul\0", "c1\x85"])
+@pytest.mark.parametrize(
+    ("call", "name"),
+    [
+        (lambda c, text: c.pause(KEY, text, now=1.0), "reason"),
+        (lambda c, text: c.fail(KEY, text, now=1.0), "reason"),
+        (lambda c, text: c.rollback(KEY, tag=text, now=1.0), "tag"),
+    ],
+    ids=["pause", "fail", "rollback tag"],
+)
+def test_r11_a_reason_or_tag_with_a_control_character_is_refused_and_changes_nothing(
+    call: Callable[[Controller, str], Any], name: str, text: str
+) -> None:
+    """It is shown on one line (a status, an event, a log line) that a line break or an escape would forge."""
+    world = World.settled(service_manifest())
+    world.deploy(service_manifest("agent:2"))
+    before = (world.record(KEY).to_json(), len(world.store.deployment_events(world.record(KEY).deployment_id)))
+
+    with pytest.raises(InvalidArgumentError) as caught:
+        call(world.controller, text)
+
+    assert caught.value.message == f"{name} must not hold control characters"
+    after = (world.record(KEY).to_json(), len(world.store.deployment_events(world.record(KEY).deployment_id)))
+    assert after == before
+
+
 def test_r11_a_reason_of_1000_characters_is_kept_whole() -> None:
     world = World.settled(service_manifest())
     world.deploy(service_manifest("agent:2"))

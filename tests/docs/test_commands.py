@@ -8,7 +8,8 @@
   not the figures, which take minutes and depend on the machine.
 - `background` blocks are started as a user would start them, on free ports: `127.0.0.1:55051`, the address the
   docs use, becomes the stack's, and `mn-deploy dev up` is given `--grpc` with it; `controller run` gets
-  `MN_REDIS_URL` (a redis-server started here) and `MN_GRPC_ADDRESS` from the environment, as the docs say. The
+  `MN_REDIS_URL` (a redis-server started here) and `MN_GRPC_ADDRESS` from the environment, and it and `agent worker`
+  `MN_ORDER_KEY_FILE` (a key made here, as the docs' `openssl rand` makes one), as the docs say. The
   test waits until the gRPC API answers and every worker has registered. The `live` blocks that follow run against
   that stack, with `MN_GRPC_TARGET` set to it, and the stack is stopped (SIGTERM, as Ctrl-C) at the end.
 - `setup` blocks are the README's one-liners `python3 -m venv .venv && . .venv/bin/activate && pip install -e SPEC
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shlex
 import signal
 import subprocess
@@ -35,7 +37,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, distribution, version
 from pathlib import Path
-from typing import IO
 
 import grpc
 import pytest
@@ -46,9 +47,13 @@ from backends.redis import Keys, connect
 from backends.redis.keys import namespace_from_env
 from backends.redis.server import LocalRedisServer, executable, free_port
 from sim import load_scenario, load_sweep, run_scenario
+from tests.dev_up_output import dev_up_lines
 from tests.docs.markdown import ROOT, Block, Command, all_blocks, blocks, documents
 
 DOCS_ADDRESS = "127.0.0.1:55051"
+# The token file a `dev up` of the docs printed; a live block's `export` of it gets the stack's.
+DOCS_STACK_DIR = "/tmp/mn-dev-1a2b3c4d"
+"""The `dev up` working directory the docs show (its `grpc-token`, its `redis-url`); a live block gets the stack's."""
 LINKED = ("README.md", "pyproject.toml", "examples", "notebooks", "bench", "tests", "docs")
 BLOCK_TIMEOUT_S = int(os.environ.get("DOC_BLOCK_TIMEOUT_S", 240))
 READY_TIMEOUT_S = 60
@@ -70,7 +75,16 @@ def environment(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {
         key: value
         for key, value in os.environ.items()
-        if key not in ("MN_GRPC_TARGET", "MN_GRPC_ADDRESS", "MN_REDIS_URL", "MN_CLI_OUTPUT", "PYTEST_CURRENT_TEST")
+        if key
+        not in (
+            "MN_GRPC_TARGET",
+            "MN_GRPC_ADDRESS",
+            "MN_GRPC_AUTH_TOKEN",
+            "MN_GRPC_AUTH_TOKEN_FILE",
+            "MN_REDIS_URL",
+            "MN_CLI_OUTPUT",
+            "PYTEST_CURRENT_TEST",
+        )
     }
     (tmp_path / "tmp").mkdir(exist_ok=True)
     env.update(
@@ -95,11 +109,12 @@ def scratch(tmp_path: Path) -> Path:
     return work
 
 
-def script(commands: list[Command], address: str | None = None) -> str:
+def script(commands: list[Command], address: str | None = None, token_file: str | None = None) -> str:
     """A bash script running each command in turn and stopping at the first unexpected exit code."""
     lines = []
     for command in commands:
         text = command.text if address is None else command.text.replace(DOCS_ADDRESS, address)
+        text = text if token_file is None else text.replace(DOCS_STACK_DIR, str(Path(token_file).parent))
         lines.append(f"printf '%s\\n' {shlex.quote('$ ' + text)} >&2")
         lines.append(text)
         expected = command.exit_code
@@ -114,7 +129,7 @@ def run_block(block: Block, commands: list[Command], cwd: Path, env: dict[str, s
     """Run the commands as one bash script; their stdout, after checking every exit code."""
     try:
         done = subprocess.run(
-            ["bash", "-c", script(commands, address)],
+            ["bash", "-c", script(commands, address, env.get("MN_GRPC_AUTH_TOKEN_FILE"))],
             cwd=cwd,
             env=env,
             capture_output=True,
@@ -297,11 +312,6 @@ class Stack:
         return "\n".join(f"--- {log.name}\n{log.read_text(errors='replace')[-3000:]}" for log in self.logs)
 
 
-def _readline(stream: IO[str] | None) -> str:
-    assert stream is not None
-    return stream.readline().strip()
-
-
 def start(block: Block, tmp_path: Path, work: Path) -> Stack:
     if executable() is None:
         pytest.fail("the live documentation needs redis-server: apt-get install -y redis-server")
@@ -313,6 +323,10 @@ def start(block: Block, tmp_path: Path, work: Path) -> Stack:
         redis = LocalRedisServer(tmp_path / f"redis-{block.line}")
         redis.start()
         extra["MN_REDIS_URL"] = redis.url
+        key = tmp_path / f"order-key-{block.line}"
+        key.write_text(secrets.token_hex(32) + "\n")
+        key.chmod(0o600)
+        extra["MN_ORDER_KEY_FILE"] = str(key)
     stack = Stack(address, environment(tmp_path, **extra), redis=redis)
     try:
         for i, text in enumerate(commands):
@@ -333,10 +347,11 @@ def start(block: Block, tmp_path: Path, work: Path) -> Stack:
                         start_new_session=True,
                     )
                 )
-            if dev_up:  # it prints both lines once every process is ready, or exits
-                redis_line, grpc_line = _readline(stack.processes[-1].stdout), _readline(stack.processes[-1].stdout)
-                assert grpc_line == f"grpc: {address}", f"{block.name}: {redis_line} {grpc_line}\n{stack.tail()}"
-                stack.env["MN_REDIS_URL"] = redis_line.removeprefix("redis: ")
+            if dev_up:  # it prints its lines once every process is ready, or exits
+                printed = dev_up_lines(stack.processes[-1].stdout)
+                assert printed.get("grpc") == address, f"{block.name}: {printed}\n{stack.tail()}"
+                stack.env["MN_REDIS_URL"] = Path(printed["redis-url-file"]).read_text().strip()
+                stack.env["MN_GRPC_AUTH_TOKEN_FILE"] = printed["token-file"]  # as the README has users export it
         wait_ready(stack, sum("agent worker" in c for c in commands), block)
     except BaseException:
         stack.stop()

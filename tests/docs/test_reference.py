@@ -26,7 +26,7 @@ def commands(group: click.Group, path: tuple[str, ...] = ("mn-deploy",)) -> Iter
 
 
 COMMANDS = dict(commands(main))
-SHARED = {"--target", "--json"}  # documented once, for every `mn-deploy deployment` command
+SHARED = {"--target", "--tls-ca", "--json"}  # documented once, for every `mn-deploy deployment` command
 ON_REDIS = {"mn-deploy deployment logs"}  # reads Redis (`--redis`), not the controller: no `--target`
 
 

@@ -1,16 +1,19 @@
 """A whole live world per test: redis-server, a controller and two workers as processes, and the official SDK.
 
-Every process a test starts carries a marker in its environment (agents inherit it from their worker), so the
-teardown can prove that nothing is left behind. Tests wait by polling the state they assert, with a deadline.
+Every process a test starts carries a marker in its environment, or (agents, which get none of their worker's
+environment) works in a directory under the test's own, so the teardown can prove that nothing is left behind.
+Tests wait by polling the state they assert, with a deadline.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +21,7 @@ import pytest
 
 from backends.live.devstack import DevStack
 from backends.loopback import free_port
+from backends.protocol.credentials import TOKEN_FILE_ENV
 from backends.redis.server import executable
 from mn_deploy.bundle_reader import read_bundle
 from mn_deploy.live_cli import mn_deploy_command
@@ -46,8 +50,9 @@ class Agent:
 
 
 def marked(marker: str, root: Path) -> list[int]:
-    """Pids of live processes a test started: the marker in their environment, or (redis-server writes its title
-    over its environment) a working directory under the test's `root`. Zombies have neither."""
+    """Pids of live processes a test started: the marker in their environment, or (agents do not inherit it, and
+    redis-server writes its title over its environment) a working directory under the test's `root`. Zombies have
+    neither."""
     pids = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit() and (_environment(int(entry.name)).get(MARK) == marker or _inside(entry, root)):
@@ -106,14 +111,15 @@ def descendants(pid: int) -> list[int]:
 @dataclass
 class Live:
     """A running stack seen from outside: the official SDK client of its API, and the processes of the test
-    (found by `marker`, or by working directory under `root`)."""
+    (found by `marker`, or by working directory under `root`); `deploy` reads bundles under `bundles`."""
 
     client: Any
     marker: str
     root: Path
+    bundles: Path = field(default=BUNDLES, kw_only=True)
 
     def deploy(self, bundle: str, **policy: Any) -> dict[str, Any]:
-        read = read_bundle(BUNDLES / bundle)
+        read = read_bundle(self.bundles / bundle)
         return dict(json.loads(self.client.deploy_job(read.manifest_json, read.payloads, update_policy=policy)))
 
     def get(self, id_or_key: str = "hello") -> dict[str, Any]:
@@ -170,25 +176,18 @@ def marker(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]:
     assert not marked(value, tmp_path), f"processes left behind: {marked(value, tmp_path)}"
 
 
-@pytest.fixture
-def world(tmp_path: Path, mn_home: Path, marker: str) -> Iterator[World]:
-    if executable() is None:
-        pytest.skip("redis-server is not installed")
+@contextmanager
+def stack_world(tmp_path: Path, marker: str, **options: Any) -> Iterator[World]:
+    """A dev stack of the test's own (its files under `tmp_path/stack`, `options` as DevStack takes them) and the
+    official SDK's client of it, with the stack's token; each child's log is printed, for a test that failed."""
     from mn_sdk import Client  # after MN_HOME is set: the SDK opens its log file at import
 
-    stack = DevStack(
-        mn_deploy_command(),
-        workers=2,
-        grpc_address=f"127.0.0.1:{free_port()}",
-        workdir=tmp_path / "stack",
-        lease_ttl_ms=LEASE_TTL_MS,
-        node_ttl_ms=NODE_TTL_MS,
-        logs=True,
-    )
+    grpc_address = f"127.0.0.1:{free_port()}"
+    stack = DevStack(mn_deploy_command(), grpc_address=grpc_address, workdir=tmp_path / "stack", logs=True, **options)
     client = None
     try:
         stack.start()
-        client = Client(target=stack.grpc_address, timeout=10)
+        client = Client(target=stack.grpc_address, timeout=10, auth_token=stack.token)
         yield World(client, marker, tmp_path, stack)
     finally:
         if client is not None:
@@ -199,15 +198,32 @@ def world(tmp_path: Path, mn_home: Path, marker: str) -> Iterator[World]:
 
 
 @pytest.fixture
-def batch_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Where the batch-hello example's agents write (MN_BATCH_OUT), set before any process of the test starts."""
+def world(tmp_path: Path, mn_home: Path, marker: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    """The stack, its token in MN_GRPC_AUTH_TOKEN_FILE once it is up, as a user sets it for `mn` and `mn-deploy`."""
+    if executable() is None:
+        pytest.skip("redis-server is not installed")
+    with stack_world(tmp_path, marker, workers=2, lease_ttl_ms=LEASE_TTL_MS, node_ttl_ms=NODE_TTL_MS) as world:
+        monkeypatch.setenv(TOKEN_FILE_ENV, str(world.stack.token_file))
+        yield world
+
+
+@pytest.fixture
+def batch_out(tmp_path: Path) -> Path:
+    """Where the batch-hello example's agents write (MN_BATCH_OUT)."""
     directory = tmp_path / "batch-out"
     directory.mkdir()
-    monkeypatch.setenv("MN_BATCH_OUT", str(directory))
     return directory
 
 
 @pytest.fixture
-def batch(batch_out: Path, world: World) -> World:
-    """The world, started after `batch_out` is set (so its workers pass MN_BATCH_OUT on to the agents)."""
-    return world
+def batch(batch_out: Path, world: World, tmp_path: Path) -> World:
+    """The world, deploying a copy of the batch-hello example whose manifests declare MN_BATCH_OUT in each node's
+    `config.env` (an agent gets nothing of its worker's environment)."""
+    copy = tmp_path / "bundles" / "batch-hello"
+    shutil.copytree(BUNDLES / "batch-hello", copy)
+    for manifest in copy.glob("*.json"):
+        document = json.loads(manifest.read_text())
+        for node in document["nodes"]:
+            node["config"]["env"] = {"MN_BATCH_OUT": str(batch_out)}
+        manifest.write_text(json.dumps(document))
+    return replace(world, bundles=copy.parent)

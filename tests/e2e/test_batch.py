@@ -1,7 +1,8 @@
 """Batch jobs (R3b) on real processes: the example bundle examples/bundles/batch-hello, run by real workers.
 
 Its agent appends its pid to `$MN_BATCH_OUT/<instance id>.log` when it starts and finishes (exit 0) once no
-`$MN_BATCH_OUT/hold-<version>` file is there; the workers, and so the agents, inherit MN_BATCH_OUT from the test.
+`$MN_BATCH_OUT/hold-<version>` file is there; the test deploys a copy of the manifests that declares MN_BATCH_OUT
+in `config.env` (the `batch` fixture).
 """
 
 from __future__ import annotations

@@ -38,11 +38,13 @@ class Up:
     address: str
     stderr: Path
     tmp: Path
+    token_file: Path
 
     def live(self, marker: str) -> Live:
         from mn_sdk import Client  # after MN_HOME is set: the SDK opens its log file at import
 
-        return Live(Client(target=self.address, timeout=10), marker, self.tmp.parent)
+        client = Client(target=self.address, timeout=10, auth_token=self.token_file.read_text().strip())
+        return Live(client, marker, self.tmp.parent)
 
     def redis_server(self) -> int:
         (pid,) = [p for p in descendants(self.process.pid) if _role(p) == "redis-server"]
@@ -75,10 +77,15 @@ def dev_up(tmp_path: Path) -> Iterator[Up]:
         )
     try:
         assert process.stdout is not None
-        redis_line, grpc_line = process.stdout.readline().strip(), process.stdout.readline().strip()
-        assert re.fullmatch(r"redis: redis://127\.0\.0\.1:\d+/0", redis_line), stderr.read_text()
+        redis_line, file_line = process.stdout.readline().strip(), process.stdout.readline().strip()
+        grpc_line = process.stdout.readline().strip()
+        assert re.fullmatch(r"redis: redis://:\*\*\*@127\.0\.0\.1:\d+/0", redis_line), stderr.read_text()
+        assert file_line.startswith("redis-url-file: "), stderr.read_text()
         assert grpc_line == f"grpc: {address}", stderr.read_text()
-        yield Up(process, redis_line.removeprefix("redis: "), address, stderr, tmp)
+        token_line = process.stdout.readline().strip()
+        assert token_line.startswith("token-file: "), stderr.read_text()
+        redis_url = Path(file_line.removeprefix("redis-url-file: ")).read_text().strip()
+        yield Up(process, redis_url, address, stderr, tmp, Path(token_line.removeprefix("token-file: ")))
     finally:
         if process.poll() is None:  # the test failed half-way: still stop the stack the way a user would
             process.terminate()

@@ -1,8 +1,9 @@
 """`mn-deploy deployment logs` on a whole stack with two workers: the example bundle examples/bundles/batch-hello.
 
 Its agent prints one line (`hello from batch vN from <agent> (version N)`) and exits 0, and waits before that while
-`$MN_BATCH_OUT/hold-<version>` exists; the workers, and so the agents, inherit MN_BATCH_OUT from the test. Each
-instance's log then holds the worker's note of the start, the agent's line on stdout and the note of the exit.
+`$MN_BATCH_OUT/hold-<version>` exists; the test deploys a copy of the manifests that declares MN_BATCH_OUT in
+`config.env` (the `batch` fixture). Each instance's log then holds the worker's note of the start, the agent's
+line on stdout and the note of the exit.
 """
 
 from __future__ import annotations

@@ -19,8 +19,20 @@ from backends.live.controller import serve
 from backends.live.controller.bundles import MemoryBundleStore
 from backends.live.controller.runtime import RedisRuntime
 from backends.loopback import free_port
+from backends.protocol.signing import OrderKey
 from mn_deploy_core.ports import Fact, FactKind
 from tests.scripted import World
+
+ORDER_KEY = OrderKey(b"a test order key, 32 chars or more")
+"""What the live tests' controllers sign orders with and their workers verify them with."""
+
+
+def order_key_file(directory: Path) -> Path:
+    """ORDER_KEY in a file of `directory` only its owner can read, for MN_ORDER_KEY_FILE."""
+    path = directory / "order-key"
+    path.write_bytes(ORDER_KEY.secret)
+    path.chmod(0o600)
+    return path
 
 
 @dataclass
@@ -95,7 +107,7 @@ class Facts:
 
 @pytest.fixture
 def runtime(real_redis: redis.Redis) -> RedisRuntime:
-    return RedisRuntime(real_redis, namespace=WORKER_NAMESPACE, node_ttl_ms=2000)
+    return RedisRuntime(real_redis, namespace=WORKER_NAMESPACE, node_ttl_ms=2000, order_key=ORDER_KEY)
 
 
 @pytest.fixture

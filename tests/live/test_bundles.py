@@ -168,3 +168,24 @@ def test_retention_releases_kept_bundles_no_version_references(redis_client: red
     assert (ttl(referenced), 0 < ttl(orphan) <= 60, 0 < ttl(waiting) <= 30) == (-1, True, True)
     store.persist(orphan)  # deployed again before it went
     assert ttl(orphan) == -1
+
+
+@pytest.mark.parametrize(
+    ("payloads", "message"),
+    [
+        ({"a": b"1", "a/b": b"2"}, "Unsafe payload path: a (a file, and a directory of other paths)"),
+        ({"a": b"1", "./a": b"2"}, "Unsafe payload path: a (the same file as ./a)"),
+        ({"d/": b"1"}, "Unsafe payload path: d/ (a directory, not a file)"),
+        ({"line\nbreak": b"1"}, 'Unsafe payload path: "line\\nbreak" (holds a control character)'),
+    ],
+    ids=["file-and-directory", "same-file", "directory", "newline"],
+)
+def test_a_worker_refuses_a_set_of_paths_it_could_not_write_as_one_before_writing_any(
+    tmp_path: Path, payloads: dict[str, bytes], message: str
+) -> None:
+    """Written one by one, the second path would fail half way, or overwrite the first."""
+    with pytest.raises(UnsafePayloadPathError) as caught:
+        materialise(payloads, tmp_path / "bundle")
+
+    assert caught.value.message == message
+    assert list(tmp_path.iterdir()) == []

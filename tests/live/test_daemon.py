@@ -38,7 +38,7 @@ from mn_deploy.live_cli import mn_deploy_command
 from mn_deploy_core.controller import Controller
 from mn_deploy_core.ports import Fact, FactKind
 from mn_deploy_core.records import DeploymentRecord, InstanceRecord
-from tests.live.conftest import held
+from tests.live.conftest import ORDER_KEY, held, order_key_file
 from tests.polling import wait_for
 from tests.scripted import ScriptedRuntime, service_manifest
 
@@ -250,7 +250,9 @@ def redis_url(redis_server: LocalRedisServer, real_redis: redis.Redis) -> str:
 def daemon(url: str, address: str, owner: str, ttl_ms: int = 900) -> Iterator[threading.Event]:
     """`run_daemon` in a thread; set the event it yields to stop it (as SIGTERM does)."""
     stop = threading.Event()
-    config = DaemonConfig(url, address, namespace=NAMESPACE, lease_ttl_ms=ttl_ms, node_ttl_ms=1000, owner=owner)
+    config = DaemonConfig(
+        url, address, namespace=NAMESPACE, lease_ttl_ms=ttl_ms, node_ttl_ms=1000, owner=owner, order_key=ORDER_KEY
+    )
     thread = threading.Thread(target=run_daemon, args=(config, stop), daemon=True)
     thread.start()
     try:
@@ -264,7 +266,7 @@ def daemon(url: str, address: str, owner: str, ttl_ms: int = 900) -> Iterator[th
 @contextmanager
 def workers(url: str, root: Path, *nodes: str) -> Iterator[None]:
     """Worker processes (forking agents from a process that also runs gRPC threads is not safe)."""
-    env = {**os.environ, "MN_REDIS_NAMESPACE": NAMESPACE}
+    env = {**os.environ, "MN_REDIS_NAMESPACE": NAMESPACE, "MN_ORDER_KEY_FILE": str(order_key_file(root))}
     args = ["agent", "worker", "--redis", url, "--heartbeat-ms", "200", "--grace-ms", "1000"]
     children = [
         ProcessGroup([*mn_deploy_command(), *args, "--node", node, "--workdir", str(root / node)], cwd=root, env=env)
@@ -391,7 +393,7 @@ def test_controller_run_stops_cleanly_on_a_stop_signal_and_gives_the_lease_up(
     redis_url: str, real_redis: redis.Redis, tmp_path: Path, signum: signal.Signals
 ) -> None:
     """SIGHUP too (the terminal that started it closed): the standby need not wait for the TTL."""
-    env = {**os.environ, "MN_REDIS_NAMESPACE": NAMESPACE}
+    env = {**os.environ, "MN_REDIS_NAMESPACE": NAMESPACE, "MN_ORDER_KEY_FILE": str(order_key_file(tmp_path))}
     args = ["controller", "run", "--redis", redis_url, "--grpc", f"127.0.0.1:{free_port()}", "--lease-ttl-ms", "60000"]
     controller = ProcessGroup([*mn_deploy_command(), *args], cwd=tmp_path, env=env)
     try:

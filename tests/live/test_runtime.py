@@ -12,11 +12,12 @@ import pytest
 import redis
 
 from backends.live.controller.runtime import RedisRuntime
-from backends.protocol import wire
+from backends.protocol import signing, wire
 from backends.redis.client import connect
 from backends.redis.keys import Keys
 from backends.redis.server import LocalRedisServer
 from mn_deploy_core.ports import Fact, FactKind, Placement
+from tests.live.conftest import ORDER_KEY
 from tests.placements import a_placement
 
 NAMESPACE = "mn_test"
@@ -191,3 +192,43 @@ def test_keep_only_stops_what_no_record_names_wherever_it_waits(real_redis: redi
     assert real_redis.hkeys(KEYS.unassigned) == []
     assert sorted(real_redis.hkeys(KEYS.assigned)) == ["kept"]
     assert [o.get("instance_id") for o in orders(real_redis, "a") if o["op"] == wire.STOP] == ["stray", "unindexed"]
+
+
+# ---- signed orders ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def signing_runtime(real_redis: redis.Redis) -> RedisRuntime:
+    return RedisRuntime(real_redis, namespace=NAMESPACE, order_key=ORDER_KEY)
+
+
+def test_each_order_is_signed_for_the_node_it_is_written_for(
+    real_redis: redis.Redis, signing_runtime: RedisRuntime
+) -> None:
+    """Waiting for a node, a placement is signed for none; assigned, for its node, in the stream and the hash."""
+    signing_runtime.place(placement("i1"))
+    waiting = real_redis.hget(KEYS.unassigned, "i1")
+    assert wire.decode_placement(ORDER_KEY.verify(NAMESPACE, signing.UNASSIGNED, waiting)) == placement("i1")
+
+    register(real_redis, "a")
+    signing_runtime.expire_nodes()
+    signing_runtime.place(placement("i2"))
+
+    for order, instance_id in zip(orders(real_redis, "a"), ["i1", "i2"], strict=True):
+        assert order["placement"] == real_redis.hget(KEYS.node_desired("a"), instance_id)
+        assert wire.decode_placement(ORDER_KEY.verify(NAMESPACE, "a", order["placement"])) == placement(instance_id)
+        with pytest.raises(signing.BadOrder):
+            ORDER_KEY.verify(NAMESPACE, "b", order["placement"])
+
+
+def test_a_waiting_placement_the_controller_did_not_sign_is_forgotten_and_reported_failed(
+    real_redis: redis.Redis, signing_runtime: RedisRuntime
+) -> None:
+    """Written into `unassigned` by someone else, it would otherwise be signed for the first node that comes."""
+    signing_runtime.place(placement("mine"))
+    real_redis.hset(KEYS.unassigned, "forged", wire.encode_placement(placement("forged")))
+    register(real_redis, "a")
+
+    assert signing_runtime.expire_nodes() == [Fact("forged", FactKind.FAILED)]
+    assert desired(real_redis, "a") == ["mine"]
+    assert real_redis.hkeys(KEYS.unassigned) == []

@@ -1,8 +1,8 @@
 """Workers on a real redis-server running real agent processes, observed through RedisRuntime like a controller.
 
 Nothing sleeps to synchronise: tests wait for facts on the stream, or poll /proc, each with a deadline.
-Agent processes are found by their environment: MN_INSTANCE_ID, and a token per test that tells them from the
-agents of another test run on the same machine.
+Agent processes are found by their environment: MN_INSTANCE_ID, and MN_BUNDLE_DIR under the test's own directory,
+which tells them from the agents of another test run on the same machine.
 """
 
 from __future__ import annotations
@@ -27,10 +27,12 @@ import redis
 from backends.live.clock import wall_ms
 from backends.live.controller.runtime import RedisRuntime
 from backends.live.worker.daemon import Worker
-from backends.live.worker.supervisor import materialise
+from backends.live.worker.supervisor import AgentUser, materialise
 from backends.loopback import free_port
 from backends.memory import MemoryRegistry, MemoryStore
+from backends.protocol import wire
 from backends.protocol.bundles import UnsafePayloadPathError
+from backends.protocol.signing import OrderKey
 from backends.redis.bundles import RedisBundleStore
 from backends.redis.client import connect
 from backends.redis.keys import Keys
@@ -39,7 +41,7 @@ from mn_deploy.bundle_reader import read_bundle
 from mn_deploy_core.controller import Controller
 from mn_deploy_core.manifest import load_manifest
 from mn_deploy_core.ports import Fact, FactKind, Placement, RestartPolicy, Role
-from tests.live.conftest import DEADLINE_S, Facts
+from tests.live.conftest import DEADLINE_S, ORDER_KEY, Facts, order_key_file
 from tests.placements import a_placement
 from tests.polling import wait_for
 
@@ -91,22 +93,21 @@ def placement(node: Mapping[str, Any], *, restart: RestartPolicy = NO_RESTARTS, 
 
 
 def agent_pids(instance_id: str | None = None) -> list[int]:
-    """Live processes (zombies have no environment) this test started, of one instance if given."""
-    markers = {f"{RUN_VARIABLE}={os.environ[RUN_VARIABLE]}".encode()}
-    if instance_id is not None:
-        markers.add(f"MN_INSTANCE_ID={instance_id}".encode())
+    """Live agent processes (zombies have no environment) this test started, of one instance if given."""
+    inside = os.environ[RUN_VARIABLE] + os.sep
     found = []
     for entry in Path("/proc").iterdir():
         try:
-            if entry.name.isdigit() and markers <= set((entry / "environ").read_bytes().split(b"\0")):
-                found.append(int(entry.name))
+            env = process_env(int(entry.name)) if entry.name.isdigit() else {}
         except OSError:
             continue  # gone meanwhile, or not ours to read
+        if env.get("MN_BUNDLE_DIR", "").startswith(inside) and instance_id in (None, env.get("MN_INSTANCE_ID")):
+            found.append(int(entry.name))
     return found
 
 
 def process_env(pid: int) -> dict[str, str]:
-    pairs = Path(f"/proc/{pid}/environ").read_bytes().decode().split("\0")
+    pairs = Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace").split("\0")
     return dict(pair.split("=", 1) for pair in pairs if "=" in pair)
 
 
@@ -133,9 +134,10 @@ def ask(instance_id: str, path: str = "/") -> Any:
 
 
 @pytest.fixture(autouse=True)
-def run_token(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Agents inherit the worker's environment: this tells this test's agents from a concurrent run's."""
-    monkeypatch.setenv(RUN_VARIABLE, uuid.uuid4().hex)
+def run_token(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The test's directory, under which its workers make their instances' directories: this tells this test's
+    agents (by their MN_BUNDLE_DIR) from a concurrent run's."""
+    monkeypatch.setenv(RUN_VARIABLE, str(tmp_path))
 
 
 @pytest.fixture
@@ -150,9 +152,21 @@ def start_worker(
     """Workers in threads of the test process, each stopped (with its agents) at the end of the test."""
     running: list[tuple[threading.Event, threading.Thread, redis.Redis]] = []
 
-    def start(node: str = "n1", *, grace_ms: int = GRACE_MS) -> Worker:
+    def start(
+        node: str = "n1", *, grace_ms: int = GRACE_MS, workdir: Path | None = None, run_as: AgentUser | None = None
+    ) -> Worker:
+        """`workdir` defaults to the node's directory under the test's; `run_as`: the agents' user."""
         client = connect(redis_server.url)
-        worker = Worker(client, node, namespace=NAMESPACE, workdir=tmp_path / node, heartbeat_ms=50, grace_ms=grace_ms)
+        worker = Worker(
+            client,
+            node,
+            namespace=NAMESPACE,
+            workdir=workdir or tmp_path / node,
+            heartbeat_ms=50,
+            grace_ms=grace_ms,
+            order_key=ORDER_KEY,
+            run_as=run_as,
+        )
         stop = threading.Event()
         thread = threading.Thread(target=worker.run, args=(stop,), name=f"worker {node}", daemon=True)
         thread.start()
@@ -173,7 +187,7 @@ def start_worker(
 def worker_process(redis_server: LocalRedisServer, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
     """`mn-deploy agent worker` as its own process, killed at the end if the test left it running."""
     cli = Path(sys.executable).with_name("mn-deploy")
-    env = {**os.environ, "MN_REDIS_NAMESPACE": NAMESPACE}
+    env = {**os.environ, "MN_REDIS_NAMESPACE": NAMESPACE, "MN_ORDER_KEY_FILE": str(order_key_file(tmp_path))}
     args = ["agent", "worker", "--redis", redis_server.url, "--node", "n1", "--workdir", str(tmp_path / "n1")]
     process = subprocess.Popen([str(cli), *args, "--heartbeat-ms", "50", "--grace-ms", str(GRACE_MS)], env=env)
     yield process
@@ -406,6 +420,85 @@ def test_sigterm_stops_the_worker_with_its_agents(
     assert not agent_pids(p.instance_id)
     assert not real_redis.exists(KEYS.node_heartbeat("n1"))  # the controller need not wait for the TTL
     assert [f.instance_id for f in runtime.expire_nodes()] == [p.instance_id]
+
+
+# ---- signed orders -----------------------------------------------------------------------------
+
+OTHER_KEY = OrderKey(b"another key of 32 characters, or more")
+MARKER_AGENT = "import pathlib, sys, time; pathlib.Path(sys.argv[1]).write_text('ran'); time.sleep(60)"
+
+
+def marker_placement(marker: Path) -> Placement:
+    """An agent whose first act is to write `marker`: if the file is there, the placement ran."""
+    return placement(agent_node(["python3", "-c", MARKER_AGENT, str(marker)]))
+
+
+def forge(kind: str, p: Placement) -> str:
+    """An order for node n1 that no controller with ORDER_KEY wrote."""
+    text = wire.encode_placement(p)
+    if kind == "unsigned":
+        return text
+    if kind == "another key":
+        return OTHER_KEY.sign(NAMESPACE, "n1", text)
+    if kind == "another node":  # a real order of the controller, replayed on n1
+        return ORDER_KEY.sign(NAMESPACE, "n2", text)
+    if kind == "another namespace":
+        return ORDER_KEY.sign("elsewhere", "n1", text)
+    assert kind == "altered"  # signed, then its command changed
+    order = json.loads(ORDER_KEY.sign(NAMESPACE, "n1", wire.encode_placement(replace(p, node=agent_node(["true"])))))
+    order["node"] = p.node
+    return json.dumps(order)
+
+
+def write_order(client: redis.Redis, instance_id: str, order: str) -> None:
+    """What lua/assign.lua writes, by hand: the node's desired entry and its order on the stream."""
+    client.hset(KEYS.node_desired("n1"), instance_id, order)
+    client.xadd(KEYS.node_assignments("n1"), {"op": wire.PLACE, "placement": order})
+
+
+@pytest.mark.parametrize("kind", ["unsigned", "another key", "another node", "another namespace", "altered"])
+def test_a_placement_written_into_redis_without_the_controllers_signature_runs_nothing_and_fails(
+    start_worker: Callable[..., Worker],
+    real_redis: redis.Redis,
+    runtime: RedisRuntime,
+    facts: Facts,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    kind: str,
+) -> None:
+    """Written twice on the stream (two polls) and in the desired hash: refused, logged and reported once."""
+    start_worker("n1")
+    forged = marker_placement(tmp_path / "forged-ran")
+    write_order(real_redis, forged.instance_id, forge(kind, forged))
+    write_order(real_redis, forged.instance_id, forge(kind, forged))
+    signed = marker_placement(tmp_path / "signed-ran")
+
+    runtime.place(signed)  # ordered after the forgeries: once it runs, the worker has read them
+    facts.until(Fact(signed.instance_id, FactKind.RUNNING))
+    wait_for(lambda: (tmp_path / "signed-ran").exists(), what="the signed placement's agent to start")
+
+    assert facts.of(forged.instance_id) == ["failed"]
+    assert not (tmp_path / "forged-ran").exists()
+    assert not agent_pids(forged.instance_id)
+    refusals = [r.getMessage() for r in caplog.records if f"refused placement {forged.instance_id!r}" in r.getMessage()]
+    assert len(refusals) == 1, refusals
+
+
+def test_orders_signed_with_an_earlier_key_are_refused_by_a_worker_with_the_new_one(
+    start_worker: Callable[..., Worker], real_redis: redis.Redis, facts: Facts, tmp_path: Path
+) -> None:
+    """A key rotation: what the node's desired hash holds from before is reported failed, for the controller to
+    replace with orders under the new key."""
+    real_redis.set(KEYS.node_heartbeat("n1"), "the previous worker", px=60_000)
+    real_redis.sadd(KEYS.nodes, "n1")
+    old = marker_placement(tmp_path / "old-ran")
+    RedisRuntime(real_redis, namespace=NAMESPACE, order_key=OTHER_KEY).place(old)
+
+    start_worker("n1")
+
+    assert facts.until(Fact(old.instance_id, FactKind.FAILED)) == ["failed"]
+    assert not (tmp_path / "old-ran").exists()
+    assert not agent_pids(old.instance_id)
 
 
 # ---- the controller's view ---------------------------------------------------------------------

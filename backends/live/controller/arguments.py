@@ -7,11 +7,13 @@ would deploy something the caller did not ask for.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from mn_deploy_core.errors import DeploymentError
 from mn_deploy_core.limits import parse_json
+from mn_deploy_core.policy import display_value
 
 # The SDK wraps every update policy in this envelope field; it is not a policy field.
 _POLICY_ENVELOPE = "version"
@@ -23,6 +25,27 @@ class InvalidRequestError(DeploymentError):
 
 def optional(text: str) -> str | None:
     return text.strip() or None
+
+
+_VERSION = re.compile(r"[1-9][0-9]{0,18}")
+"""A version number as the store allocates them (a Redis counter: at most 19 digits), without sign or zeros."""
+_SHOWN = 40
+"""Characters of a refused value a message shows."""
+
+
+def version(text: str) -> str | None:
+    """The version a rollback names, None when blank. Anything else than a version number (`-1`, `abc`, `1.0`,
+    20 digits) is refused as such, instead of answering that no version matched it."""
+    wanted = optional(text)
+    if wanted is not None and not _VERSION.fullmatch(wanted):
+        raise InvalidRequestError(f'version must be a version number (1, 2, ...), not "{shown(wanted)}"')
+    return wanted
+
+
+def shown(value: str, most: int = _SHOWN) -> str:
+    """`value` as a one-line message quotes it: non-printable characters escaped, cut after `most` characters."""
+    text = display_value(value)
+    return text if len(text) <= most else f"{text[: most - 3]}..."
 
 
 def _parsed(text: str, field: str) -> Any:
@@ -109,7 +132,8 @@ class ServiceQuery:
 
 def service_query(text: str) -> ServiceQuery:
     query = _json_object(text, "query_json")
-    tags = query.get("tags") or []
+    tags = query.get("tags")
+    tags = [] if tags is None else tags  # null is no filter; false, 0 or "" are no list
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
         raise InvalidRequestError("query_json.tags must be a list of strings")
     passing_only = query.get("passing_only", True)

@@ -17,6 +17,7 @@ import grpc
 import redis
 
 from backends.live.controller import arguments, results
+from backends.live.controller.job_service import detail
 from backends.protocol import cluster_pb2, cluster_pb2_grpc
 from backends.redis.registry import Entry, RedisRegistry, discoverable, entry_json
 from mn_deploy_core.errors import DeploymentError
@@ -88,6 +89,6 @@ def _answer(context: Context, call: Callable[[], Mapping[str, Any]]) -> str:
     try:
         return results.encode(call())
     except DeploymentError as error:
-        context.abort(grpc.StatusCode.INVALID_ARGUMENT, error.message)  # raises
+        context.abort(grpc.StatusCode.INVALID_ARGUMENT, detail(error.message))  # raises
     except redis.RedisError as error:
         context.abort(grpc.StatusCode.UNAVAILABLE, f"discovery could not be read: {error}")  # raises

@@ -23,8 +23,9 @@ from backends.live.clock import wall_ms
 from backends.live.controller.driver import Driver
 from backends.live.controller.lease import DEFAULT_TTL_MS, Lease
 from backends.live.controller.runtime import RedisRuntime
-from backends.live.controller.server import WaitingServer, serve
+from backends.live.controller.server import OPEN_DOOR, Door, WaitingServer, serve
 from backends.protocol import wire
+from backends.protocol.signing import OrderKey
 from backends.redis import FencedError, Keys, RedisRegistry, RedisStore, connect
 from backends.redis.bundles import RedisBundleStore
 from backends.redis.fencing import Fence
@@ -51,6 +52,8 @@ class DaemonConfig:
     lease_ttl_ms: int = DEFAULT_TTL_MS
     node_ttl_ms: int = wire.DEFAULT_NODE_TTL_MS
     owner: str | None = None
+    order_key: OrderKey | None = None  # what orders to workers are signed with (None: unsigned)
+    door: Door = OPEN_DOOR  # the tokens and TLS of the gRPC API
 
 
 def run_daemon(config: DaemonConfig, stop: threading.Event) -> None:
@@ -89,7 +92,13 @@ def _lead(
     facts_client = connect(config.redis_url, socket_timeout=lease.renew_interval_s + 2.0)
     keys = Keys(namespace)
     decisions = Transaction(client, Fence(keys.controller_lease, fence), breaks=True)
-    runtime = RedisRuntime(facts_client, namespace=namespace, node_ttl_ms=config.node_ttl_ms, transaction=decisions)
+    runtime = RedisRuntime(
+        facts_client,
+        namespace=namespace,
+        node_ttl_ms=config.node_ttl_ms,
+        transaction=decisions,
+        order_key=config.order_key,
+    )
     store = RedisStore(client, namespace=namespace, transaction=decisions)
     controller = Controller(store, runtime, RedisRegistry(client, namespace=namespace, transaction=decisions))
     lookups = RedisRegistry(client, namespace=namespace)  # the ClusterService's reads, outside any decision
@@ -122,7 +131,13 @@ def _lead(
         runtime.request_resync()
         server = WaitingServer(
             lambda: serve(
-                controller, config.grpc_address, lock=driver.lock, bundles=bundles, registry=lookups, runtime=processes
+                controller,
+                config.grpc_address,
+                lock=driver.lock,
+                bundles=bundles,
+                registry=lookups,
+                runtime=processes,
+                door=config.door,
             ),
             config.grpc_address,
         )

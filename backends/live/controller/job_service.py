@@ -3,8 +3,9 @@
 
 Every controller call runs under one lock that the real-time driver thread also holds while it feeds facts
 and ticks, so an RPC never sees a half-applied decision. A bundle is uploaded before the lock is taken (it is
-content-addressed and expires unless persisted, so a refused deploy leaves nothing a later one would trip over);
-the deploy keeps its fingerprint with the version, and the bundle is persisted once the deploy is accepted.
+content-addressed and expires unless persisted, so a deploy refused for the state it meets leaves nothing a later
+one would trip over); bad input (a manifest the core refuses, an unsafe path) is refused before it, so it writes
+nothing at all. The deploy keeps the fingerprint with the version, and the bundle is persisted once it is accepted.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from backends.redis import BrokenTransactionError, FencedError
 from backends.redis.instance_runtime import InstanceRuntime
 from mn_deploy_core.controller import Controller
 from mn_deploy_core.errors import ConflictError, DeploymentError, NotFoundError
+from mn_deploy_core.manifest import load_manifest
+from mn_deploy_core.policy import display_value
 from mn_deploy_core.records import DeploymentRecord
 
 Context = grpc.ServicerContext
@@ -41,6 +44,23 @@ def status_code(error: DeploymentError) -> grpc.StatusCode:
     if isinstance(error, ConflictError):
         return grpc.StatusCode.ABORTED
     return grpc.StatusCode.INVALID_ARGUMENT
+
+
+MAX_DETAIL_BYTES = 2000
+"""UTF-8 bytes of an error's details at most. They travel in a header (`grpc-message`, percent-encoded, so up to
+three times longer) that clients refuse somewhere over 8 KiB: a message quoting a huge id or name would reach the
+caller as RESOURCE_EXHAUSTED instead of itself."""
+
+
+def detail(message: str) -> str:
+    """`message` as an RPC's error details: one line (line breaks and other non-printable characters escaped),
+    cut to MAX_DETAIL_BYTES."""
+    line = display_value(message)
+    encoded = line.encode("utf-8", "backslashreplace")
+    if len(encoded) <= MAX_DETAIL_BYTES:
+        return line
+    kept = encoded[: MAX_DETAIL_BYTES - 40].decode("utf-8", "ignore")
+    return f"{kept}... ({len(line):,} characters in all)"
 
 
 class Verb(Protocol):
@@ -97,7 +117,8 @@ class JobService(job_pb2_grpc.JobServiceServicer):
         """The core picks the version, a tag's included (R11): blanks are dropped, as MirrorNeuron does."""
 
         def call() -> Mapping[str, Any]:
-            version, tag, reason = (arguments.optional(v) for v in (request.version, request.tag, request.reason))
+            version = arguments.version(request.version)
+            tag, reason = (arguments.optional(v) for v in (request.tag, request.reason))
             record = self._controller.rollback(request.id_or_key, version, reason, tag=tag, now=self._clock())
             return self._started(record)
 
@@ -143,12 +164,14 @@ class JobService(job_pb2_grpc.JobServiceServicer):
             manifest = arguments.manifest(request.manifest_json)
             overrides = arguments.update_policy(request.update_policy_json)
             check_payload_paths(request.payloads)
+            key = arguments.optional(request.deployment_key)
+            if request.payloads:  # the core validates again when it deploys; a manifest it refuses uploads nothing
+                load_manifest(manifest, overrides, key)
             fingerprint = self._bundles.put(dict(request.payloads)) if request.payloads else None
         except DeploymentError as error:
-            context.abort(status_code(error), error.message)  # raises
+            context.abort(status_code(error), detail(error.message))  # raises
 
         def call() -> Mapping[str, Any]:
-            key = arguments.optional(request.deployment_key)
             record = self._controller.deploy(manifest, overrides, key, bundle=fingerprint, now=self._clock())
             if fingerprint is not None:
                 self._bundles.persist(fingerprint)
@@ -179,7 +202,7 @@ class JobService(job_pb2_grpc.JobServiceServicer):
             with self._lock:
                 return call()
         except DeploymentError as error:
-            context.abort(status_code(error), error.message)  # raises
+            context.abort(status_code(error), detail(error.message))  # raises
         except (FencedError, BrokenTransactionError, redis.RedisError) as error:
             # another controller took the lease, or this one is taking over again after a decision it could not
             # store (which was then not applied): the client should retry, against whoever leads next

@@ -7,6 +7,10 @@ desired hash, with an order on its assignments stream; while no node is live it 
 Facts are read through the consumer group `controller`: an entry stays pending until `ack`, and a new runtime
 (the controller restarted) reads its predecessor's pending entries before new ones, so no fact is lost.
 An acknowledged entry is deleted, so the stream holds only what the controller has not taken in yet.
+
+With an order key every placement is signed (backends/protocol/signing.py): for its node when assigned, for no
+node while it waits in `unassigned`. A waiting placement that does not verify was not written by a controller
+with this key: it is forgotten and reported failed rather than signed for a node.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from collections.abc import Collection, Sequence
 
 import redis
 
-from backends.protocol import wire
+from backends.protocol import signing, wire
 from backends.redis import scripts
 from backends.redis.client import require_decoded
 from backends.redis.fencing import Fence
@@ -43,16 +47,19 @@ class RedisRuntime:
         node_ttl_ms: int = wire.DEFAULT_NODE_TTL_MS,
         fence: str | None = None,
         transaction: Transaction | None = None,
+        order_key: signing.OrderKey | None = None,
     ) -> None:
         """`fence`: the lease value of the controller term placing through this runtime (None: unfenced), so a
         leader that lost its lease cannot order workers about (FencedError). `transaction`: the one the
         controller's store commits, so that orders go out with the decision that gave them (its fence is then
-        the runtime's, and `fence` is not used); without one each order is sent at once."""
+        the runtime's, and `fence` is not used); without one each order is sent at once. `order_key`: the key
+        orders are signed with (None: they go unsigned, for workers run with `--insecure-orders`)."""
         if node_ttl_ms < 1:
             raise ValueError("node_ttl_ms must be positive")
         require_decoded(client)
         self._client = client
         self._keys = Keys(namespace or namespace_from_env())
+        self._order_key = order_key
         self._transaction = transaction or Transaction(
             client, Fence(self._keys.controller_lease, fence), autocommit=True
         )
@@ -77,7 +84,8 @@ class RedisRuntime:
                 loads[node] += 1
         data = wire.encode_placement(placement)
         if not loads:
-            self._transaction.script(self._park, [self._keys.unassigned], [placement.instance_id, data])
+            waiting = self._signed(signing.UNASSIGNED, data)
+            self._transaction.script(self._park, [self._keys.unassigned], [placement.instance_id, waiting])
             return
         node = min(loads, key=lambda n: (loads[n], n))
         self._assign(node, placement.instance_id, data)
@@ -124,21 +132,30 @@ class RedisRuntime:
         dropped, lost = self._expire([self._keys.nodes, self._keys.assigned], [self._keys.node_prefix])
         if dropped:
             log.warning("lost node(s) %s: their %d instance(s) are reported failed", ", ".join(dropped), len(lost))
-        self.assign_pending()
-        return [Fact(str(instance_id), FactKind.FAILED) for instance_id in lost]
+        refused = self.assign_pending()
+        return [Fact(str(instance_id), FactKind.FAILED) for instance_id in [*lost, *refused]]
 
-    def assign_pending(self) -> int:
-        """Assign placements made while no node was live; returns how many were assigned."""
+    def assign_pending(self) -> list[str]:
+        """Assign placements made while no node was live; the ids of waiting placements this controller's key
+        did not sign, forgotten instead (the caller reports them failed)."""
         unassigned = self._client.hgetall(self._keys.unassigned)
         loads = self._live_loads() if unassigned else {}
         if not loads:
-            return 0
-        for instance_id, data in sorted(unassigned.items()):
+            return []
+        refused = []
+        for instance_id, waiting in sorted(unassigned.items()):
+            try:
+                data = self._verified(waiting)
+            except signing.BadOrder as error:
+                log.warning("refused waiting placement %s: %s; reported failed", instance_id, error)
+                self._transaction.script(self._park, [self._keys.unassigned], [instance_id, ""])
+                refused.append(instance_id)
+                continue
             node = min(loads, key=lambda n: (loads[n], n))
             self._assign(node, instance_id, data)
             loads[node] += 1
         self._transaction.commit()
-        return len(unassigned)
+        return refused
 
     def keep_only(self, instance_ids: Collection[str]) -> list[str]:
         """After a takeover: stop whatever a node is told to run, or waits for a node, that is none of these
@@ -183,11 +200,22 @@ class RedisRuntime:
         self._transaction.script(self._unassign, keys, [instance_id, wire.ASSIGNMENTS_MAXLEN, wire.STOP])
 
     def _assign(self, node: str, instance_id: str, data: str) -> None:
+        """`data`: the placement's text, signed here for `node`."""
         k = self._keys
         keys = [k.node_desired(node), k.assigned, k.unassigned, k.node_assignments(node)]
+        order = self._signed(node, data)
         self._transaction.script(
-            self._assign_script, keys, [instance_id, node, data, wire.ASSIGNMENTS_MAXLEN, wire.PLACE]
+            self._assign_script, keys, [instance_id, node, order, wire.ASSIGNMENTS_MAXLEN, wire.PLACE]
         )
+
+    def _signed(self, node: str, data: str) -> str:
+        return data if self._order_key is None else self._order_key.sign(self._keys.namespace, node, data)
+
+    def _verified(self, waiting: str) -> str:
+        """A waiting placement's text, checked against the key it was parked with; BadOrder if it does not verify."""
+        if self._order_key is None:
+            return signing.unverified(waiting)
+        return self._order_key.verify(self._keys.namespace, signing.UNASSIGNED, waiting)
 
     def _order(self, pipe: redis.client.Pipeline, node: str, fields: dict[str, str]) -> None:
         pipe.xadd(self._keys.node_assignments(node), fields, maxlen=wire.ASSIGNMENTS_MAXLEN, approximate=True)

@@ -5,18 +5,22 @@ from __future__ import annotations
 
 import enum
 import errno
+import ipaddress
 import logging
 import socket
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, suppress
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
 from google.protobuf.descriptor import ServiceDescriptor
 
 from backends.live.clock import wall_ms
+from backends.live.controller.auth import NO_TOKENS, BearerAuth, Tokens
 from backends.live.controller.bundles import BundleStore, MemoryBundleStore
 from backends.live.controller.cluster_service import ClusterService
 from backends.live.controller.job_service import JobService
@@ -38,6 +42,56 @@ _LONGEST_RETRY_S = 1.0
 log = logging.getLogger(__name__)
 
 
+class TlsError(Exception):
+    """A certificate or key that cannot be served; the message is one line."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerTls:
+    """The PEM certificate chain and private key the server presents."""
+
+    cert: bytes
+    key: bytes
+
+    def __repr__(self) -> str:  # never the key, in a log or a traceback
+        return "ServerTls(...)"
+
+    @classmethod
+    def load(cls, cert: Path, key: Path) -> ServerTls:
+        """Both files read now, so a wrong path is one line at startup rather than a failed bind later."""
+        pems = []
+        for what, path in (("--tls-cert", cert), ("--tls-key", key)):
+            try:
+                pems.append(path.read_bytes())
+            except OSError as error:
+                raise TlsError(f"cannot read {what} {path}: {error.strerror}") from None
+            if b"-----BEGIN " not in pems[-1]:
+                raise TlsError(f"{what} {path} is not PEM")
+        return cls(pems[0], pems[1])
+
+
+@dataclass(frozen=True, slots=True)
+class Door:
+    """Who may come in: the tokens every call must carry (none: anyone who reaches the port), and the TLS the
+    server speaks (none: plain text)."""
+
+    tokens: Tokens = NO_TOKENS
+    tls: ServerTls | None = None
+
+
+OPEN_DOOR = Door()
+
+
+def is_loopback(address: str) -> bool:
+    """Whether every address `HOST:PORT` resolves to is a loopback one, so only this machine can connect."""
+    host = address.rpartition(":")[0].strip("[]")
+    try:
+        found = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return False
+    return bool(found) and all(ipaddress.ip_address(info[4][0].split("%")[0]).is_loopback for info in found)
+
+
 def serve(
     controller: Controller,
     address: str = DEFAULT_ADDRESS,
@@ -47,8 +101,10 @@ def serve(
     clock: Callable[[], float] = wall_ms,
     registry: RedisRegistry | None = None,
     runtime: InstanceRuntime | None = None,
+    door: Door = OPEN_DOOR,
 ) -> grpc.Server:
-    """Start a server for `controller` on `address` (insecure: bind it to loopback or a private network).
+    """Start a server for `controller` on `address`, letting in only the calls `door` allows (by default every
+    call, in plain text: `controller run` refuses that on an address other machines reach).
 
     Pass the `lock` every other caller of the controller takes; without one the server makes its own, which
     is only right when nothing else calls the controller. `clock` is the time operator calls happen at (the
@@ -58,7 +114,8 @@ def serve(
     """
     # Without SO_REUSEPORT a second server on a taken port fails here instead of silently sharing its traffic.
     executor = ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="mn-grpc")
-    server = grpc.server(executor, options=[("grpc.so_reuseport", 0), *server_options()])
+    interceptors = [BearerAuth(door.tokens)] if door.tokens else []
+    server = grpc.server(executor, interceptors=interceptors, options=[("grpc.so_reuseport", 0), *server_options()])
     jobs = JobService(controller, lock or threading.Lock(), bundles or MemoryBundleStore(), clock, runtime)
     job_pb2_grpc.add_JobServiceServicer_to_server(
         answer_unimplemented(jobs, job_pb2_grpc.JobServiceServicer, job_pb2.DESCRIPTOR.services_by_name["JobService"]),
@@ -72,7 +129,10 @@ def serve(
         )
         cluster_pb2_grpc.add_ClusterServiceServicer_to_server(cluster, server)
     try:
-        server.add_insecure_port(address)
+        if door.tls is None:
+            server.add_insecure_port(address)
+        else:
+            server.add_secure_port(address, grpc.ssl_server_credentials([(door.tls.key, door.tls.cert)]))
     except RuntimeError:
         executor.shutdown(wait=False)
         raise

@@ -2,7 +2,7 @@
 
 - `http`: GET `http://127.0.0.1:<port><path>`; a 2xx answer passes.
 - `tcp`: a connection to `127.0.0.1:<port>` is accepted.
-- `exec`: `command` (an argv list) exits 0, run in the instance's directory with its environment.
+- `exec`: `command` (an argv list) exits 0, run in the instance's directory with its environment, as its user.
 
 `port` defaults to the instance's PORT, `path` to `/`, `interval_ms` to 5000 and `timeout_ms` to 2000.
 """
@@ -57,8 +57,9 @@ def _check(name: str, spec: Mapping[str, Any]) -> Check:
     )
 
 
-def probe(check: Check, *, port: int, cwd: Path, env: Mapping[str, str]) -> bool:
-    """Whether the check passes now; any error (refused, timed out, a bad command) is a failure."""
+def probe(check: Check, *, port: int, cwd: Path, env: Mapping[str, str], user: tuple[int, int] | None = None) -> bool:
+    """Whether the check passes now; any error (refused, timed out, a bad command) is a failure. `user`: who an
+    exec check runs as (the agent's user)."""
     target = check.port or port
     try:
         if check.type == "http":
@@ -67,7 +68,10 @@ def probe(check: Check, *, port: int, cwd: Path, env: Mapping[str, str]) -> bool
             with socket.create_connection((HOST, target), timeout=check.timeout_s):
                 return True
         if check.type == "exec":
-            return bool(check.command) and run_to_exit(check.command, cwd=cwd, env=env, timeout_s=check.timeout_s) == 0
+            return (
+                bool(check.command)
+                and run_to_exit(check.command, cwd=cwd, env=env, timeout_s=check.timeout_s, user=user) == 0
+            )
     except (OSError, http.client.HTTPException):
         return False
     return False

@@ -23,6 +23,11 @@ A batch instance that completed (R3b) leaves the node's desired hash in the same
 goes out (`lua/complete.lua`): it is done, so a worker restarted on the node before the controller noticed the
 old one gone does not run it again, and a node lost later does not report it failed.
 
+A placement runs only if its order verifies under the worker's order key (backends/protocol/signing.py): signed
+by the controller for this node of this namespace, unaltered. One that does not (written into Redis by someone
+else, or under another key) is refused: logged once per instance, not run, and reported failed (unless an instance
+of that id runs here already: a forgery is then only logged), so the controller deals with it by its rules.
+
 On a normal shutdown every instance is stopped (SIGTERM, SIGKILL after the grace period) and the heartbeat is
 deleted, so the controller replaces the instances without waiting for the TTL. A worker killed outright takes
 its agents with it (see process.py).
@@ -41,8 +46,8 @@ from pathlib import Path
 import redis
 
 from backends.live.worker.logs import NodeLogs, RedisLogShipper
-from backends.live.worker.supervisor import InstanceSupervisor, Serving
-from backends.protocol import wire
+from backends.live.worker.supervisor import AgentUser, InstanceSupervisor, Serving
+from backends.protocol import signing, wire
 from backends.redis import scripts
 from backends.redis.bundles import RedisBundleStore
 from backends.redis.client import require_decoded
@@ -72,9 +77,13 @@ class Worker:
         grace_ms: int = 5000,
         registry_ttl_ms: int = DEFAULT_TTL_MS,
         host: str | None = None,
+        order_key: signing.OrderKey | None = None,
+        run_as: AgentUser | None = None,
     ) -> None:
         """`registry_ttl_ms`: the TTL discovery entries are renewed with (the controller's registry TTL);
-        `host`: the host name entries carry (default: this machine's)."""
+        `host`: the host name entries carry (default: this machine's); `order_key`: the key placements must be
+        signed with (None: every order runs unchecked, which `agent worker` allows only with `--insecure-orders`);
+        `run_as`: the user agents run as (None: the worker's)."""
         if heartbeat_ms < 1:
             raise ValueError("heartbeat_ms must be positive")
         if registry_ttl_ms < 3:
@@ -101,10 +110,15 @@ class Worker:
         self._instances: dict[str, InstanceSupervisor] = {}
         self._stopping: list[InstanceSupervisor] = []
         self._facts_lost = False
+        self._order_key = order_key
+        self._run_as = run_as
+        self._refused: set[str] = set()  # instances whose order was refused, so that each is logged once
 
     def run(self, stop: threading.Event) -> None:
         """Heartbeat, follow the assignments, supervise the instances; stop them all when `stop` is set."""
         self._workdir.mkdir(parents=True, exist_ok=True)
+        if self._order_key is None:
+            log.warning("node %s: orders are not verified: whoever can write to Redis can run commands here", self.node)
         try:
             self._beat()
             cursor = self._reconcile(adopted=True)
@@ -150,7 +164,7 @@ class Worker:
     def _apply(self, order: Mapping[str, str]) -> None:
         op = order.get("op")
         if op == wire.PLACE:
-            self._start(wire.decode_placement(order["placement"]), adopted=False)
+            self._start_order(order.get("placement", ""), adopted=False)
         elif op == wire.STOP:
             self._stop(order["instance_id"])
         elif op == wire.RESYNC:
@@ -173,8 +187,36 @@ class Worker:
             supervisor.announce_again()
         for instance_id, data in sorted(desired.items()):
             if instance_id not in self._instances:
-                self._start(wire.decode_placement(data), adopted=adopted)
+                self._start_order(data, adopted=adopted, instance_id=instance_id)
         return cursor
+
+    def _start_order(self, order: str, *, adopted: bool, instance_id: str | None = None) -> None:
+        """Run the placement of an order that verifies; refuse any other. `instance_id`: the desired hash's field,
+        else the id the order claims is reported."""
+        try:
+            if self._order_key is None:
+                text = signing.unverified(order)
+            else:
+                text = self._order_key.verify(self._keys.namespace, self.node, order)
+            placement = wire.decode_placement(text)
+        except (KeyError, TypeError, ValueError) as error:  # BadOrder is a ValueError
+            self._refuse(instance_id or signing.claimed_instance(order), error)
+            return
+        self._refused.discard(placement.instance_id)
+        self._start(placement, adopted=adopted)
+
+    def _refuse(self, instance_id: str | None, error: Exception) -> None:
+        """Log a refused order once per instance (its id quoted: it may hold anything) and report the instance failed,
+        unless it runs here."""
+        if instance_id is None:
+            log.warning("node %s: refused an order naming no instance: %s", self.node, error)
+        elif instance_id not in self._refused:
+            self._refused.add(instance_id)
+            if instance_id in self._instances:
+                log.warning("node %s: refused an order for running instance %r: %s", self.node, instance_id, error)
+                return
+            log.warning("node %s: refused placement %r: %s; not run, reported failed", self.node, instance_id, error)
+            self._report(Fact(instance_id, FactKind.FAILED))
 
     def _start(self, placement: Placement, *, adopted: bool) -> None:
         if placement.instance_id in self._instances:
@@ -188,6 +230,7 @@ class Worker:
             logs=self._logs,
             adopted=adopted,
             announce=lambda info: self._announce(placement.instance_id, info),
+            user=self._run_as,
         )
         self._instances[placement.instance_id] = supervisor
         supervisor.start()

@@ -24,6 +24,17 @@ it is, and the port it serves on: the port its first `http` check probes, else i
 
 The process's stdout and stderr are pipes the worker reads into the instance's log (logs.py), one for all its
 runs: each start, restart and exit is noted there, after the last line of the run that ended.
+
+What an agent gets of the worker is only what it needs (docs/live.md, "What an agent gets"), so a secret in the
+worker's environment (a Redis password, a signing key) and another instance's files stay out of its reach:
+- its own directory, 0700, removed when the instance ends: `bundle/` holds the payloads (files 0600, directories
+  0700) and is the working directory, `home/` and `tmp/` are its HOME and TMPDIR;
+- an environment of PATH (the worker's: which programs a command name finds is the operator's choice, and holds
+  no secret), LANG=C.UTF-8, what the node's `config.env` declares, then HOME, TMPDIR, PORT and the `MN_*`
+  deployment variables; nothing else of the worker's.
+With an `AgentUser` (`agent worker --run-as USER`), the directory and everything in it belong to that user, and
+the agent and its exec checks run as that user, with its primary group only, so an agent can touch neither the
+worker's files nor another user's.
 """
 
 from __future__ import annotations
@@ -31,6 +42,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import pwd
 import re
 import shutil
 import tempfile
@@ -46,6 +58,7 @@ from backends.loopback import free_port
 from backends.process import ProcessGroup
 from backends.protocol.bundles import UnsafePayloadPathError, check_payload_paths
 from backends.redis.instance_runtime import EXITED, FAILED, RUNNING, STARTING, ProcessInfo
+from mn_deploy_core.manifest import env_problems
 from mn_deploy_core.ports import Fact, FactKind, Placement
 
 Payloads = Callable[[str], Mapping[str, bytes] | None]
@@ -53,6 +66,8 @@ Announce = Callable[[ProcessInfo | None], None]
 
 _UNSAFE_NAME = re.compile(r"[^\w.-]")
 _CANNOT_RUN = 127  # the shell's code for a command that cannot be executed
+_PRIVATE_DIRECTORY = 0o700
+_PRIVATE_FILE = 0o600
 # What the process does after each lifecycle fact that `_lifecycle` reports.
 _PROCESS_STATES = {FactKind.PLACED: STARTING, FactKind.RESTARTED: STARTING, FactKind.FAILED: FAILED}
 
@@ -66,6 +81,60 @@ class _Generation:
     ended: threading.Event = field(default_factory=threading.Event)
     results: dict[str, bool] = field(default_factory=dict)
     threads: list[threading.Thread] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class AgentUser:
+    """The user agents run as instead of the worker's (which must then be root)."""
+
+    name: str
+    uid: int
+    gid: int
+
+    @classmethod
+    def named(cls, name: str) -> AgentUser:
+        """Raises ValueError when this host has no such user."""
+        try:
+            entry = pwd.getpwnam(name)
+        except KeyError:
+            raise ValueError(f"no user {name!r} on this host") from None
+        return cls(entry.pw_name, entry.pw_uid, entry.pw_gid)
+
+    @property
+    def ids(self) -> tuple[int, int]:
+        return self.uid, self.gid
+
+    def blocked_at(self, path: Path) -> Path | None:
+        """The first directory on the way to `path` this user may not search, or None: an agent's HOME and TMPDIR
+        are under the worker's workdir, so it must reach the workdir. Only the part that exists is looked at."""
+        resolved = path.resolve()
+        for directory in (*reversed(resolved.parents), resolved):
+            if not directory.exists():
+                return None
+            found = directory.stat()  # the owner's bits count for its owner, the group's for its group (POSIX)
+            bit = 0o100 if found.st_uid == self.uid else 0o010 if found.st_gid == self.gid else 0o001
+            if not found.st_mode & bit:
+                return directory
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceDirectory:
+    """An instance's own directory (see the module's docstring), removed whole when the instance ends."""
+
+    root: Path
+
+    @property
+    def bundle(self) -> Path:
+        return self.root / "bundle"
+
+    @property
+    def home(self) -> Path:
+        return self.root / "home"
+
+    @property
+    def tmp(self) -> Path:
+        return self.root / "tmp"
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,8 +159,11 @@ class InstanceSupervisor:
         logs: NodeLogs,
         adopted: bool = False,
         announce: Announce | None = None,
+        user: AgentUser | None = None,
     ) -> None:
+        """`user`: who the agent runs as (None: the worker's user)."""
         self.placement = placement
+        self._user = None if user is None else user.ids
         self._logs = logs
         self._root = root
         self._payloads = payloads
@@ -180,9 +252,9 @@ class InstanceSupervisor:
                     self._lifecycle(FactKind.FAILED)
                     return
         finally:
-            shutil.rmtree(directory, ignore_errors=True)
+            shutil.rmtree(directory.root, ignore_errors=True)
 
-    def _prepare(self, command: object) -> Path | None:
+    def _prepare(self, command: object) -> InstanceDirectory | None:
         """A fresh directory holding the payloads; None (and logged) when the instance can never run."""
         instance_id = self.placement.instance_id
         if not (isinstance(command, list) and command and all(isinstance(a, str) and "\0" not in a for a in command)):
@@ -192,6 +264,13 @@ class InstanceSupervisor:
                 command,
             )
             return None
+        # validated with the manifest; checked again as a placement could come from elsewhere than a controller
+        problems = env_problems(
+            f"agent {self.placement.agent_id}", self.placement.node.get("config", {}).get("env", {})
+        )
+        if problems:
+            log.error("instance %s: %s", instance_id, "; ".join(problems))
+            return None
         payloads: Mapping[str, bytes] = {}
         if self.placement.bundle is not None:
             found = self._payloads(self.placement.bundle)
@@ -199,33 +278,25 @@ class InstanceSupervisor:
                 log.error("instance %s: bundle %s is not stored", instance_id, self.placement.bundle)
                 return None
             payloads = found
-        directory = Path(tempfile.mkdtemp(prefix=f"{_UNSAFE_NAME.sub('_', instance_id)}.", dir=self._root))
+        prefix = f"{_UNSAFE_NAME.sub('_', instance_id)}."
+        directory = InstanceDirectory(Path(tempfile.mkdtemp(prefix=prefix, dir=self._root)))  # 0700
         try:
-            materialise(payloads, directory)
+            directory.home.mkdir(mode=_PRIVATE_DIRECTORY)
+            directory.tmp.mkdir(mode=_PRIVATE_DIRECTORY)
+            materialise(payloads, directory.bundle)
+            if self._user is not None:
+                _give(directory.root, *self._user)
         except (UnsafePayloadPathError, OSError) as error:
             log.error("instance %s: payloads not written: %s", instance_id, error)
-            shutil.rmtree(directory, ignore_errors=True)
+            shutil.rmtree(directory.root, ignore_errors=True)
             return None
         return directory
-
-    def _environment(self, directory: Path, port: int) -> dict[str, str]:
-        placement = self.placement
-        return {
-            **os.environ,
-            "MN_AGENT_ID": placement.agent_id,
-            "MN_INSTANCE_ID": placement.instance_id,
-            "MN_DEPLOYMENT_KEY": placement.deployment_key,
-            "MN_DEPLOYMENT_VERSION": placement.deployment_version,
-            "MN_DEPLOYMENT_ROLE": str(placement.role),
-            "MN_BUNDLE_DIR": str(directory),
-            "PORT": str(port),
-        }
 
     def _completes(self, code: int | None) -> bool:
         """R3b: a batch agent that exits 0 is done, not crashed."""
         return self.placement.batch and code == 0
 
-    def _run_once(self, command: Sequence[str], directory: Path) -> int | None:
+    def _run_once(self, command: Sequence[str], directory: InstanceDirectory) -> int | None:
         """Start the process and its checks and wait for its end: its exit code (127 when it could not be
         run), or None when it ended because of a stop.
 
@@ -233,13 +304,15 @@ class InstanceSupervisor:
         restart, not every one.
         """
         port = free_port()
-        env = self._environment(directory, port)
+        env = agent_environment(self.placement, directory, port)
         with self._lock:
             if self._stopping.is_set():
                 return False
             with self._log.run() as (stdout, stderr):
                 try:
-                    self._child = ProcessGroup(command, cwd=directory, env=env, output=stdout, errors=stderr)
+                    self._child = ProcessGroup(
+                        command, cwd=directory.bundle, env=env, output=stdout, errors=stderr, user=self._user
+                    )
                 except OSError as error:  # cannot be run: as good as exiting at once
                     log.warning("instance %s: %s", self.placement.instance_id, error)
                     self._log.note(f"not started: {error}")
@@ -253,7 +326,7 @@ class InstanceSupervisor:
                 self._process_is(RUNNING, self._child.pid, self._serving.port)
                 self._generation = _Generation()
                 for check in self._checks:
-                    self._watch(check, self._generation, port, directory, env)
+                    self._watch(check, self._generation, port, directory.bundle, env)
         code = _CANNOT_RUN if self._child is None else self._child.wait()
         self._log.ended(code)
         with self._lock:
@@ -278,7 +351,7 @@ class InstanceSupervisor:
     def _watch(self, check: Check, generation: _Generation, port: int, directory: Path, env: Mapping[str, str]) -> None:
         def loop() -> None:
             while True:
-                passing = probe(check, port=port, cwd=directory, env=env)
+                passing = probe(check, port=port, cwd=directory, env=env, user=self._user)
                 with self._lock:
                     if generation.ended.is_set():
                         return
@@ -314,11 +387,45 @@ class InstanceSupervisor:
         self._report(Fact(self.placement.instance_id, kind, check))
 
 
+def agent_environment(placement: Placement, directory: InstanceDirectory, port: int) -> dict[str, str]:
+    """All an agent's process is given (see the module's docstring); `config.env` cannot name what follows it."""
+    return {
+        "PATH": os.environ.get("PATH", os.defpath),
+        "LANG": "C.UTF-8",
+        **placement.node.get("config", {}).get("env", {}),
+        "HOME": str(directory.home),
+        "TMPDIR": str(directory.tmp),
+        "MN_AGENT_ID": placement.agent_id,
+        "MN_INSTANCE_ID": placement.instance_id,
+        "MN_DEPLOYMENT_KEY": placement.deployment_key,
+        "MN_DEPLOYMENT_VERSION": placement.deployment_version,
+        "MN_DEPLOYMENT_ROLE": str(placement.role),
+        "MN_BUNDLE_DIR": str(directory.bundle),
+        "PORT": str(port),
+    }
+
+
 def materialise(payloads: Mapping[str, bytes], directory: Path) -> None:
-    """Write payloads under a fresh `directory`. Paths are checked first (relative, no `..`); as the directory
-    is new and only this writes into it, there is no symlink a path could escape through."""
+    """Write payloads under a new `directory` (made here): directories 0700, files 0600, so only the agent's user
+    reads them (a payload is data its command names, never run by itself). Paths are checked first (relative, no
+    `..`); as the directory is new and only this writes into it, there is no symlink a path could escape through,
+    and a file is created, never opened if it exists."""
     check_payload_paths(payloads)
+    directory.mkdir(mode=_PRIVATE_DIRECTORY)
     for path, data in payloads.items():
         target = directory / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
+        parent = directory
+        for part in Path(path).parent.parts:
+            parent /= part
+            parent.mkdir(mode=_PRIVATE_DIRECTORY, exist_ok=True)
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, _PRIVATE_FILE)
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+
+
+def _give(root: Path, uid: int, gid: int) -> None:
+    """Make `root` and everything under it (which only the worker wrote: no symlinks) belong to uid:gid."""
+    os.chown(root, uid, gid, follow_symlinks=False)
+    for directory, subdirectories, files in os.walk(root):
+        for name in (*subdirectories, *files):
+            os.chown(os.path.join(directory, name), uid, gid, follow_symlinks=False)

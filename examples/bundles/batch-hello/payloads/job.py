@@ -1,7 +1,7 @@
 """The batch example's agent: does its little piece of work, one line of output, and exits 0.
 
 It prints `<message> from <agent id> (version N)` and exits. When `MN_BATCH_OUT` names a directory (the end-to-end
-test gives one through the workers' environment), it first appends its pid and that line to
+test deploys a copy of the manifests that declares it in `config.env`), it first appends its pid and that line to
 `$MN_BATCH_OUT/<instance id>.log`, so whoever watches can count how often each instance was started; and while a
 file `$MN_BATCH_OUT/hold-<version>` exists it waits before finishing, so a test can keep a run going as long as
 it needs. The two example versions share this file; their manifests differ only in the `--message` argument of
