@@ -454,3 +454,29 @@ def test_fuzz_payload_keys_are_deployed_or_refused_writing_nothing(door: Door, n
         assert error.code() is grpc.StatusCode.INVALID_ARGUMENT, error.details()
         assert error.details().startswith("Unsafe payload path: ") and "\n" not in error.details()
         assert door.snapshot() == before
+
+
+# ---- requests that are not the method's message at all ------------------------------------------------------------
+
+UNDECODABLE = {
+    "not protobuf": b"\xff\xff\xff\xff",
+    "a string field that is not UTF-8": b"\x0a\x01\xff",  # field 1, length 1: a lone byte 0xff
+    "a truncated field": b"\x0a\x05ab",
+}
+
+
+@pytest.mark.parametrize("method", ["JobService/GetDeployment", "JobService/DeployJob", "ClusterService/ListServices"])
+@pytest.mark.parametrize("raw", list(UNDECODABLE.values()), ids=list(UNDECODABLE))
+def test_a_request_that_does_not_decode_is_refused_as_bad_input_naming_the_method(
+    door: Door, method: str, raw: bytes
+) -> None:
+    service, name = method.split("/")
+    path = f"/mirrorneuron.{'job' if service == 'JobService' else 'cluster'}.v1.{method}"
+    call = door.channel.unary_unary(path, request_serializer=None, response_deserializer=None)
+
+    error = refused(door, call, raw)
+
+    assert (error.code(), error.details()) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        f"the request is not a valid {name} request",
+    )

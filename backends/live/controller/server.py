@@ -23,6 +23,7 @@ from backends.live.clock import wall_ms
 from backends.live.controller.auth import NO_TOKENS, BearerAuth, Tokens
 from backends.live.controller.bundles import BundleStore, MemoryBundleStore
 from backends.live.controller.cluster_service import ClusterService
+from backends.live.controller.decoding import StrictDecoding
 from backends.live.controller.job_service import JobService
 from backends.protocol import cluster_pb2, cluster_pb2_grpc, job_pb2, job_pb2_grpc
 from backends.protocol.sizes import server_options
@@ -114,7 +115,8 @@ def serve(
     """
     # Without SO_REUSEPORT a second server on a taken port fails here instead of silently sharing its traffic.
     executor = ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="mn-grpc")
-    interceptors = [BearerAuth(door.tokens)] if door.tokens else []
+    interceptors = [BearerAuth(door.tokens)] if door.tokens else []  # refused calls are never decoded
+    interceptors.append(StrictDecoding())
     server = grpc.server(executor, interceptors=interceptors, options=[("grpc.so_reuseport", 0), *server_options()])
     jobs = JobService(controller, lock or threading.Lock(), bundles or MemoryBundleStore(), clock, runtime)
     job_pb2_grpc.add_JobServiceServicer_to_server(
