@@ -38,7 +38,8 @@ from backends.protocol import job_pb2, job_pb2_grpc, signing, wire
 from backends.protocol.credentials import bearer
 from backends.redis import Keys, connect
 from backends.redis.keys import namespace_from_env
-from backends.redis.server import LocalRedisServer, TlsFiles, executable, write_private
+from backends.redis.server import LocalRedisServer, TlsFiles, executable
+from backends.secret_files import write_secret
 
 STOP_GRACE_S = 5.0
 WATCH_INTERVAL_S = 0.5
@@ -146,9 +147,9 @@ class DevStack:
             self._redis.start()
         except RuntimeError as error:
             raise StackError(str(error)) from None
-        write_private(self.redis_url_file, self.redis_url + "\n")
-        write_private(self.token_file, secrets.token_urlsafe(32) + "\n")
-        write_private(self.order_key_file, secrets.token_hex(32) + "\n")
+        write_secret(self.redis_url_file, self.redis_url + "\n")
+        write_secret(self.token_file, secrets.token_urlsafe(32) + "\n")
+        write_secret(self.order_key_file, secrets.token_hex(32) + "\n")
         self.start_controller()
         for node in self.nodes:
             self.start_worker(node)

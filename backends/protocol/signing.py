@@ -16,10 +16,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from backends.secret_files import too_open
 
 SIGNATURE = "signature"
 UNASSIGNED = ""
@@ -58,8 +59,8 @@ class OrderKey:
             raise OrderKeyError(f"order key file {path}: {error.strerror or error}") from None
         if len(secret) < MIN_KEY_CHARS:
             raise OrderKeyError(f"order key file {path}: needs at least {MIN_KEY_CHARS} characters")
-        if mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise OrderKeyError(f"order key file {path} may be read by others (mode {mode & 0o777:o}): chmod 600 it")
+        if (open_to := too_open(mode)) is not None:
+            raise OrderKeyError(f"order key file {path} {open_to}")
         return cls(secret)
 
     def sign(self, namespace: str, node: str, placement: str) -> str:

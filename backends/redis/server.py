@@ -26,6 +26,7 @@ import redis
 from backends.loopback import LOOPBACK, free_port
 from backends.process import ProcessGroup
 from backends.redis.client import connect
+from backends.secret_files import write_secret
 
 START_TIMEOUT_S = 10.0
 STOP_GRACE_S = 5.0
@@ -113,7 +114,7 @@ class LocalRedisServer:
         if self.password is not None:
             lines.append(f"requirepass {_quoted(self.password)}")
         path = self.directory / "redis.conf"
-        write_private(path, "\n".join(lines) + "\n")
+        write_secret(path, "\n".join(lines) + "\n")
         return path
 
     def _persistence(self) -> list[str]:
@@ -150,14 +151,6 @@ class LocalRedisServer:
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
         self.stop()
-
-
-def write_private(path: Path, text: str) -> None:
-    """`text` in a file made 0600 before anything is written to it, so no other user can read a secret in it even
-    for a moment (a stale file, from an earlier run, goes first)."""
-    path.unlink(missing_ok=True)
-    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as file:
-        file.write(text)
 
 
 def _quoted(value: object) -> str:

@@ -22,6 +22,7 @@ from typing import Any
 import grpc
 
 from backends.protocol.credentials import TOKEN_ENV, TOKEN_FILE_ENV, token_lines
+from backends.secret_files import too_open
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +91,8 @@ def read_token_file_lines(path: Path, source: str) -> tuple[bytes, ...]:
         raise TokenError(f"{source} {path} is not UTF-8 text") from None
     if not stat.S_ISREG(mode):
         raise TokenError(f"{source} {path} is not a regular file")
-    if mode & 0o077:
-        raise TokenError(f"{source} {path} may be read by others (mode {mode & 0o777:o}): chmod 600 it")
+    if (open_to := too_open(mode)) is not None:
+        raise TokenError(f"{source} {path} {open_to}")
     tokens = tuple(_checked(line, f"{source} {path}") for line in token_lines(text))
     if not tokens:
         raise TokenError(f"{source} {path} holds no token")

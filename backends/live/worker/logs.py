@@ -56,6 +56,12 @@ _CHUNK = 64 * 1024
 log = logging.getLogger(__name__)
 
 
+def file_name(instance_id: str) -> str:
+    """An instance id as a file name any file system takes (ids may hold any character), for its log file and
+    its directory alike."""
+    return _UNSAFE_NAME.sub("_", instance_id)
+
+
 @dataclass(frozen=True, slots=True)
 class LogLine:
     stream: str
@@ -205,7 +211,7 @@ class InstanceLog:
         if max_bytes < 1 or backups < 0:
             raise ValueError("max_bytes must be positive and backups not negative")
         self.instance_id = instance_id
-        self.path = directory / f"{_UNSAFE_NAME.sub('_', instance_id)}.log"
+        self.path = directory / f"{file_name(instance_id)}.log"
         self._sink = sink
         self._max_bytes = max_bytes
         self._backups = backups

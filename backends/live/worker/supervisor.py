@@ -43,7 +43,6 @@ import itertools
 import logging
 import os
 import pwd
-import re
 import shutil
 import tempfile
 import threading
@@ -53,7 +52,7 @@ from pathlib import Path
 
 from backends.live.clock import wall_ms
 from backends.live.worker.checks import Check, declared_checks, probe
-from backends.live.worker.logs import NodeLogs
+from backends.live.worker.logs import NodeLogs, file_name
 from backends.loopback import free_port
 from backends.process import ProcessGroup
 from backends.protocol.bundles import UnsafePayloadPathError, check_payload_paths
@@ -64,7 +63,6 @@ from mn_deploy_core.ports import Fact, FactKind, Placement
 Payloads = Callable[[str], Mapping[str, bytes] | None]
 Announce = Callable[[ProcessInfo | None], None]
 
-_UNSAFE_NAME = re.compile(r"[^\w.-]")
 _CANNOT_RUN = 127  # the shell's code for a command that cannot be executed
 _PRIVATE_DIRECTORY = 0o700
 _PRIVATE_FILE = 0o600
@@ -278,7 +276,7 @@ class InstanceSupervisor:
                 log.error("instance %s: bundle %s is not stored", instance_id, self.placement.bundle)
                 return None
             payloads = found
-        prefix = f"{_UNSAFE_NAME.sub('_', instance_id)}."
+        prefix = f"{file_name(instance_id)}."
         directory = InstanceDirectory(Path(tempfile.mkdtemp(prefix=prefix, dir=self._root)))  # 0700
         try:
             directory.home.mkdir(mode=_PRIVATE_DIRECTORY)
