@@ -26,8 +26,24 @@ def safe_key(key: str) -> str:
     return _UNSAFE.sub("-", key).strip("-")
 
 
+_DEPLOYMENT_PREFIX, _JOB_PREFIX = "dep_", "job_"
+
+
 def deployment_id(key: str, number: int) -> str:
-    return f"dep_{safe_key(key)}_{number}"
+    return f"{_DEPLOYMENT_PREFIX}{safe_key(key)}_{number}"
+
+
+def job_id_for(key: str, number: int) -> str:
+    """The job deployment `number` of `key` creates when it runs a new job: the two ids share key and number."""
+    return f"{_JOB_PREFIX}{safe_key(key)}_{number}"
+
+
+def creating_deployment_id(job: str) -> str | None:
+    """The id of the deployment that created the job `job` (by the naming of `job_id_for`), or None for an id no
+    job has."""
+    if not job.startswith(_JOB_PREFIX):
+        return None
+    return _DEPLOYMENT_PREFIX + job.removeprefix(_JOB_PREFIX)
 
 
 def deployment_number(deployment_id: str) -> int:

@@ -24,7 +24,7 @@ from mn_deploy_core.records import (
     deployment_id,
     deployment_number,
     iso_timestamp,
-    safe_key,
+    job_id_for,
 )
 from mn_deploy_core.rollout import Journal, Rollout
 from mn_deploy_core.status import NOOP, RUNNING, SUCCESSFUL, VERSION_RECORDED, Status, Trigger, transition
@@ -71,7 +71,7 @@ class Router:
             target = _fast_revert(target, revert_of)
         previous = self.current_record(target.key)
         number = self._store.allocate_deployment_number(target.key)
-        new_job_id = f"job_{safe_key(target.key)}_{number}"
+        new_job_id = job_id_for(target.key, number)
 
         def new(trigger: Trigger) -> tuple[DeploymentRecord, VersionRecord]:
             return self._new_deployment(target, number, previous, created_by, rollback, now, trigger)

@@ -1,7 +1,7 @@
 """The jobs deployments create, as MirrorNeuron's `GetJob`, `ListJobs` and `CancelJob` show them.
 
 A job has no record of its own: the core names it after the deployment that creates it (`job_<safekey>_<n>`
-beside `dep_<safekey>_<n>`, mn_deploy_core/routing.py), the deployments that run it name it as their
+beside `dep_<safekey>_<n>`, `records.job_id_for`), the deployments that run it name it as their
 `target_job_id`, and its live instances carry its id. So a job is read off those, through the controller's reads
 only, and what it answers is decided there and nowhere else.
 """
@@ -15,11 +15,14 @@ from typing import Any
 from mn_deploy_core.controller import Controller
 from mn_deploy_core.errors import DeploymentError, NotFoundError, RefusedError
 from mn_deploy_core.ports import Role
-from mn_deploy_core.records import DeploymentRecord, InstanceRecord, VersionRecord, deployment_number
+from mn_deploy_core.records import (
+    DeploymentRecord,
+    InstanceRecord,
+    VersionRecord,
+    creating_deployment_id,
+    deployment_number,
+)
 from mn_deploy_core.status import Status
-
-_JOB_PREFIX = "job_"
-_DEPLOYMENT_PREFIX = "dep_"
 
 
 class JobNotFoundError(NotFoundError):
@@ -97,9 +100,9 @@ class Job:
 
 def find(controller: Controller, job_id: str) -> Job:
     """The job `job_id`, found through the deployment its name says created it."""
-    creator_id = _DEPLOYMENT_PREFIX + job_id.removeprefix(_JOB_PREFIX)
+    creator_id = creating_deployment_id(job_id)
     try:
-        creator = controller.get(creator_id) if job_id.startswith(_JOB_PREFIX) else None
+        creator = controller.get(creator_id) if creator_id is not None else None
     except NotFoundError:
         creator = None
     if creator is None or creator.deployment_id != creator_id or creator.target_job_id != job_id:
