@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from typing import Any
 
 from mn_deploy_core.discovery import visible
 from mn_deploy_core.errors import ConflictError
@@ -18,6 +19,7 @@ from mn_deploy_core.records import (
     deployment_number,
     version_order,
 )
+from mn_deploy_core.trace import Input, assemble
 
 
 class MemoryStore:
@@ -107,6 +109,29 @@ class MemoryStore:
         """The last record of every instance ever saved, stopped ones included, in placement order: the
         whole lifecycle a simulation reports."""
         return [i.to_record() for i in self._lives.values()]
+
+
+class MemoryRecorder:
+    """The `Recorder` that keeps every input in a list, for the simulator's traces and for tests."""
+
+    def __init__(self) -> None:
+        self.inputs: list[Input] = []
+
+    def record(self, deployment_id: str, now: float, entry: Mapping[str, Any]) -> None:
+        self.inputs.append(Input(deployment_id, now, entry))
+
+    def trace(self, store: MemoryStore, source: str = "sim") -> dict[str, Any]:
+        """Everything `store` holds as one trace, times as the driver gave them (a simulation's start is 0)."""
+        records = store.list_deployments()
+        keys = list(dict.fromkeys(r.deployment_key for r in records))
+        return assemble(
+            source=source,
+            deployments=[(r, store.deployment_events(r.deployment_id)) for r in records],
+            versions=[v for key in keys for v in store.list_versions(key)],
+            inputs=self.inputs,
+            origin_ms=0.0,
+            origin=None,
+        )
 
 
 class MemoryRegistry:

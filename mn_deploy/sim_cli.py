@@ -25,7 +25,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from mn_deploy.usage import FiniteFloatRange, OneLineUsage
-from sim import Result, ScenarioError, load_scenario, run_scenario
+from sim import Result, ScenarioError, Simulation, load_scenario
 from sim.cluster import dask_executor
 from sim.jsonfile import read_json
 from sim.overrides import PathError, parse_assignment, with_overrides
@@ -146,8 +146,20 @@ def sim() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the result JSON alone on stdout.")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), help="Save timeline and capacity plots.")
 @click.option("--until-ms", type=FiniteFloatRange(min=0), help="End the run at this simulated time.")
+@click.option(
+    "--trace",
+    "trace_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the run as a trace (docs/traces.md), the format `deployment export` writes for a live rollout.",
+)
 def run(
-    file: str, seed: int | None, assignments: tuple[str, ...], as_json: bool, plot: Path | None, until_ms: float | None
+    file: str,
+    seed: int | None,
+    assignments: tuple[str, ...],
+    as_json: bool,
+    plot: Path | None,
+    until_ms: float | None,
+    trace_path: Path | None,
 ) -> None:
     """Run scenario FILE and summarise the deployments, versions and metrics."""
     try:
@@ -159,13 +171,17 @@ def run(
         _bad_input(f"{file}: {error}")
     _warn(file, scenario.warnings)
     seed = scenario.seed if seed is None else seed
+    _check_writable(trace_path)
+    simulation = Simulation(scenario, seed, until_ms, record=trace_path is not None)
     try:
-        result = run_scenario(scenario, seed=seed, until_ms=until_ms)
+        result = simulation.run()
     except Exception as error:
         replay = replay_command(file, seed, overrides, until_ms)
         problem = f"{type(error).__name__}: {error}"
         click.echo(f"error: the run failed at seed {seed} ({problem}); replay: {replay}", err=True)
         sys.exit(1)
+    if trace_path is not None:
+        _save(trace_path, lambda path: path.write_text(json.dumps(simulation.trace(), ensure_ascii=False) + "\n"))
     if plot is not None:
         try:
             _save_plot(result, plot)

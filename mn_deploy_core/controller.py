@@ -19,7 +19,7 @@ from mn_deploy_core.fleet import Fleet, Instance
 from mn_deploy_core.health import HealthTracker, Verdict
 from mn_deploy_core.limits import check_text
 from mn_deploy_core.manifest import Manifest, load_manifest
-from mn_deploy_core.ports import Commit, Fact, FactKind, Registry, Runtime, Store
+from mn_deploy_core.ports import Commit, Fact, FactKind, Recorder, Registry, Runtime, Store
 from mn_deploy_core.reconcile import Reconciler
 from mn_deploy_core.records import DeploymentRecord, InstanceRecord, VersionRecord
 from mn_deploy_core.rollout import Journal, Rollout
@@ -27,14 +27,17 @@ from mn_deploy_core.routing import Router, manifest_of, same_target
 from mn_deploy_core.status import CANCELLED, FAILED_BY_OPERATOR, FAILED_DEADLINE, Trigger, transition
 from mn_deploy_core.takeover import restore
 from mn_deploy_core.timers import Kind, Timers
+from mn_deploy_core.trace import action_entry, fact_entry, manifest_name
 from mn_deploy_core.versions import revert_decision, rollback_target, undeployable_suffix
 
 
 class Controller:
     """Decides every rollout of every key; one per world."""
 
-    def __init__(self, store: Store, runtime: Runtime, registry: Registry) -> None:
+    def __init__(self, store: Store, runtime: Runtime, registry: Registry, recorder: Recorder | None = None) -> None:
+        """`recorder`: where the inputs of every decision go, for a trace (none: they are not kept)."""
         self._store = store
+        self._recorder = recorder
         self._timers = Timers(self._live)
         self._health = HealthTracker(self._timers)
         self._actuator = Actuator(runtime, registry, Fleet(), self._health)
@@ -63,29 +66,36 @@ class Controller:
         target = load_manifest(manifest, overrides, key, bundle)
         active = self._active_by_key.get(target.key)
         if active is not None and same_target(active, target):
+            self._record(active, now, "deploy", overrides, key)
             return active.record.snapshot()  # R3 step 0: what is already rolling out creates nothing
-        return self._saved(self._start(target, now, "deploy"))
+        journal = self._start(target, now, "deploy")
+        self._record(journal, now, "deploy", overrides, key)
+        return self._saved(journal)
 
     def promote(self, id_or_key: str, *, now: float) -> DeploymentRecord:
         rollout = self._active_rollout(id_or_key, Trigger.PROMOTE)
+        self._record(rollout, now, "promote")
         self._apply(rollout, rollout.promote(now), now)
         return self._saved(rollout)
 
     def pause(self, id_or_key: str, reason: str | None = None, *, now: float) -> DeploymentRecord:
         check_text("reason", reason)
         rollout = self._active_rollout(id_or_key, Trigger.PAUSE)
+        self._record(rollout, now, "pause", reason=reason)
         self._apply(rollout, rollout.pause(now, reason), now)
         return self._saved(rollout)
 
     def resume(self, id_or_key: str, reason: str | None = None, *, now: float) -> DeploymentRecord:
         check_text("reason", reason)
         rollout = self._active_rollout(id_or_key, Trigger.RESUME)
+        self._record(rollout, now, "resume", reason=reason)
         self._apply(rollout, rollout.resume(now, reason), now)
         return self._saved(rollout)
 
     def fail(self, id_or_key: str, reason: str | None = None, *, now: float) -> DeploymentRecord:
         check_text("reason", reason)
         rollout = self._active_rollout(id_or_key, Trigger.FAIL)
+        self._record(rollout, now, "fail", reason=reason)
         self._fail(rollout, now, FAILED_BY_OPERATOR, reason)
         return self._saved(rollout)
 
@@ -107,7 +117,9 @@ class Controller:
         from_version = active.version.version if active else current.current_version if current else None
         target = rollback_target(key, self._store.list_versions(key), current=from_version, version=version, tag=tag)
         rollback = {"from_version": from_version, "to_version": target.version, "reason": reason}
-        return self._saved(self._start(manifest_of(target), now, "rollback", rollback))
+        journal = self._start(manifest_of(target), now, "rollback", rollback)
+        self._record(journal, now, "rollback", version=target.version, tag=tag, reason=reason)
+        return self._saved(journal)
 
     def get(self, id_or_key: str) -> DeploymentRecord:
         """By id first, then by key (the key's current deployment)."""
@@ -150,6 +162,8 @@ class Controller:
         instance = self._actuator.fleet.instances.get(fact.instance_id)
         if instance is None:
             return
+        if self._recorder is not None:
+            self._recorder.record(instance.deployment_id, now, fact_entry(fact))
         verdict = self._actuator.observe(instance, fact, now)
         if verdict is not None:
             self._on_verdict(instance, verdict, now)
@@ -176,6 +190,29 @@ class Controller:
 
     def next_wakeup(self) -> float | None:
         return self._timers.next_at()
+
+    def _record(
+        self,
+        journal: Journal,
+        now: float,
+        verb: str,
+        overrides: Mapping[str, Any] | None = None,
+        key: str | None = None,
+        **options: str | None,
+    ) -> None:
+        """An accepted operator call, for a trace: a deploy names the version it resolved to, anything else the
+        deployment it applied to (a rollback: its key, as rollbacks are per key)."""
+        if self._recorder is None:
+            return
+        record = journal.record
+        if verb == "deploy":
+            target = manifest_name(record.deployment_key, record.target_version or record.current_version or "")
+            entry = action_entry(verb, target=target, overrides=dict(overrides) if overrides else None, key=key)
+        elif verb == "rollback":
+            entry = action_entry(verb, target=record.deployment_key, **options)
+        else:
+            entry = action_entry(verb, target=record.deployment_id, **options)
+        self._recorder.record(record.deployment_id, now, entry)
 
     # ---- applying decisions --------------------------------------------------------------------
 

@@ -189,6 +189,14 @@ def write_in_order(store: Writes, commit: Commit) -> list[int]:
     return [store.save_deployment(record, events) for record, events in commit.records]
 
 
+class Recorder(Protocol):
+    """Keeps what went into the decisions, for a trace (docs/traces.md): every raw fact the controller takes in and
+    every operator call it accepts, under the deployment each concerns, before the decision it leads to.
+    `entry` is plain JSON in the words of `mn_deploy_core.trace`."""
+
+    def record(self, deployment_id: str, now: float, entry: Mapping[str, Any]) -> None: ...
+
+
 class Registry(Protocol):
     """Service instances with their deployment fields, and the lookup rule of R14."""
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import simpy
 
-from backends.memory import MemoryRegistry, MemoryStore
+from backends.memory import MemoryRecorder, MemoryRegistry, MemoryStore
 from mn_deploy_core.controller import Controller
 from mn_deploy_core.errors import InvalidManifestError
 from mn_deploy_core.manifest import Manifest, load_manifest
@@ -117,9 +117,12 @@ def read_scenario(path: str | Path) -> Scenario:
 
 class Simulation:
     """One run of a scenario, wired and ready: the real controller on a memory store and registry, the
-    simulated world, the operator. `run()` drives it to the end; `env` and `controller` stay inspectable."""
+    simulated world, the operator. `run()` drives it to the end; `env` and `controller` stay inspectable.
+    With `record`, the controller's inputs are kept for `trace()` (docs/traces.md); without, they cost nothing."""
 
-    def __init__(self, scenario: Scenario, seed: int | None = None, until_ms: float | None = None) -> None:
+    def __init__(
+        self, scenario: Scenario, seed: int | None = None, until_ms: float | None = None, *, record: bool = False
+    ) -> None:
         self.scenario = scenario
         self.seed = scenario.seed if seed is None else seed
         horizon = scenario.until_ms if until_ms is None else until_ms
@@ -129,7 +132,8 @@ class Simulation:
             env, RandomStreams.from_seed(self.seed), self._provenance.of_placement, scenario.behaviors.resolve
         )
         self._store = MemoryStore()
-        self.controller = Controller(self._store, self._runtime, MemoryRegistry())
+        self._recorder = MemoryRecorder() if record else None
+        self.controller = Controller(self._store, self._runtime, MemoryRegistry(), self._recorder)
         driver = Driver(env, self.controller, self._runtime)
         self._operator = Operator(driver, self.controller, scenario.documents, self._deployed)
         self._operator.start(scenario.actions, self._runtime.crash)
@@ -161,6 +165,12 @@ class Simulation:
             self._provenance,
             self._operator.errors,
         )
+
+    def trace(self) -> dict[str, Any]:
+        """The run so far as a trace, the same format a live controller exports."""
+        if self._recorder is None:
+            raise ValueError("this simulation was not recording: make it with record=True")
+        return self._recorder.trace(self._store)
 
 
 def run_scenario(scenario: Scenario, seed: int | None = None, until_ms: float | None = None) -> Result:

@@ -138,7 +138,7 @@ def test_a_run_that_breaks_prints_the_seed_and_the_replay_command(monkeypatch: p
     def explode(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(mn_deploy.sim_cli, "run_scenario", explode)
+    monkeypatch.setattr(mn_deploy.sim_cli.Simulation, "run", explode)
     result = invoke(str(EXAMPLE), "--seed", "7")
     assert result.exit_code == 1
     assert result.stderr == (

@@ -290,7 +290,7 @@ def test_a_run_that_breaks_replays_with_its_settings(monkeypatch: pytest.MonkeyP
     def explode(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(mn_deploy.sim_cli, "run_scenario", explode)
+    monkeypatch.setattr(mn_deploy.sim_cli.Simulation, "run", explode)
     result = invoke("run", str(EXAMPLE), "--seed", "7", "--set", "actions.1.deploy=v2", "--until-ms", "5000")
     assert result.exit_code == 1
     assert result.stderr == (
