@@ -129,6 +129,7 @@ class MemoryRecorder:
             deployments=[(r, store.deployment_events(r.deployment_id)) for r in records],
             versions=[v for key in keys for v in store.list_versions(key)],
             inputs=self.inputs,
+            lives=store.instance_lives(),
             origin_ms=0.0,
             origin=None,
         )

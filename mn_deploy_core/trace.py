@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mn_deploy_core.ports import Fact, FactKind
-from mn_deploy_core.records import DeploymentRecord, Event, VersionRecord, deployment_number
+from mn_deploy_core.records import DeploymentRecord, Event, InstanceRecord, VersionRecord, deployment_number
 
 FORMAT = 1
 """Bumped whenever a reader of an older trace would misread a newer one."""
@@ -65,10 +65,13 @@ def assemble(
     deployments: Sequence[tuple[DeploymentRecord, Sequence[Event]]],
     versions: Sequence[VersionRecord],
     inputs: Iterable[Input],
+    lives: Iterable[InstanceRecord] = (),
     origin_ms: float,
     origin: str | None,
 ) -> dict[str, Any]:
     """The trace of these deployments (in creation order), the versions they deployed and their inputs.
+    `lives`: the instances' lifecycles as the core recorded them (the last record of each, stopped ones too),
+    kept beside their facts for plots; an instance without one has `life` null.
 
     Every time in the trace is milliseconds after `origin_ms` (the simulator's 0; the first call of a live
     history), and `origin` is that moment as an ISO timestamp (None for a simulation).
@@ -91,7 +94,7 @@ def assemble(
         "versions": [_version(v) for v in versions],
         "deployments": [_deployment(record, events, origin_ms) for record, events in ordered],
         "actions": [_action(i, origin_ms) for i in kept if "action" in i.entry],
-        "instances": _instances(placed, (i for i in kept if "fact" in i.entry), origin_ms),
+        "instances": _instances(placed, (i for i in kept if "fact" in i.entry), lives, origin_ms),
     }
 
 
@@ -131,7 +134,7 @@ def _action(recorded: Input, origin_ms: float) -> dict[str, Any]:
 
 
 def _instances(
-    placed: Mapping[str, tuple[str, Event]], facts: Iterable[Input], origin_ms: float
+    placed: Mapping[str, tuple[str, Event]], facts: Iterable[Input], lives: Iterable[InstanceRecord], origin_ms: float
 ) -> list[dict[str, Any]]:
     """Every placed instance with its facts, in placement order; facts of an instance placed before the trace
     begins come last, with what they say of it."""
@@ -145,6 +148,7 @@ def _instances(
             "role": event.fields.get("role"),
             "placed_ms": event.t_ms - origin_ms,
             "facts": [],
+            "life": None,
         }
     for recorded in facts:
         instance_id = recorded.entry["instance_id"]
@@ -158,13 +162,29 @@ def _instances(
                 "role": None,
                 "placed_ms": None,
                 "facts": [],
+                "life": None,
             },
         )
         fact = {"t_ms": recorded.t_ms - origin_ms, "kind": recorded.entry["fact"]}
         if "check" in recorded.entry:
             fact["check"] = recorded.entry["check"]
         row["facts"].append(fact)
+    for life in lives:
+        if life.instance_id in rows:
+            rows[life.instance_id]["life"] = {
+                name: _shifted(value, origin_ms) if name.endswith("_ms") else value
+                for name, value in life.to_json().items()
+            }
     return list(rows.values())
+
+
+def _shifted(value: Any, origin_ms: float) -> Any:
+    """A time field of a record on the trace's clock: a time, or lists of times (intervals), None kept."""
+    if isinstance(value, (int, float)):
+        return value - origin_ms
+    if isinstance(value, (list, tuple)):
+        return [_shifted(item, origin_ms) for item in value]
+    return value
 
 
 _TOP = ("format", "source", "origin", "complete", "manifests", "versions", "deployments", "actions", "instances")
