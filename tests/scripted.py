@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from backends.memory import MemoryRegistry, MemoryStore
+from backends.memory import MemoryRecorder, MemoryRegistry, MemoryStore
 from mn_deploy_core.controller import Controller
 from mn_deploy_core.ports import Fact, FactKind, Placement
 from mn_deploy_core.records import DeploymentRecord, InstanceRecord
@@ -49,12 +49,13 @@ class ScriptedRuntime:
 class World:
     """A controller wired to a scripted runtime, memory store and registry, with helpers for facts."""
 
-    def __init__(self, store: MemoryStore | None = None) -> None:
+    def __init__(self, store: MemoryStore | None = None, recorder: MemoryRecorder | None = None) -> None:
         self.clock = ManualClock()
         self.runtime = ScriptedRuntime()
         self.store = store if store is not None else MemoryStore()
         self.registry = MemoryRegistry()
-        self.controller = Controller(self.store, self.runtime, self.registry)
+        self.recorder = recorder
+        self.controller = Controller(self.store, self.runtime, self.registry, recorder)
         self.reported: set[str] = set()
 
     # -- time ----------------------------------------------------------------------------------
@@ -99,13 +100,13 @@ class World:
     def restart_controller(self) -> list[str]:
         """A new controller on the same store, registry and runtime (the instances keep running), as after a
         controller crash; it takes over with `restore`, whose repairs are returned."""
-        self.controller = Controller(self.store, self.runtime, self.registry)
+        self.controller = Controller(self.store, self.runtime, self.registry, self.recorder)
         return self.controller.restore(self.clock.now)
 
     @classmethod
-    def settled(cls, manifest: Mapping[str, Any]) -> World:
+    def settled(cls, manifest: Mapping[str, Any], recorder: MemoryRecorder | None = None) -> World:
         """A world whose first deployment, of `manifest`, has rolled out and is stable."""
-        world = cls()
+        world = cls(recorder=recorder)
         record = world.deploy(manifest)
         world.converge()
         assert world.record(record.deployment_id).status == "successful"
