@@ -303,17 +303,32 @@ def update_policy_json(policy: Mapping[str, Any]) -> str:
     return json.dumps(given) if given else ""
 
 
+_DEPLOY_OPTIONS = (
+    click.argument("bundle", type=click.Path(path_type=Path)),
+    click.option("--key", default="", help="Deployment key; default: the manifest's."),
+    click.option("--strategy", type=click.Choice(STRATEGIES), help="How changed agents are replaced."),
+    click.option("--canary", type=click.IntRange(min=0), help="Agents tried beside the old ones first."),
+    click.option("--max-parallel", type=click.IntRange(min=0), help="Agents replaced at once."),
+    click.option("--auto-promote/--no-auto-promote", default=None, help="Promote once the canaries are healthy."),
+    click.option("--auto-revert/--no-auto-revert", default=None, help="Redeploy the last stable version on failure."),
+    click.option("--min-healthy-ms", type=click.IntRange(min=0), help="How long an instance stays healthy to count."),
+    click.option("--healthy-deadline-ms", type=click.IntRange(min=1), help="How long an instance has to turn healthy."),
+    click.option(
+        "--progress-deadline-ms", type=click.IntRange(min=0), help="How long a rollout may go without progress."
+    ),
+)
+
+
+def deploy_options(function: Callable[..., None]) -> Callable[..., None]:
+    """BUNDLE, --key and the policy flags, as `deploy` takes them; `deployment plan` takes the same ones. The policy
+    flags arrive as keyword arguments named as the policy's fields (`update_policy_json` sends them)."""
+    for option in reversed(_DEPLOY_OPTIONS):
+        function = option(function)
+    return function
+
+
 @_command("deploy")
-@click.argument("bundle", type=click.Path(path_type=Path))
-@click.option("--key", default="", help="Deployment key; default: the manifest's.")
-@click.option("--strategy", type=click.Choice(STRATEGIES), help="How changed agents are replaced.")
-@click.option("--canary", type=click.IntRange(min=0), help="Agents tried beside the old ones first.")
-@click.option("--max-parallel", type=click.IntRange(min=0), help="Agents replaced at once.")
-@click.option("--auto-promote/--no-auto-promote", default=None, help="Promote once the canaries are healthy.")
-@click.option("--auto-revert/--no-auto-revert", default=None, help="Redeploy the last stable version on failure.")
-@click.option("--min-healthy-ms", type=click.IntRange(min=0), help="How long an instance stays healthy to count.")
-@click.option("--healthy-deadline-ms", type=click.IntRange(min=1), help="How long an instance has to turn healthy.")
-@click.option("--progress-deadline-ms", type=click.IntRange(min=0), help="How long a rollout may go without progress.")
+@deploy_options
 @click.option("--wait", is_flag=True, help="Then watch it until it ends (exit 1 when it fails).")
 @_interval
 @_grace

@@ -27,11 +27,11 @@ from rich.table import Table
 from mn_deploy.usage import FiniteFloatRange, OneLineUsage
 from sim import Result, ScenarioError, Simulation, load_scenario
 from sim.cluster import dask_executor
-from sim.jsonfile import read_json
 from sim.overrides import PathError, parse_assignment, with_overrides
-from sim.plots import capacity, duration_cdf, heatmap, outcome_shares, timeline
-from sim.replay import replay_command
+from sim.plots import duration_cdf, heatmap, outcome_shares, run_figure
+from sim.reproduce import reproduce_command
 from sim.rows import ERROR, REPLAY, Row
+from sim.scenario import read_scenario_document
 from sim.stats import DESCRIPTION, Estimate, Share
 from sim.sweep import Sweep, SweepInterrupted, SweepResult, default_workers, read_sweep, run_sweep
 
@@ -110,11 +110,7 @@ def _plain_output() -> bool:
 
 
 def _save_plot(result: Result, path: Path) -> None:
-    figure = Figure(figsize=(13, 10), layout="constrained")
-    top, bottom = figure.subplots(2, 1)
-    timeline(result, top)
-    capacity(result, bottom)
-    figure.savefig(path, dpi=100)
+    run_figure(result).savefig(path, dpi=100)
 
 
 def _bad_input(message: str) -> NoReturn:
@@ -164,7 +160,7 @@ def run(
     """Run scenario FILE and summarise the deployments, versions and metrics."""
     try:
         overrides = dict(parse_assignment(text) for text in assignments)
-        scenario = load_scenario(with_overrides(read_json(file), overrides))
+        scenario = load_scenario(with_overrides(read_scenario_document(file), overrides))
     except PathError as error:
         _bad_input(f"{file}: --set {error}")
     except ScenarioError as error:
@@ -176,7 +172,7 @@ def run(
     try:
         result = simulation.run()
     except Exception as error:
-        replay = replay_command(file, seed, overrides, until_ms)
+        replay = reproduce_command(file, seed, overrides, until_ms)
         problem = f"{type(error).__name__}: {error}"
         click.echo(f"error: the run failed at seed {seed} ({problem}); replay: {replay}", err=True)
         sys.exit(1)

@@ -74,29 +74,29 @@ class Controller:
 
     def promote(self, id_or_key: str, *, now: float) -> DeploymentRecord:
         rollout = self._active_rollout(id_or_key, Trigger.PROMOTE)
-        self._record(rollout, now, "promote")
         self._apply(rollout, rollout.promote(now), now)
+        self._record(rollout, now, "promote")  # once accepted: the rollout may still refuse it
         return self._saved(rollout)
 
     def pause(self, id_or_key: str, reason: str | None = None, *, now: float) -> DeploymentRecord:
         check_text("reason", reason)
         rollout = self._active_rollout(id_or_key, Trigger.PAUSE)
-        self._record(rollout, now, "pause", reason=reason)
         self._apply(rollout, rollout.pause(now, reason), now)
+        self._record(rollout, now, "pause", reason=reason)
         return self._saved(rollout)
 
     def resume(self, id_or_key: str, reason: str | None = None, *, now: float) -> DeploymentRecord:
         check_text("reason", reason)
         rollout = self._active_rollout(id_or_key, Trigger.RESUME)
-        self._record(rollout, now, "resume", reason=reason)
         self._apply(rollout, rollout.resume(now, reason), now)
+        self._record(rollout, now, "resume", reason=reason)
         return self._saved(rollout)
 
     def fail(self, id_or_key: str, reason: str | None = None, *, now: float) -> DeploymentRecord:
         check_text("reason", reason)
         rollout = self._active_rollout(id_or_key, Trigger.FAIL)
-        self._record(rollout, now, "fail", reason=reason)
         self._fail(rollout, now, FAILED_BY_OPERATOR, reason)
+        self._record(rollout, now, "fail", reason=reason)
         return self._saved(rollout)
 
     def rollback(

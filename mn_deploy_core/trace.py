@@ -208,7 +208,7 @@ def check_trace(data: Any) -> dict[str, Any]:
         if not isinstance(data[name], list) or not all(isinstance(item, dict) for item in data[name]):
             raise TraceError(f"$.{name}", "must be a list of objects")
     for i, action in enumerate(data["actions"]):
-        _check_time(action.get("at_ms"), f"$.actions[{i}].at_ms")
+        check_time(action.get("at_ms"), f"$.actions[{i}].at_ms")
         if sum(verb in action for verb in VERBS) != 1:
             raise TraceError(f"$.actions[{i}]", f"must have exactly one of {', '.join(VERBS)}")
     for i, instance in enumerate(data["instances"]):
@@ -216,12 +216,13 @@ def check_trace(data: Any) -> dict[str, Any]:
         if not isinstance(instance.get("instance_id"), str) or not isinstance(instance.get("facts"), list):
             raise TraceError(path, "must have an instance_id and a list of facts")
         for j, fact in enumerate(instance["facts"]):
-            if not isinstance(fact, dict) or fact.get("kind") not in _KINDS:
+            if not isinstance(fact, dict) or not isinstance(fact.get("kind"), str) or fact["kind"] not in _KINDS:
                 raise TraceError(f"{path}.facts[{j}].kind", f"must be one of {', '.join(sorted(_KINDS))}")
-            _check_time(fact.get("t_ms"), f"{path}.facts[{j}].t_ms")
+            check_time(fact.get("t_ms"), f"{path}.facts[{j}].t_ms")
     return data
 
 
-def _check_time(value: Any, path: str) -> None:
+def check_time(value: Any, path: str) -> None:
+    """TraceError unless `value` is a finite number of milliseconds (readers of other parts check theirs alike)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise TraceError(path, "must be a finite number of milliseconds")

@@ -116,7 +116,8 @@ def perform(
     target, reason = action.target, options.get("reason")
     match action.verb:
         case "deploy":
-            return controller.deploy(manifests[target], options.get("overrides"), options.get("key"), now=now)
+            bundle = options.get("bundle")  # only a replayed deploy has one: scenarios ship no payloads
+            return controller.deploy(manifests[target], options.get("overrides"), options.get("key"), bundle, now=now)
         case "promote":
             controller.promote(target, now=now)
         case "rollback":

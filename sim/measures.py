@@ -9,8 +9,11 @@ created. `duration_ms` is its time from creation to a terminal status (missing w
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from typing import Any
 
+from sim.metrics import serving_intervals, serving_steps
 from sim.result import Result
 
 OUTCOME = "outcome"
@@ -49,3 +52,60 @@ def measure(result: Result) -> dict[str, Any]:
         "exposure_ms": result.metrics["exposure_ms"],
         "end_ms": result.end_ms,
     }
+
+
+REVERTED_WITHIN = "reverted_within_ms"
+MAX_BAD_SERVING = "max_bad_serving"
+REVERSION = (REVERTED_WITHIN, MAX_BAD_SERVING)
+"""The measures of how a failing version was contained (docs/verification.md). They are not sweep metrics:
+a failed version never reverted gives `reverted_within_ms` infinity, which a mean cannot hold."""
+
+
+def _failed_versions(result: Result) -> dict[tuple[str, str], dict[str, Any]]:
+    """Each version that ends failed, by (key, version): the deployment that failed it."""
+    return {(d["deployment_key"], d["target_version"]): d for d in result.deployments if d["status"] == "failed"}
+
+
+def _completed_at(deployment: Mapping[str, Any]) -> float | None:
+    return next((e["t_ms"] for e in deployment["events"] if e["type"] == "deployment_successful"), None)
+
+
+def reverted_within_ms(result: Result) -> float:
+    """The longest time from the deploy of a version that ends failed until a deployment reverting it (an
+    auto-revert's or a rollback's, whose version names it as `rollback.from_version`) completed: every agent it
+    changed back on the stable spec and passing. 0 when no version fails; infinity when one is never reverted."""
+    reverts: dict[tuple[str, str], list[str]] = {}
+    for key, versions in result.versions.items():
+        for record in versions:
+            if record["rollback"] is not None:
+                reverts.setdefault((key, record["rollback"]["from_version"]), []).append(record["version"])
+    completed: dict[tuple[str, str], float] = {}
+    for d in result.deployments:
+        done = _completed_at(d)
+        if done is not None:
+            completed.setdefault((d["deployment_key"], d["target_version"]), done)
+    longest = 0.0
+    for (key, version), failed in _failed_versions(result).items():
+        deployed = failed["events"][0]["t_ms"]
+        ends = [completed[(key, v)] for v in reverts.get((key, version), []) if (key, v) in completed]
+        longest = max(longest, min(ends) - deployed if ends else math.inf)
+    return longest
+
+
+def max_bad_serving(result: Result) -> int:
+    """The most instances of one version that ends failed that were primary and passing (discoverable) at the
+    same moment; 0 when no version fails. An interval ending when another starts does not overlap it."""
+    failed = _failed_versions(result)
+    bad = {
+        row["instance_id"]: (row["deployment_key"], row["version"])
+        for row in result.instances
+        if (row["deployment_key"], row["version"]) in failed
+    }
+    intervals = [s for s in serving_intervals(result.instances) if s.instance_id in bad]
+    steps = serving_steps(intervals, lambda s: bad[s.instance_id])
+    return max((count for changes in steps.values() for _, count in changes), default=0)
+
+
+def reversion(result: Result) -> dict[str, float | int]:
+    """Every measure of REVERSION, by name."""
+    return {REVERTED_WITHIN: reverted_within_ms(result), MAX_BAD_SERVING: max_bad_serving(result)}

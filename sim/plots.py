@@ -15,6 +15,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.collections import PolyCollection
 from matplotlib.colors import Colormap
+from matplotlib.figure import Figure
 
 from mn_deploy_core.manifest import runtime_order
 from mn_deploy_core.status import Status
@@ -130,9 +131,18 @@ def _deployment_lines(ax: Axes, result: Result) -> None:
         )
 
 
-def timeline(result: Result, ax: Axes | None = None) -> Axes:
+def _label(ax: Axes, result: Result, traced: str | None, ylabel: str, what: str = "") -> None:
+    """Axis labels and title: a simulated run names its seed; a run drawn from a trace (`traced`: its source) has
+    none, and a live one is on wall-clock time from the trace's origin."""
+    ax.set_xlabel("time since the first input (s)" if traced == "live" else "simulated time (s)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(result.scenario + ("" if traced else f" (seed {result.seed})") + what)
+
+
+def timeline(result: Result, ax: Axes | None = None, *, traced: str | None = None) -> Axes:
     """One row per agent; a bar per instance coloured by manifest and hatched by role; marks at placed,
-    healthy and unhealthy; dashed lines at deployment events, dotted at refused actions."""
+    healthy and unhealthy; dashed lines at deployment events, dotted at refused actions. `traced`: the source
+    of the trace the result was read from (`sim.traced`), None for a run."""
     ax = _axes(ax)
     agents = sorted({row["agent_id"] for row in result.instances}, key=runtime_order)
     rows = {agent: i for i, agent in enumerate(agents)}
@@ -144,9 +154,7 @@ def timeline(result: Result, ax: Axes | None = None) -> Axes:
     ax.set_ylim(len(agents) - 0.5, -0.5)
     if len(agents) <= _MAX_TICK_LABELS:
         ax.set_yticks(range(len(agents)), agents)
-    ax.set_xlabel("simulated time (s)")
-    ax.set_ylabel("agent")
-    ax.set_title(f"{result.scenario} (seed {result.seed})")
+    _label(ax, result, traced, "agent")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
     return ax
 
@@ -201,7 +209,7 @@ def _bands(ax: Axes, result: Result) -> None:
             labelled.add(status)
 
 
-def capacity(result: Result, ax: Axes | None = None) -> Axes:
+def capacity(result: Result, ax: Axes | None = None, *, traced: str | None = None) -> Axes:
     """Serving primaries over time per manifest, over bands showing when a deployment was running,
     awaiting promotion or paused."""
     ax = _axes(ax)
@@ -214,11 +222,18 @@ def capacity(result: Result, ax: Axes | None = None) -> Axes:
         ax.step(times, counts, where="post", color=colors.get(name), linewidth=2, label=f"{name} serving")
     ax.set_xlim(0, edge)
     ax.set_ylim(bottom=0)
-    ax.set_xlabel("simulated time (s)")
-    ax.set_ylabel("serving primaries")
-    ax.set_title(f"{result.scenario} (seed {result.seed}): capacity")
+    _label(ax, result, traced, "serving primaries", ": capacity")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
     return ax
+
+
+def run_figure(result: Result, *, traced: str | None = None) -> Figure:
+    """The timeline above the capacity plot: what `sim run --plot` and `deployment plot` save."""
+    figure = Figure(figsize=(13, 10), layout="constrained")
+    top, bottom = figure.subplots(2, 1)
+    timeline(result, top, traced=traced)
+    capacity(result, bottom, traced=traced)
+    return figure
 
 
 OUTCOME_COLORS = {Status.SUCCESSFUL: "tab:green", "reverted": "tab:orange", Status.FAILED: "tab:red", "error": "black"}

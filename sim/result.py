@@ -72,7 +72,8 @@ def _deployment_json(store: MemoryStore, record: DeploymentRecord) -> JSON:
     return data
 
 
-def _flat_events(deployments: list[JSON]) -> list[JSON]:
+def flat_events(deployments: list[JSON]) -> list[JSON]:
+    """Every deployment's events in one list, in time order, each naming its deployment."""
     flat = [
         {"t_ms": e["t_ms"], "deployment_id": d["deployment_id"], **{k: v for k, v in e.items() if k != "timestamp"}}
         for d in deployments
@@ -85,28 +86,31 @@ def _instances(lives: Iterable[InstanceRecord], runtime: SimRuntime) -> list[JSO
     """Every instance's life as the core recorded it, with the role it was placed in (`promoted_ms` says when
     a canary or candidate became primary) and the manifest its behavior came from."""
     placed = {i.placement.instance_id: i for i in runtime.instances()}
-    rows = []
-    for life in lives:
-        row = life.to_json()
-        rows.append(
-            {
-                "instance_id": life.instance_id,
-                "agent_id": life.agent_id,
-                "deployment_key": life.deployment_key,
-                "deployment_id": life.deployment_id,
-                "job_id": life.job_id,
-                "version": life.version,
-                "manifest_name": placed[life.instance_id].manifest_name,
-                "role": placed[life.instance_id].placement.role.value,
-                **{name: row[name] for name in LIFECYCLE_FIELDS},
-                "restarts": len(life.restart_ms),
-                "outcome": life.outcome,
-            }
-        )
-    return rows
+    return [
+        instance_row(life, placed[life.instance_id].manifest_name, placed[life.instance_id].placement.role.value)
+        for life in lives
+    ]
 
 
-def _final_agents(lives: Iterable[InstanceRecord], names: Mapping[str, str | None]) -> JSON:
+def instance_row(life: InstanceRecord, manifest_name: str | None, role: str) -> JSON:
+    """One instance of the result: its life, the manifest it behaved as and the role it was placed in."""
+    row = life.to_json()
+    return {
+        "instance_id": life.instance_id,
+        "agent_id": life.agent_id,
+        "deployment_key": life.deployment_key,
+        "deployment_id": life.deployment_id,
+        "job_id": life.job_id,
+        "version": life.version,
+        "manifest_name": manifest_name,
+        "role": role,
+        **{name: row[name] for name in LIFECYCLE_FIELDS},
+        "restarts": len(life.restart_ms),
+        "outcome": life.outcome,
+    }
+
+
+def final_agents(lives: Iterable[InstanceRecord], names: Mapping[str, str | None]) -> JSON:
     """Per agent the live instance that serves it (the newest primary if there is one, else the newest), read
     from the same records as `instances`, so the two cannot disagree. Records come in placement order; two
     live primaries of one agent happen with batch reruns, where the rerun's job is the key's current one."""
@@ -138,7 +142,7 @@ def collect(
 ) -> Result:
     records = _deployments(store)
     deployments = [_deployment_json(store, r) for r in records]
-    events = _flat_events(deployments)
+    events = flat_events(deployments)
     lives = store.instance_lives()
     instances = _instances(lives, runtime)
     names = {row["instance_id"]: row["manifest_name"] for row in instances}
@@ -165,7 +169,7 @@ def collect(
             "current_version": current.current_version,
             "stable_version": current.stable_version,
             "status": current.status,
-            "agents": _final_agents(
+            "agents": final_agents(
                 (life for life in lives if life.deployment_key == key and life.stopped_ms is None), names
             ),
         }

@@ -25,13 +25,15 @@ from mn_deploy_core.records import DeploymentRecord
 from sim.actions import Action, Operator, parse_action
 from sim.behavior import DEFAULT, BehaviorTable
 from sim.jsonfile import read_json
+from sim.manifest_files import inline_manifest_files
 from sim.provenance import Provenance
+from sim.requirements import Requirement, requirements_at
 from sim.result import Result, collect
 from sim.schema import ScenarioError, child, closed_object, list_of, natural, number, object_of, text
 from sim.streams import RandomStreams
 from sim.world import Driver, SimRuntime
 
-_KEYS = ("name", "description", "seed", "until_ms", "manifests", "behaviors", "actions")
+_KEYS = ("name", "description", "seed", "until_ms", "manifests", "behaviors", "actions", "requirements")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +49,8 @@ class Scenario:
     behaviors: BehaviorTable
     actions: tuple[Action, ...]
     warnings: tuple[str, ...] = ()
+    requirements: tuple[Requirement, ...] = ()
+    """What every run should meet, checked by `sim verify` (docs/verification.md)."""
     """One line each: policy keys the manifest format does not know (they change nothing, so likely typos)."""
 
 
@@ -91,9 +95,10 @@ def _policy_warnings(documents: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(warnings)
 
 
-def load_scenario(document: Any) -> Scenario:
-    """Validate a parsed scenario; raises ScenarioError naming the JSONPath of the first problem."""
-    body = closed_object(document, "$", _KEYS, ("name", "manifests", "actions"))
+def load_scenario(document: Any, base: Path = Path()) -> Scenario:
+    """Validate a parsed scenario; raises ScenarioError naming the JSONPath of the first problem. Manifests given
+    by path are read relative to `base` (a file's are by `read_scenario_document`, relative to the file)."""
+    body = closed_object(inline_manifest_files(document, base), "$", _KEYS, ("name", "manifests", "actions"))
     manifests = _manifests(body["manifests"])
     documents = {name: body["manifests"][name] for name in manifests}
     until = body.get("until_ms")
@@ -107,12 +112,19 @@ def load_scenario(document: Any) -> Scenario:
         behaviors=BehaviorTable(body.get("behaviors", {}), {n: tuple(m.agents) for n, m in manifests.items()}),
         actions=_actions(body["actions"], documents, manifests),
         warnings=_policy_warnings(documents),
+        requirements=requirements_at(body.get("requirements", []), "$.requirements"),
     )
+
+
+def read_scenario_document(path: str | Path) -> Any:
+    """A scenario file's JSON with its manifests given by path read in (relative to the file's directory), for
+    whoever changes the document before loading it (`--set`, sweeps); ScenarioError when a file cannot be read."""
+    return inline_manifest_files(read_json(path), Path(path).parent)
 
 
 def read_scenario(path: str | Path) -> Scenario:
     """Load a scenario file; unreadable files and bad JSON are ScenarioErrors too."""
-    return load_scenario(read_json(path))
+    return load_scenario(read_scenario_document(path))
 
 
 class Simulation:

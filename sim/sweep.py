@@ -34,9 +34,9 @@ from sim.interrupts import DeferredInterrupt
 from sim.jsonfile import read_json
 from sim.measures import MEASURES, OUTCOME, measure
 from sim.overrides import PathError, format_assignment, with_overrides
-from sim.replay import replay_command
+from sim.reproduce import reproduce_command
 from sim.rows import ERROR, REPLAY, Row, RowWriter, header
-from sim.scenario import Scenario, load_scenario, run_scenario
+from sim.scenario import Scenario, load_scenario, read_scenario_document, run_scenario
 from sim.schema import ScenarioError, child, closed_object, list_of, natural, object_of, text
 from sim.stats import interval_methods
 from sim.summary import PointSummary, summarize
@@ -95,7 +95,7 @@ class Sweep:
 
     def replay(self, point: int, run: int) -> str:
         """The command that reruns run `run` of point `point` alone."""
-        return replay_command(self.scenario_file, self.seeds[run], self.points[point].params)
+        return reproduce_command(self.scenario_file, self.seeds[run], self.points[point].params)
 
     @cached_property
     def short_names(self) -> dict[str, str]:
@@ -148,7 +148,7 @@ def load_sweep(document: Any, *, name: str, base: Path = Path()) -> Sweep:
     body = closed_object(document, "$", _KEYS, ("scenario", "runs"))
     scenario_file = os.path.normpath(base / text(body["scenario"], "$.scenario"))
     try:
-        scenario = read_json(scenario_file)
+        scenario = read_scenario_document(scenario_file)
     except ScenarioError as error:
         raise ScenarioError("$.scenario", f"{scenario_file}: {error}") from None
     runs = natural(body["runs"], "$.runs")
@@ -186,8 +186,8 @@ def read_sweep(path: str | Path) -> Sweep:
 
 
 @lru_cache(maxsize=16)
-def _scenario(document: str) -> Scenario:
-    """A worker loads each point's scenario once, not once per run."""
+def cached_scenario(document: str) -> Scenario:
+    """A worker loads each point's scenario once, not once per run (a verification's too)."""
     return load_scenario(json.loads(document))
 
 
@@ -195,7 +195,7 @@ def run_one(document: str, seed: int) -> dict[str, Any]:
     """The measures of one run (in a worker); a run that raises gives the `error` outcome and its message,
     so one bad seed does not stop the sweep."""
     try:
-        return measure(run_scenario(_scenario(document), seed=seed))
+        return measure(run_scenario(cached_scenario(document), seed=seed))
     except Exception as error:
         message = " ".join(f"{type(error).__name__}: {error}".split())
         return {OUTCOME: ERROR, ERROR: message}

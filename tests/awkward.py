@@ -7,6 +7,7 @@ its text (a lone surrogate, in a key or a value).
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import Any
 
@@ -69,3 +70,30 @@ awkward_values = st.builds(
     st.recursive(leaves, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(odd_text, inner, max_size=3)),
 )
 """A small JSON value of awkward leaves, wrapped in up to twice MAX_DEPTH levels."""
+
+
+def subtree_paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """The path of every subtree of a JSON value, itself first (`()`), as keys and list indexes."""
+    found = [prefix]
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            found.extend(subtree_paths(inner, (*prefix, key)))
+    elif isinstance(value, list):
+        for i, inner in enumerate(value):
+            found.extend(subtree_paths(inner, (*prefix, i)))
+    return found
+
+
+def replaced(document: Any, path: tuple[Any, ...], value: Any, *, beside: bool = False) -> Any:
+    """A copy of `document` with the subtree at `path` replaced by `value`, or with `beside`, `value` added next
+    to it under the key `<key>_extra` (where the parent is an object)."""
+    changed = copy.deepcopy(document)
+    *parents, last = path
+    target: Any = changed
+    for part in parents:
+        target = target[part]
+    if beside and isinstance(target, dict):
+        target[f"{last}_extra"] = value
+    else:
+        target[last] = value
+    return changed

@@ -67,6 +67,16 @@ class Keys:
     def events(self, deployment_id: str) -> str:
         return f"{self.prefix}deployment:{deployment_id}:events"
 
+    def inputs(self, deployment_id: str) -> str:
+        """Stream: what went into the deployment's decisions, in the order the controller took it in (fields
+        `t_ms`, `entry`: raw facts and accepted operator calls, docs/traces.md), for `deployment export`."""
+        return f"{self.prefix}deployment:{deployment_id}:inputs"
+
+    def lives(self, deployment_id: str) -> str:
+        """Hash: instance id -> the last record of each of the deployment's instances that stopped (the live ones
+        are in `live_instances`), so a trace tells every instance's whole life."""
+        return f"{self.prefix}deployment:{deployment_id}:lives"
+
     @property
     def live_instances(self) -> str:
         """Hash: instance id -> the controller's record of a live instance (for taking over after a restart)."""

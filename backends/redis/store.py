@@ -19,6 +19,7 @@ import hashlib
 import json
 import logging
 import socket
+from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -291,7 +292,7 @@ class RedisStore:
         k, key, deployment_id = self._keys, version.deployment_key, version.deployment_id
 
         def forget(pipe: Pipeline) -> None:
-            pipe.delete(k.version(key, version.version), k.deployment(deployment_id), k.events(deployment_id))
+            pipe.delete(k.version(key, version.version), k.deployment(deployment_id), *_history(k, deployment_id))
             pipe.srem(k.versions(key), version.version)
             pipe.srem(k.deployments, deployment_id)
             pipe.srem(k.key_deployments(key), deployment_id)
@@ -333,12 +334,33 @@ class RedisStore:
         self._transaction.script(self._save_version, keys, [encode_version(record), record.version])
 
     def _queue_instances(self, changed: Sequence[Recordable], removed: Sequence[str]) -> None:
-        """Upserts and removals of live instance records (save_instances.lua)."""
+        """Upserts and removals of live instance records (save_instances.lua); a removed instance's last record
+        goes to its deployment's lives, in the same transaction, so a trace has every instance's whole life."""
         gone = set(removed)
-        pairs = [
-            x for i in changed if i.instance_id not in gone for x in (i.instance_id, dumps(i.to_record().to_json()))
-        ]
+        pairs: list[str] = []
+        ended: defaultdict[str, dict[str, str]] = defaultdict(dict)
+        for instance in changed:
+            record = instance.to_record()
+            if instance.instance_id in gone:
+                ended[record.deployment_id][record.instance_id] = dumps(record.to_json())
+            else:
+                pairs += [record.instance_id, dumps(record.to_json())]
         self._transaction.script(self._save_instances, [self._keys.live_instances], [len(pairs) // 2, *pairs, *removed])
+        for deployment_id, lives in ended.items():
+            self._transaction.write(_lives_saved(self._keys.lives(deployment_id), lives))
+
+    def instance_lives(self, deployment_id: str) -> list[InstanceRecord]:
+        """The last record of every instance of the deployment, stopped ones (its lives) and live ones, in
+        placement order; corrupt ones are logged and skipped."""
+        stopped = cast(dict[str, str], self._client.hgetall(self._keys.lives(deployment_id)))
+        lives = []
+        for instance_id, data in stopped.items():
+            try:
+                lives.append(InstanceRecord.from_json(json.loads(data)))
+            except (ValueError, TypeError) as exc:
+                log.warning("skipping corrupt life of %s: %r", instance_id, exc)
+        lives += [i for i in self.list_instances() if i.deployment_id == deployment_id and i.instance_id not in stopped]
+        return sorted(lives, key=lambda i: (i.placed_ms, i.instance_id))
 
     def _check_versions(self, key: str) -> tuple[list[VersionRecord], list[str], list[str]]:
         """The key's versions that decode, those purged for having no record, and those that are corrupt."""
@@ -380,11 +402,11 @@ class RedisStore:
         return zip(flat[::2], flat[1::2], strict=True)
 
     def _forget_deployment(self, deployment_id: str, keys: Sequence[str]) -> bool:
-        """Drop an id whose record is gone from `deployments`, its event stream and these keys' indexes."""
+        """Drop an id whose record is gone from `deployments`, its history and these keys' indexes."""
         k = self._keys
         index_keys = [name for key in keys for name in (k.key_deployments(key), k.current(key))]
         forgotten = self._forget(
-            [k.deployment(deployment_id), k.deployments, k.events(deployment_id), *index_keys],
+            [k.deployment(deployment_id), k.deployments, *_history(k, deployment_id), *index_keys],
             [deployment_id],
         )
         return bool(forgotten)
@@ -394,6 +416,18 @@ class RedisStore:
         start = self._keys.key_prefix
         names = self._client.scan_iter(match=f"{start}*{suffix}", count=_BATCH)
         return sorted({str(name)[len(start) : -len(suffix)] for name in names})
+
+
+def _lives_saved(key: str, lives: dict[str, str]) -> Callable[[Pipeline], None]:
+    def save(pipe: Pipeline) -> None:
+        pipe.hset(key, mapping=dict(lives))
+
+    return save
+
+
+def _history(keys: Keys, deployment_id: str) -> tuple[str, ...]:
+    """What a deployment keeps beside its record, removed with it: its events, its inputs and its lives."""
+    return keys.events(deployment_id), keys.inputs(deployment_id), keys.lives(deployment_id)
 
 
 def _revision_refusal(stored: str | None, deployment_id: str, expected: int, raw: str) -> Exception | None:

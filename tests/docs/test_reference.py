@@ -27,7 +27,12 @@ def commands(group: click.Group, path: tuple[str, ...] = ("mn-deploy",)) -> Iter
 
 COMMANDS = dict(commands(main))
 SHARED = {"--target", "--tls-ca", "--json"}  # documented once, for every `mn-deploy deployment` command
-ON_REDIS = {"mn-deploy deployment logs"}  # reads Redis (`--redis`), not the controller: no `--target`
+ON_REDIS = {  # reads Redis (`--redis`), not the controller: no `--target`
+    "mn-deploy deployment logs",
+    "mn-deploy deployment plan",
+    "mn-deploy deployment export",
+    "mn-deploy deployment plot",
+}
 
 
 def section(text: str, title: str) -> str:

@@ -100,6 +100,8 @@ def test_a_worker_under_its_acl_user_runs_an_instance_and_reports_it(
         pytest.param(lambda c: c.hset(KEYS.node_desired("n2"), "x", "{}"), id="another node's orders"),
         pytest.param(lambda c: c.xadd(KEYS.node_assignments("n1"), {"op": "place"}), id="its own order stream"),
         pytest.param(lambda c: c.set(f"{KEYS.prefix}bundle:f", "{}"), id="a bundle"),
+        pytest.param(lambda c: c.xadd(KEYS.inputs("dep_hello_9"), {"t_ms": "0"}), id="a deployment's inputs"),
+        pytest.param(lambda c: c.hset(KEYS.lives("dep_hello_9"), "i", "{}"), id="a deployment's lives"),
         pytest.param(lambda c: c.set("elsewhere", "1"), id="a key outside the namespace"),
         pytest.param(lambda c: c.flushdb(), id="FLUSHDB"),
         pytest.param(lambda c: c.config_set("requirepass", ""), id="CONFIG SET"),

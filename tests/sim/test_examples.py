@@ -25,6 +25,7 @@ class Outcome:
     current_version: str
     final_manifests: set[str]
     refused: int = 0
+    key: str = KEY
 
 
 EXPECTED = {
@@ -47,6 +48,16 @@ EXPECTED = {
     "pause-resume": Outcome([("successful", DONE)] * 2, "2", {"v2"}),
     "manual-rollback": Outcome([("successful", DONE)] * 3, "3", {"v1"}, refused=1),
     "progressive-steps": Outcome([("successful", DONE)] * 2, "2", {"v2"}),
+    "hello-bundle-broken-health": Outcome(
+        [
+            ("successful", DONE),
+            ("failed", "Failed due to unhealthy instances - rolling back to version 1"),
+            ("successful", DONE),
+        ],
+        "3",
+        {"v1"},
+        key="hello",
+    ),
 }
 
 
@@ -72,7 +83,7 @@ def test_example_ends_as_described(name: str) -> None:
     result, expected = run(name), EXPECTED[name]
     why = replay(path_of(name), result.seed)
     assert [(d["status"], d["description"]) for d in result.deployments] == expected.deployments, why
-    final = result.final[KEY]
+    final = result.final[expected.key]
     assert final["current_version"] == expected.current_version, why
     assert {a["manifest_name"] for a in final["agents"].values()} == expected.final_manifests, why
     assert len(result.errors) == expected.refused, why

@@ -3,7 +3,6 @@ else ever escapes, whatever the JSON (fuzzed with hypothesis)."""
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Callable
 from typing import Any
@@ -13,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sim import ScenarioError, load_scenario, read_scenario
-from tests.awkward import awkward_values, unfit
+from tests.awkward import awkward_values, replaced, subtree_paths, unfit
 from tests.sim.conftest import EXAMPLES
 
 Doc = dict[str, Any]
@@ -173,33 +172,14 @@ json_values = st.recursive(
 )
 
 
-def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    found = [prefix]
-    if isinstance(value, dict):
-        for key, inner in value.items():
-            found.extend(_paths(inner, (*prefix, key)))
-    elif isinstance(value, list):
-        for i, inner in enumerate(value):
-            found.extend(_paths(inner, (*prefix, i)))
-    return found
-
-
 BASE = scenario()
-BASE_PATHS = _paths(BASE)[1:]
+BASE_PATHS = subtree_paths(BASE)[1:]
 
 
 def _changed(path: tuple[Any, ...], value: Any, extra: bool = False) -> Doc:
     """BASE with the subtree at `path` replaced by `value`, or with `extra`, `value` added beside it."""
-    doc = copy.deepcopy(BASE)
-    *parents, last = path
-    target: Any = doc
-    for part in parents:
-        target = target[part]
-    if extra and isinstance(target, dict):
-        target[f"{last}_extra"] = value
-    else:
-        target[last] = value
-    return doc
+    changed: Doc = replaced(BASE, path, value, beside=extra)
+    return changed
 
 
 def _loads_or_names_a_path(document: Any) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from sim.overrides import PathError, format_assignment, parse_assignment, with_overrides
-from sim.replay import replay_command
+from sim.reproduce import reproduce_command
 
 DOCUMENT: dict[str, Any] = {
     "manifests": {"v2": {"nodes": [{"count": 3}], "policies": {"update": {"max_parallel": 1}}}},
@@ -75,7 +75,7 @@ def test_an_assignment_needs_a_path_and_an_equals_sign(text: str) -> None:
 
 
 def test_the_replay_command_is_quoted_for_the_shell() -> None:
-    command = replay_command(
+    command = reproduce_command(
         "my scenarios/s.json", 123, {"actions.1.overrides.strategy": "canary", "a.b": 0.5}, until_ms=90000.0
     )
     assert command == (
@@ -87,4 +87,4 @@ def test_the_replay_command_is_quoted_for_the_shell() -> None:
         ("actions.1.overrides.strategy", "canary"),
         ("a.b", 0.5),
     ]
-    assert replay_command("s.json", 7) == "mn-deploy sim run s.json --seed 7"
+    assert reproduce_command("s.json", 7) == "mn-deploy sim run s.json --seed 7"

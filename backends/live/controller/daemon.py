@@ -4,7 +4,8 @@ A leader term builds a fresh controller whose store is fenced with the term's le
 deployment from Redis (records and instance states, deadlines as stored), asks the workers to report their
 instances' facts again, serves the gRPC API (once its address is free: the leader it replaces may still hold it,
 see `WaitingServer`) and drives the core in real time. Each decision is stored in one transaction with its orders
-to workers and its discovery changes. The term ends when the daemon is stopped, the lease is lost (a failed
+to workers and its discovery changes; what went into it (facts, operator calls) is recorded per deployment for
+traces (backends/redis/recorder.py). The term ends when the daemon is stopped, the lease is lost (a failed
 renewal or a fenced write) or a decision could not be stored (the controller's memory is then ahead of Redis);
 the daemon stops serving at once, drops that controller and goes back to standby, giving the lease up in the last
 case so that the next term (this daemon's or a standby's) starts from Redis at once.
@@ -31,6 +32,7 @@ from backends.redis.bundles import RedisBundleStore
 from backends.redis.fencing import Fence
 from backends.redis.instance_runtime import InstanceRuntime
 from backends.redis.keys import namespace_from_env
+from backends.redis.recorder import RedisRecorder
 from backends.redis.transaction import Transaction
 from mn_deploy_core.controller import Controller
 from mn_deploy_core.errors import ConflictError
@@ -100,7 +102,8 @@ def _lead(
         order_key=config.order_key,
     )
     store = RedisStore(client, namespace=namespace, transaction=decisions)
-    controller = Controller(store, runtime, RedisRegistry(client, namespace=namespace, transaction=decisions))
+    registry = RedisRegistry(client, namespace=namespace, transaction=decisions)
+    controller = Controller(store, runtime, registry, RedisRecorder(client, keys, decisions))
     lookups = RedisRegistry(client, namespace=namespace)  # the ClusterService's reads, outside any decision
     processes = InstanceRuntime(client, namespace=namespace)  # what workers keep of their instances' processes
     facts_key = keys.facts

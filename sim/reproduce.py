@@ -1,4 +1,4 @@
-"""The one command that replays a run, printed wherever a run fails so it can be reproduced alone."""
+"""The one command that reproduces a run, printed wherever a run fails so it can be reproduced alone."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 from sim.overrides import format_assignment
 
 
-def replay_command(
+def reproduce_command(
     file: str, seed: int, overrides: Mapping[str, Any] | None = None, until_ms: float | None = None
 ) -> str:
     """`mn-deploy sim run FILE [--set PATH=VALUE ...] --seed N [--until-ms T]`, quoted for a POSIX shell."""
