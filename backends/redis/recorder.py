@@ -1,11 +1,12 @@
 """The live controller's `Recorder` (docs/traces.md): each deployment's inputs in a Redis stream of its own
 (`Keys.inputs`), kept and removed with the deployment's record, and read back for `deployment export`.
 
-An input is written before the decision it leads to. When a decision is under way (its writes queued, as a deploy's
-number allocation is), the input joins that decision's transaction, so it is stored with it or not at all; otherwise
-it is sent at once, behind the same fence as every write of the term (a deposed controller records nothing). A
-controller that crashes after recording a fact and before storing the decision it led to never acknowledged the
-fact: the next term is given it again and records it again, so a fact may appear twice in a trace.
+An input is queued in the term's transaction before the decision it leads to, so the commit that stores the
+decision sends it first, in the same MULTI/EXEC behind the same fence (a deposed controller records nothing): an
+input is stored with its decision or not at all, for no round trip of its own. Most facts decide nothing; what they
+leave queued the driver stores before it acknowledges them, and after every gRPC call (`Driver(settle=...)`). A
+controller that crashes after storing a fact and before acknowledging it is given it again by the next term, which
+records it again, so a fact may appear twice in a trace.
 
 Each stream keeps its newest ~`INPUTS_KEPT` entries (XADD MAXLEN ~); `RecordedInputs.cut` says when older ones were
 trimmed, and the trace of such a deployment is not complete.
@@ -42,12 +43,9 @@ class RedisRecorder:
         self._append = scripts.bind_fenced(client, "record_input")
 
     def record(self, deployment_id: str, now: float, entry: Mapping[str, Any]) -> None:
-        """With the decision under way, or at once when none is (see the module's docstring)."""
-        under_way = self._transaction.pending
+        """Queued with the decision to come (see the module's docstring)."""
         args = [str(INPUTS_KEPT), repr(float(now)), json.dumps(entry, ensure_ascii=False, separators=(",", ":"))]
         self._transaction.script(self._append, [self._keys.inputs(deployment_id)], args)
-        if not under_way:
-            self._transaction.commit()
 
 
 @dataclass(frozen=True, slots=True)

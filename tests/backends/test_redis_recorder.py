@@ -1,6 +1,6 @@
 """The live controller's recorder and its instances' lives on a real redis-server: inputs kept per deployment in
-order, behind the controller's fence, with a decision under way or at once; capped; removed with their deployment
-by retention and by the stale sweep, as its events are."""
+order, behind the controller's fence, stored with the decision they lead to (or by the driver's settle when there is
+none); capped; removed with their deployment by retention and by the stale sweep, as its events are."""
 
 from __future__ import annotations
 
@@ -30,12 +30,18 @@ def fenced(client: redis.Redis, holder: str = "me:1") -> Transaction:
     return Transaction(client, Fence(K.controller_lease, holder), breaks=True)
 
 
+def settled(transaction: Transaction) -> None:
+    """What the driver does after a call that decided nothing: store what it left queued."""
+    transaction.commit()
+
+
 def life(instance_id: str, placed_ms: float, **fields: Any) -> InstanceRecord:
     return InstanceRecord(instance_id, "worker", "job-1", "api", DEP, "1", "primary", placed_ms, **fields)
 
 
 def test_inputs_are_kept_per_deployment_in_the_order_they_were_taken_in(real_redis: redis.Redis) -> None:
-    recorder = RedisRecorder(real_redis, K, fenced(real_redis))
+    transaction = fenced(real_redis)
+    recorder = RedisRecorder(real_redis, K, transaction)
     entries = [
         action_entry("deploy", target="api@1"),
         fact_entry(Fact("i1", FactKind.PLACED)),
@@ -44,6 +50,8 @@ def test_inputs_are_kept_per_deployment_in_the_order_they_were_taken_in(real_red
     for t_ms, entry in zip((10.0, 12.5, 20.0), entries, strict=True):
         recorder.record(DEP, t_ms, entry)
     recorder.record(deployment_id("api", 2), 30.0, fact_entry(Fact("i2", FactKind.RUNNING)))
+    assert real_redis.xlen(K.inputs(DEP)) == 0, "queued, not sent: each costs no round trip of its own"
+    settled(transaction)
 
     kept = read_inputs(real_redis, K, DEP)
     assert kept.inputs == [Input(DEP, t, e) for t, e in zip((10.0, 12.5, 20.0), entries, strict=True)]
@@ -67,12 +75,15 @@ def test_an_input_joins_the_decision_under_way_and_is_stored_with_it(real_redis:
 
 
 def test_a_deposed_controller_records_nothing(real_redis: redis.Redis) -> None:
-    recorder = RedisRecorder(real_redis, K, fenced(real_redis))
+    transaction = fenced(real_redis)
+    recorder = RedisRecorder(real_redis, K, transaction)
     recorder.record(DEP, 1.0, fact_entry(Fact("i1", FactKind.PLACED)))
+    settled(transaction)
     real_redis.set(K.controller_lease, "successor:2")
 
+    recorder.record(DEP, 2.0, fact_entry(Fact("i1", FactKind.RUNNING)))
     with pytest.raises(FencedError):
-        recorder.record(DEP, 2.0, fact_entry(Fact("i1", FactKind.RUNNING)))
+        settled(transaction)
 
     assert [i.t_ms for i in read_inputs(real_redis, K, DEP).inputs] == [1.0]
 
@@ -83,9 +94,11 @@ def test_a_stream_past_its_cap_keeps_its_newest_inputs_and_says_it_was_cut(
     monkeypatch.setattr(recorder_module, "INPUTS_KEPT", 10)
     store = RedisStore(real_redis, namespace=NAMESPACE)
     store.save_deployment(samples.deployment("api", 1), [samples.event("deployment_started")])
-    recorder = RedisRecorder(real_redis, K, fenced(real_redis))
+    transaction = fenced(real_redis)
+    recorder = RedisRecorder(real_redis, K, transaction)
     for n in range(300):
         recorder.record(DEP, float(n), fact_entry(Fact(f"i{n}", FactKind.PLACED)))
+        settled(transaction)
 
     kept = read_inputs(real_redis, K, DEP)
     assert kept.cut
@@ -110,7 +123,8 @@ def test_a_stopped_instance_keeps_its_last_record_among_its_deployments_lives(re
 
 def test_retention_removes_inputs_and_lives_with_their_deployment(real_redis: redis.Redis) -> None:
     store = RedisStore(real_redis, namespace=NAMESPACE)
-    recorder = RedisRecorder(real_redis, K, fenced(real_redis))
+    transaction = fenced(real_redis)
+    recorder = RedisRecorder(real_redis, K, transaction)
     for number in (1, 2, 3):
         dep = deployment_id("api", number)
         store.save_version(samples.version("api", str(number), deployment=dep))
@@ -118,6 +132,7 @@ def test_retention_removes_inputs_and_lives_with_their_deployment(real_redis: re
             samples.deployment("api", number, status="successful", current_version="3", stable_version="3"), []
         )
         recorder.record(dep, float(number), fact_entry(Fact(f"i{number}", FactKind.PLACED)))
+        settled(transaction)
         stopped = replace(life(f"i{number}", 1.0), deployment_id=dep, stopped_ms=2.0)
         store.commit(Commit([], [], [stopped], [stopped.instance_id]))
 
@@ -133,7 +148,9 @@ def test_the_stale_sweep_removes_the_inputs_and_lives_of_a_deployment_whose_reco
 ) -> None:
     store = RedisStore(real_redis, namespace=NAMESPACE)
     store.save_deployment(samples.deployment("api", 1), [])
-    RedisRecorder(real_redis, K, fenced(real_redis)).record(DEP, 1.0, fact_entry(Fact("i1", FactKind.PLACED)))
+    transaction = fenced(real_redis)
+    RedisRecorder(real_redis, K, transaction).record(DEP, 1.0, fact_entry(Fact("i1", FactKind.PLACED)))
+    settled(transaction)
     store.commit(Commit([], [], [life("i1", 1.0, stopped_ms=2.0)], ["i1"]))
     real_redis.delete(K.deployment(DEP))
 

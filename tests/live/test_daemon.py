@@ -156,6 +156,37 @@ def test_a_call_that_makes_the_core_due_sooner_wakes_the_driver(lease_client: re
     assert len(runtime.order) == 2, "the unhealthy instance was replaced"
 
 
+def test_what_calls_left_queued_is_settled_before_facts_are_acknowledged_and_after_every_call(
+    lease_client: redis.Redis,
+) -> None:
+    """The inputs a trace keeps ride with the next decision's commit; a fact that decides nothing leaves its input
+    queued, and the driver must store it before acknowledging the fact (else a crash would lose it for good)."""
+    control, runtime = scripted_controller()
+    facts = QueueFacts()
+    control.deploy(service_manifest(count=1, checks=0), now=wall_ms())
+    (instance_id,) = runtime.order
+    order: list[str] = []
+    acknowledge = facts.ack
+
+    def ack(entry_ids: Sequence[str]) -> None:
+        order.append("ack")
+        acknowledge(entry_ids)
+
+    facts.ack = ack  # type: ignore[method-assign]
+
+    lease = Lease(lease_client, owner="a", namespace=NAMESPACE, ttl_ms=30_000)
+    with driving(control, facts, lease, settle=lambda: order.append("settle")) as driver:
+        facts.report(instance_id, FactKind.RUNNING)
+        wait_for(lambda: "ack" in order, what="the fact to be acknowledged")
+        with driver.lock:
+            order.append("call")
+        wait_for(lambda: order[-1] == "settle", what="the settle after the call")
+
+    first_ack = order.index("ack")
+    assert order[first_ack - 1] == "settle", f"settled before acknowledging: {order}"
+    assert order[order.index("call") + 1] == "settle", f"settled after the call: {order}"
+
+
 @pytest.mark.parametrize("interval_s", [3600.0, 0.25])
 def test_chores_run_at_the_start_of_a_term_and_then_every_interval(
     lease_client: redis.Redis, interval_s: float

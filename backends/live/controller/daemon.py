@@ -125,7 +125,20 @@ def _lead(
         if released:
             log.info("retention released %d bundle(s) no version references: %s", len(released), ", ".join(released))
 
-    driver = Driver(controller, runtime, lease, wake, broken=lambda: decisions.broken is not None, chores=chores)
+    def settle() -> None:
+        """Store the inputs a call recorded without a decision to go with them (a fact that changed nothing)."""
+        if decisions.pending:
+            decisions.commit()
+
+    driver = Driver(
+        controller,
+        runtime,
+        lease,
+        wake,
+        broken=lambda: decisions.broken is not None,
+        chores=chores,
+        settle=settle,
+    )
     server: WaitingServer | None = None
     try:
         for repair in controller.restore(wall_ms()):

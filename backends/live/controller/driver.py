@@ -52,10 +52,12 @@ class Driver:
         chores: Callable[[], None] = lambda: None,
         chores_interval_s: float = CHORES_INTERVAL_S,
         clock: Callable[[], float] = wall_ms,
+        settle: Callable[[], None] = lambda: None,
     ) -> None:
         """`broken`: whether a decision failed to be stored (by this thread or a gRPC call); the term is over.
         `chores`: housekeeping (retention) run under the lock between decisions, at the start of the term and
-        every `chores_interval_s` after."""
+        every `chores_interval_s` after. `settle`: store what calls left queued without a decision of their own
+        (the inputs a trace keeps), run under the lock after every gRPC call and before facts are acknowledged."""
         self._controller = controller
         self._broken = broken
         self._chores = chores
@@ -64,6 +66,7 @@ class Driver:
         self._lease = lease
         self._wake = wake
         self._clock = clock
+        self._settle = settle
         self._lock = threading.Lock()
         self._planned_wake = math.inf
         self._renew_at = 0.0
@@ -99,6 +102,7 @@ class Driver:
                 if renewing and time.monotonic() >= chores_at:
                     self._chores()
                     chores_at = time.monotonic() + self._chores_interval_s
+                self._settle()
             if entries:
                 self._facts.ack([entry_id for entry_id, _ in entries])
 
@@ -121,7 +125,13 @@ class Driver:
 
     def _after_call(self) -> None:
         """After a gRPC call, still under the lock: wake the driver if the core is now due before it planned, or
-        if the call broke the term."""
+        if the call broke the term (storing what it left queued may break it too)."""
+        try:
+            self._settle()
+        finally:
+            self._wake_if_due()
+
+    def _wake_if_due(self) -> None:
         if self._broken():
             self._wake()
             return
