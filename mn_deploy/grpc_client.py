@@ -25,6 +25,7 @@ import grpc
 from backends.protocol import job_pb2, job_pb2_grpc
 from backends.protocol.credentials import TOKEN_ENV, TOKEN_FILE_ENV, bearer, token_lines
 from backends.protocol.sizes import client_options
+from mn_deploy_core.records import deployment_number
 
 DEFAULT_TARGET = "127.0.0.1:55051"
 # Long enough for a deploy that uploads a large bundle; a controller that is up answers in milliseconds.
@@ -114,6 +115,12 @@ def _read(path: Path, what: str) -> str:
         raise ApiError(f"cannot read {what} {path}: {reason}", EXIT_REFUSED) from None
 
 
+def _creation_order(record: Mapping[str, Any]) -> tuple[int, str]:
+    """A record's place, oldest first: its deployment number, allocated in creation order."""
+    deployment_id = str(record.get("deployment_id"))
+    return deployment_number(deployment_id), deployment_id
+
+
 class DeploymentApi:
     """The nine deployment RPCs of one controller. The channel connects at the first call."""
 
@@ -149,7 +156,8 @@ class DeploymentApi:
         return self._call(self._stub.GetDeployment, request, timeout_s)
 
     def list(self, key: str | None, status: str | None) -> Reply:
-        """Every matching record, page after page (each reply holds one page; see `next`), as one reply."""
+        """Every matching record, page after page (each reply holds one page; see `next`), as one reply, oldest
+        first: pages come by id, where `dep_x_17` sorts before `dep_x_5`, so the records are ordered by number."""
         filters = {name: value for name, value in (("deployment_key", key), ("status", status)) if value}
         rows: list[Any] = []
         after = None
@@ -160,6 +168,7 @@ class DeploymentApi:
             rows += page.get("data", [])
             after = page.get("next")
             if not after:
+                rows.sort(key=_creation_order)
                 data = {"data": rows, "version": page.get("version", _INTERFACE_VERSION)}
                 return Reply(json.dumps(data), data)
 

@@ -1,4 +1,4 @@
-"""How a deployment command prints: the API's JSON as it came, `Label: value` lines, or Rich.
+"""How a deployment command prints: the API's JSON as it came, plain lines (mn_deploy/plain.py), or Rich.
 
 Rich when stdout is a terminal; plain lines when it is not or with MN_CLI_OUTPUT=plain, so scripts and tests
 read stable text (MN_CLI_OUTPUT=rich forces Rich). With `--json` each result is printed as the controller sent
@@ -10,7 +10,6 @@ Text from a record is shown through `printable`: a key or a reason may hold any 
 from __future__ import annotations
 
 import os
-import re
 import sys
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
@@ -26,6 +25,7 @@ from rich.table import Table
 from rich.text import Text
 
 from mn_deploy.deployment_view import Fields, Frame
+from mn_deploy.plain import field_lines, printable, table_lines
 from mn_deploy_core.status import Status
 
 _STATUS_STYLES: dict[str, str] = {
@@ -37,16 +37,6 @@ _STATUS_STYLES: dict[str, str] = {
     Status.FAILED: "red",
     Status.CANCELLED: "red",
 }
-
-
-# Control characters (a newline would break a line, an escape sequence would drive the terminal), lone surrogates
-# (no encoding can write one: printing it raises) and the Unicode line and paragraph separators.
-_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\u2028\u2029]")
-
-
-def printable(text: str) -> str:
-    """`text` with what a terminal line cannot show as it is written as a Python escape (`\\n`, `\\ud800`)."""
-    return _UNPRINTABLE.sub(lambda found: found.group().encode("unicode_escape").decode("ascii"), text)
 
 
 class Output:
@@ -87,8 +77,8 @@ class Output:
         elif self.rich:
             self._console.print(Panel(_grid(shown), title=title, title_align="left", expand=False))
         else:
-            for label, value in shown:
-                click.echo(f"{label}: {value}")
+            for line in field_lines(shown):
+                click.echo(line)
 
     def show_table(
         self,
@@ -99,8 +89,8 @@ class Output:
         *,
         fold: Collection[str] | None = None,
     ) -> None:
-        """Rows as a Rich table, or as `Label: a | b | c` lines (nothing when there are none). With `fold`, a table
-        of many short columns: drawn without borders, only the `fold` columns wrap, so it still fits 80 columns."""
+        """Rows as a Rich table, or as plain lines under a header line (nothing when there are none). With `fold`, a
+        table of many short columns: drawn without borders, only the `fold` columns wrap, so it fits 80 columns."""
         shown = [[printable(cell) for cell in row] for row in rows]
         if self.as_json:
             click.echo(json_text)
@@ -119,8 +109,8 @@ class Output:
                 table.add_row(*(Text(cell) for cell in row))
             self._console.print(table)
         else:
-            for row in shown:
-                click.echo(f"{label}: {' | '.join(row)}")
+            for line in table_lines(label, columns, shown):
+                click.echo(line)
 
     def show_lines(self, json_lines: Sequence[str], label: str, lines: Sequence[str]) -> None:
         """Items one per line: `Label: line` when plain, one JSON document each with `--json`."""

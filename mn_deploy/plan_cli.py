@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import redis
 
 from backends.live.controller import arguments
 from backends.planning import IDEMPOTENT, Plan, PlannedStep, plan_deploy
@@ -23,10 +24,15 @@ from backends.redis_key_state import read_key_state
 from mn_deploy.bundle_reader import BundleError, read_bundle
 from mn_deploy.deployment_cli import deploy_options, update_policy_json
 from mn_deploy.output import Output
+from mn_deploy.prediction_view import OUTCOME_COLUMNS, outcome_rows, prediction_fields
 from mn_deploy.redis_reader import reading, redis_option
+from mn_deploy.sim_cli import _progress
+from mn_deploy.traces import UnknownHistory, read_trace
 from mn_deploy.usage import EXIT_USAGE
 from mn_deploy_core.errors import DeploymentError
 from mn_deploy_core.manifest import load_manifest
+from sim.prediction import Planned, Prediction, PredictionError, predict
+from sim.sweep import MAX_RUNS
 
 STEP_COLUMNS = ("step", "role", "batch", "agents", "then")
 _THEN = {"promote": "wait for promote", "pause": "pause {pause_ms} ms", "at once": "next step"}
@@ -35,8 +41,27 @@ _THEN = {"promote": "wait for promote", "pause": "pause {pause_ms} ms", "at once
 @click.command(name="plan")
 @deploy_options
 @redis_option
-@click.option("--json", "as_json", is_flag=True, help="Print the plan as one JSON document.")
-def plan(bundle: Path, key: str, redis_url: str, as_json: bool, **policy: Any) -> None:
+@click.option(
+    "--predict",
+    "runs",
+    type=click.IntRange(1, MAX_RUNS),
+    metavar="N",
+    help="Also simulate the deploy N times with behaviors calibrated from the key's recorded history, and print "
+    "the predicted duration (median, p90), outcome shares and min serving, with 95% intervals.",
+)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="The predicted runs' seed.")
+@click.option("--workers", type=click.IntRange(min=1), help="Processes running the predicted runs (default: cores).")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan (and its `prediction`) as one JSON document.")
+def plan(
+    bundle: Path,
+    key: str,
+    redis_url: str,
+    runs: int | None,
+    seed: int,
+    workers: int | None,
+    as_json: bool,
+    **policy: Any,
+) -> None:
     """What `deployment deploy BUNDLE` with the same flags would do now, without doing it.
 
     \b
@@ -49,9 +74,16 @@ def plan(bundle: Path, key: str, redis_url: str, as_json: bool, **policy: Any) -
     state read from the controller's Redis; nothing is written.
 
     \b
+    With --predict N, the key's recorded history (as `deployment export`
+    reads it) calibrates the behaviors of its current version, and N
+    simulations deploy that version, then this bundle once it settled. A
+    version never run before is assumed to behave as the current one; the
+    output says so, and says which fields were too rarely seen to fit.
+
+    \b
     Exit codes: 0 planned; 2 refused (bad usage or bundle, a manifest or
-    policy the deploy would refuse: the core's message); 3 Redis could not
-    answer.
+    policy the deploy would refuse: the core's message; a prediction for a
+    key without a recorded, settled history); 3 Redis could not answer.
     """
     out = Output.detect(as_json)
     try:
@@ -65,18 +97,46 @@ def plan(bundle: Path, key: str, redis_url: str, as_json: bool, **policy: Any) -
         out.exit(error.message, EXIT_USAGE)
     with reading(out, redis_url) as client:
         state, skipped = read_key_state(client, target_key)
+        history = _history(out, client, target_key) if runs else None
     for line in skipped:
         out.warning(f"left out of the plan: {line}")
     try:
         decided = plan_deploy(state, manifest, overrides, chosen_key, fingerprint, now=time.time() * 1000.0)
     except DeploymentError as error:
         out.exit(error.message, EXIT_USAGE)
-    _show(out, decided, bundle)
+    predicted = None
+    if history is not None and runs:
+        planned = Planned(manifest, overrides, chosen_key, fingerprint, decided.record.target_version)
+        predicted = _predict(out, history, planned, runs, seed, workers)
+    _show(out, decided, bundle, predicted)
 
 
-def _show(out: Output, decided: Plan, bundle: Path) -> None:
-    text = json.dumps(decided.to_json())
-    out.show_fields(text, "Plan", _fields(decided, bundle))
+def _history(out: Output, client: redis.Redis, key: str) -> dict[str, Any]:
+    """The key's recorded history, for a prediction; a key without one cannot be predicted (exit 2)."""
+    try:
+        trace = read_trace(client, key)
+    except UnknownHistory:
+        out.exit(f"{key} has no recorded history: a prediction needs at least one recorded rollout", EXIT_USAGE)
+    if not trace["complete"]:
+        out.warning(f"{key}'s recorded history is not complete: calibrated from what is left of it")
+    return trace
+
+
+def _predict(
+    out: Output, trace: dict[str, Any], planned: Planned, runs: int, seed: int, workers: int | None
+) -> Prediction:
+    try:
+        with _progress(runs) as progress:
+            return predict(trace, planned, runs=runs, seed=seed, workers=workers, progress=progress)
+    except (PredictionError, DeploymentError) as error:
+        out.exit(error.message, EXIT_USAGE)
+
+
+def _show(out: Output, decided: Plan, bundle: Path, predicted: Prediction | None) -> None:
+    shown = decided.to_json()
+    if predicted is not None:
+        shown["prediction"] = predicted.to_json()
+    out.show_fields(json.dumps(shown), "Plan", _fields(decided, bundle))
     if out.as_json:
         return
     steps = decided.steps
@@ -85,6 +145,9 @@ def _show(out: Output, decided: Plan, bundle: Path) -> None:
         out.show_table("", "Step", STEP_COLUMNS, rows)
     for line in decided.repairs:
         out.warning(f"a controller taking over would first repair: {line}")
+    if predicted is not None:
+        out.show_fields("", "Prediction", prediction_fields(predicted))
+        out.show_table("", "Outcome", OUTCOME_COLUMNS, outcome_rows(predicted.outcomes))
 
 
 def _fields(decided: Plan, bundle: Path) -> list[tuple[str, str]]:

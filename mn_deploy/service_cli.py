@@ -21,7 +21,7 @@ from mn_deploy.output import Output
 from mn_deploy.redis_reader import EXIT_NONE_FOUND, reading, redis_option
 from mn_deploy.usage import OneLineUsage
 
-COLUMNS = ("Service", "Instance", "Key", "Version", "Role", "Passing", "Node", "Address")
+COLUMNS = ("name", "instance", "key", "version", "role", "passing", "node", "address")
 
 
 @click.group(name="service", cls=OneLineUsage, no_args_is_help=True)

@@ -14,21 +14,22 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import IO, Any, NoReturn
+from typing import IO, NoReturn
 
 import click
-from matplotlib.figure import Figure
 from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from mn_deploy.plain import field_lines, printable, table_lines
 from mn_deploy.usage import FiniteFloatRange, OneLineUsage
 from sim import Result, ScenarioError, Simulation, load_scenario
 from sim.cluster import dask_executor
+from sim.explain import explain
 from sim.overrides import PathError, parse_assignment, with_overrides
-from sim.plots import duration_cdf, heatmap, outcome_shares, run_figure
+from sim.plots import run_figure, sweep_figure
 from sim.reproduce import reproduce_command
 from sim.rows import ERROR, REPLAY, Row
 from sim.scenario import read_scenario_document
@@ -52,7 +53,7 @@ def _header(result: Result, description: str | None) -> list[tuple[str, str]]:
 
 
 def _sections(result: Result) -> list[Section]:
-    """The summary as titled tables, rendered as Rich tables or as `Title: a | b | c` lines."""
+    """The summary as titled tables, rendered as Rich tables or as plain lines (mn_deploy/plain.py)."""
     durations = {row["deployment_id"]: row["duration_ms"] for row in result.metrics["per_deployment"]}
     deployments = [
         [d["deployment_id"], d["target_version"], d["status"], d["description"], _ms(durations[d["deployment_id"]])]
@@ -81,11 +82,11 @@ def _sections(result: Result) -> list[Section]:
 
 
 def _plain(header: list[tuple[str, str]], sections: list[Section]) -> None:
-    for label, value in header:
-        click.echo(f"{label}: {value}")
-    for label, _, _, rows in sections:
-        for row in rows:
-            click.echo(f"{label}: {' | '.join(row)}")
+    lines = field_lines(header)
+    for label, _, columns, rows in sections:
+        lines += table_lines(label, columns, rows)
+    for line in lines:
+        click.echo(line)
 
 
 def _rich(header: list[tuple[str, str]], sections: list[Section]) -> None:
@@ -94,8 +95,8 @@ def _rich(header: list[tuple[str, str]], sections: list[Section]) -> None:
     console.print(Panel("\n".join(lines), title="mn-deploy sim"))
     for _, title, columns, rows in sections:
         table = Table(title=title, title_justify="left")
-        for column in columns:
-            table.add_column(column)
+        for column in columns:  # folded rather than cut: a name or a path is no use with an ellipsis in it
+            table.add_column(column, overflow="fold")
         for row in rows:
             table.add_row(*row)
         console.print(table)
@@ -115,6 +116,13 @@ def _save_plot(result: Result, path: Path) -> None:
 
 def _bad_input(message: str) -> NoReturn:
     click.echo(f"error: {message}", err=True)
+    sys.exit(2)
+
+
+def _bad_scenario(file: str, error: ScenarioError) -> NoReturn:
+    """A bad scenario or sweep file: each of its problems on its own `error:` line (the first 50, then a count)."""
+    for line in error.lines():
+        click.echo(f"error: {file}: {line}", err=True)
     sys.exit(2)
 
 
@@ -148,6 +156,12 @@ def sim() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write the run as a trace (docs/traces.md), the format `deployment export` writes for a live rollout.",
 )
+@click.option(
+    "--explain",
+    "tell_story",
+    is_flag=True,
+    help="After the summary, tell each decision of the controller with the rule behind it (docs/rules.md).",
+)
 def run(
     file: str,
     seed: int | None,
@@ -156,15 +170,18 @@ def run(
     plot: Path | None,
     until_ms: float | None,
     trace_path: Path | None,
+    tell_story: bool,
 ) -> None:
     """Run scenario FILE and summarise the deployments, versions and metrics."""
+    if as_json and tell_story:
+        _bad_input("--explain and --json exclude each other: the story is for people (from Python: sim.explain)")
     try:
         overrides = dict(parse_assignment(text) for text in assignments)
         scenario = load_scenario(with_overrides(read_scenario_document(file), overrides))
     except PathError as error:
         _bad_input(f"{file}: --set {error}")
     except ScenarioError as error:
-        _bad_input(f"{file}: {error}")
+        _bad_scenario(file, error)
     _warn(file, scenario.warnings)
     seed = scenario.seed if seed is None else seed
     _check_writable(trace_path)
@@ -189,7 +206,24 @@ def run(
     header = _header(result, scenario.description)
     if plot is not None:
         header.append(("Plot", str(plot)))
-    (_plain if _plain_output() else _rich)(header, _sections(result))
+    sections = _sections(result) + ([_story(result)] if tell_story else [])
+    (_plain if _plain_output() else _rich)(header, sections)
+
+
+def _story(result: Result) -> Section:
+    """`sim.explain`'s lines as a table: when (a span when merged), what, to whom, and by which rule."""
+    rows = [
+        [
+            "-".join(dict.fromkeys(f"{t / 1000:.1f}" for t in (line.from_ms, line.to_ms))),
+            line.deployment_id or "-",
+            line.what,
+            line.agents_text() or "-",
+            line.rule or "-",
+            line.why,
+        ]
+        for line in explain(result)
+    ]
+    return ("Story", "What happened, and why", ["at (s)", "deployment", "what", "agents", "rule", "why"], rows)
 
 
 def _interval(low: float | None, high: float | None, digits: int) -> str:
@@ -227,6 +261,10 @@ def _sweep_sections(result: SweepResult) -> list[Section]:
     return sections
 
 
+def _failed_runs(result: SweepResult) -> int:
+    return sum(1 for row in result.rows if row["outcome"] == ERROR)
+
+
 def _sweep_header(result: SweepResult, workers: str, files: list[tuple[str, Path | None]]) -> list[tuple[str, str]]:
     sweep = result.sweep
     lines = [("Sweep", sweep.name), ("Scenario", sweep.scenario_file)]
@@ -239,25 +277,14 @@ def _sweep_header(result: SweepResult, workers: str, files: list[tuple[str, Path
         ("Workers", workers),
         ("Intervals", DESCRIPTION),
     ]
-    failures = sum(1 for row in result.rows if row["outcome"] == ERROR)
+    failures = _failed_runs(result)
     if failures:
         lines.append(("Failed runs", f"{failures} (at most {_LISTED_FAILURES} listed below)"))
     return lines + [(label, str(path)) for label, path in files if path is not None]
 
 
-def _save_sweep_plot(result: SweepResult, path: Path) -> None:
-    """Outcome shares; duration CDFs when kept; for a two-axis grid, the first numeric metric as a heatmap."""
-    sweep = result.sweep
-    panels: list[Callable[[Any], object]] = [lambda ax: outcome_shares(result, ax)]
-    if "duration_ms" in sweep.metrics:
-        panels.append(lambda ax: duration_cdf(result, ax))
-    if len(sweep.grid) == 2 and sweep.metrics:
-        x, y = sweep.grid
-        panels.append(lambda ax: heatmap(result, x, y, metric=sweep.metrics[0], ax=ax))
-    figure = Figure(figsize=(12, 4.5 * len(panels)), layout="constrained")
-    for draw, ax in zip(panels, figure.subplots(len(panels), 1, squeeze=False)[:, 0], strict=True):
-        draw(ax)
-    figure.savefig(path, dpi=100)
+def _save_sweep_plot(result: SweepResult, path: Path, metric: str | None) -> None:
+    sweep_figure(result, metric=metric).savefig(path, dpi=100)
 
 
 @contextmanager
@@ -315,43 +342,158 @@ def _save(path: Path | None, save: Callable[[Path], object]) -> None:
         _bad_input(f"{path}: cannot write: {error.strerror or error}")
 
 
+SWEEP_NAME = "{sweep}"
+"""In an output path, the sweep's name (its file's stem): what tells several sweeps' files apart."""
+
+Outputs = tuple[Path | None, Path | None, Path | None]
+"""One sweep's --out, --summary and --plot."""
+
+
+def _read_sweeps(files: tuple[str, ...]) -> list[Sweep]:
+    """Every file read and checked before anything runs; two sweeps of one name could not be told apart."""
+    sweeps: dict[str, tuple[str, Sweep]] = {}
+    for file in files:
+        try:
+            spec = read_sweep(file)
+        except ScenarioError as error:
+            _bad_scenario(file, error)
+        if spec.name in sweeps:
+            same = sweeps[spec.name][0]
+            _bad_input(f"{file}: a sweep is named after its file's stem, and {same} is named {spec.name!r} too")
+        sweeps[spec.name] = (file, spec)
+    return [spec for _, spec in sweeps.values()]
+
+
+def _check_metric(specs: list[Sweep], metric: str | None, plot: Path | None) -> None:
+    """`--metric` picks the heatmap of `--plot`: refused, before anything runs, where there is none to pick."""
+    if metric is None:
+        return
+    problem = None
+    if plot is None:
+        problem = "it chooses what the heatmap of --plot shows; give --plot too"
+    for spec in specs:
+        if problem is None and len(spec.grid) != 2:
+            problem = f"sweep {spec.name} has {len(spec.grid)} grid axes; a heatmap needs two"
+        if problem is None and metric not in spec.metrics:
+            problem = f"sweep {spec.name} keeps only {', '.join(spec.metrics)}"
+    if problem is not None:
+        _bad_input(printable(f"--metric {metric}: {problem}"))
+
+
+def _sweep_and_save(
+    spec: Sweep, paths: Outputs, workers: int | None, address: str | None, metric: str | None
+) -> tuple[SweepResult, str, str]:
+    """Run one sweep and write its summary and plot: its result, its summary JSON and where it ran."""
+    rows_path, summary_path, plot_path = paths
+    result, where = _execute(spec, workers, address, rows_path)
+    document = json.dumps(result.summary_json(), ensure_ascii=False, allow_nan=False)
+    _save(summary_path, lambda path: path.write_text(document + "\n", encoding="utf-8"))
+    _save(plot_path, lambda path: _save_sweep_plot(result, path, metric))
+    return result, document, where
+
+
+def _outputs(spec: Sweep, out: Path | None, summary: Path | None, plot: Path | None, several: bool) -> Outputs:
+    """A sweep's output paths, SWEEP_NAME replaced by its name; with several sweeps each path must hold it."""
+
+    def path_of(option: str, path: Path | None) -> Path | None:
+        if path is None:
+            return None
+        if several and SWEEP_NAME not in str(path):
+            named = path.parent / f"{path.stem}-{SWEEP_NAME}{path.suffix}"
+            _bad_input(printable(f"{option} {path}: with several sweep files, put {SWEEP_NAME} in it ({named})"))
+        return Path(str(path).replace(SWEEP_NAME, spec.name))
+
+    return path_of("--out", out), path_of("--summary", summary), path_of("--plot", plot)
+
+
+def _sweeps_sections(done: list[tuple[SweepResult, Outputs]]) -> list[Section]:
+    """Several sweeps compared: a row per sweep, then each table of one sweep's summary holding every sweep's
+    rows, its name in a first column, so a figure can be read across sweeps (and grepped: a line names its sweep)."""
+    overview = [
+        [
+            result.sweep.name,
+            result.sweep.scenario_file,
+            f"{result.sweep.runs} x {len(result.sweep.points)} points",
+            str(result.sweep.seed),
+            str(_failed_runs(result)),
+            ", ".join(str(path) for path in paths if path is not None) or "-",
+        ]
+        for result, paths in done
+    ]
+    columns = ["sweep", "scenario", "runs", "seed", "failed runs", "files"]
+    merged: dict[str, Section] = {"Sweep": ("Sweep", "Sweeps", columns, overview)}
+    for result, _ in done:
+        for label, title, columns, rows in _sweep_sections(result):
+            named = [[result.sweep.name, *row] for row in rows]
+            if label in merged:
+                merged[label][3].extend(named)
+            else:
+                merged[label] = (label, title, ["sweep", *columns], named)
+    return list(merged.values())
+
+
 @sim.command("sweep")
-@click.argument("file")
+@click.argument("files", nargs=-1, required=True, metavar="FILE...")
 @click.option("--workers", type=click.IntRange(min=1), help="Processes running at once (default: the core count).")
 @click.option("--dask", "address", metavar="ADDRESS", help="Run on the Dask cluster whose scheduler is at ADDRESS.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write a CSV row per run as runs finish.")
-@click.option("--summary", type=click.Path(dir_okay=False, path_type=Path), help="Write the summary JSON.")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write a CSV row per run as runs finish ({sweep} in it: the sweep's name, needed with several files).",
+)
+@click.option(
+    "--summary",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the summary JSON ({sweep} in it: the sweep's name, needed with several files).",
+)
 @click.option(
     "--plot",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Save outcome shares, duration CDFs and, for a two-axis grid, a heatmap of the first metric listed.",
+    help="Save outcome shares, duration CDFs and, for a two-axis grid, a heatmap ({sweep} in it as for --out).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the summary JSON alone on stdout.")
+@click.option(
+    "--metric",
+    metavar="NAME",
+    help="The metric --plot's heatmap shows (default: the first the sweep file lists); *_ms metrics in seconds.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print each sweep's summary JSON alone on stdout, a line each.")
 def sweep(
-    file: str,
+    files: tuple[str, ...],
     workers: int | None,
     address: str | None,
     out: Path | None,
     summary: Path | None,
     plot: Path | None,
+    metric: str | None,
     as_json: bool,
 ) -> None:
-    """Run sweep FILE: its scenario `runs` times at every grid point; summarise outcomes and metrics per point."""
-    try:
-        spec = read_sweep(file)
-    except ScenarioError as error:
-        _bad_input(f"{file}: {error}")
+    """Run each sweep FILE: its scenario `runs` times at every grid point; summarise outcomes and metrics per point.
+
+    Several files run one after the other, all read and checked first, and one summary compares them (a `sweep`
+    column in every table); then --out, --summary and --plot must hold {sweep}, the sweep's name (its file's
+    stem), so that each sweep gets its own files, and --json prints one summary a line, in the files' order."""
+    specs = _read_sweeps(files)
     if workers is not None and address is not None:
         _bad_input("--workers and --dask exclude each other: a Dask cluster brings its own workers")
-    _warn(spec.scenario_file, spec.warnings)
-    for path in (out, summary, plot):
-        _check_writable(path)
-    result, where = _execute(spec, workers, address, out)
-    document = json.dumps(result.summary_json(), ensure_ascii=False, allow_nan=False)
-    _save(summary, lambda path: path.write_text(document + "\n", encoding="utf-8"))
-    _save(plot, lambda path: _save_sweep_plot(result, path))
+    _check_metric(specs, metric, plot)
+    outputs = [_outputs(spec, out, summary, plot, len(specs) > 1) for spec in specs]
+    for spec, paths in zip(specs, outputs, strict=True):
+        _warn(spec.scenario_file, spec.warnings)
+        for path in paths:
+            _check_writable(path)
+    done: list[tuple[SweepResult, Outputs]] = []
+    where = ""
+    for spec, paths in zip(specs, outputs, strict=True):
+        result, document, where = _sweep_and_save(spec, paths, workers, address, metric)
+        if as_json:
+            click.echo(document)
+        done.append((result, paths))
     if as_json:
-        click.echo(document)
         return
-    files = [("Rows", out), ("Summary", summary), ("Plot", plot)]
-    (_plain if _plain_output() else _rich)(_sweep_header(result, where, files), _sweep_sections(result))
+    show = _plain if _plain_output() else _rich
+    if len(done) > 1:
+        show([("Sweeps", str(len(done))), ("Workers", where), ("Intervals", DESCRIPTION)], _sweeps_sections(done))
+        return
+    result, (rows_path, summary_path, plot_path) = done[0]
+    named = [("Rows", rows_path), ("Summary", summary_path), ("Plot", plot_path)]
+    show(_sweep_header(result, where, named), _sweep_sections(result))

@@ -10,27 +10,21 @@ from __future__ import annotations
 import json
 import math
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import click
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from mn_deploy.sim_cli import Section, _bad_input, _plain, _plain_output, _rich, _terminal
-from mn_deploy.usage import FiniteFloatRange
-from sim.jsonfile import read_json
-from sim.overrides import PathError, parse_assignment, with_overrides
-from sim.requirements import RequirementError, parse_requirement
+from mn_deploy.requirement_options import EXIT_INTERRUPTED, read_stated, requirement_options, run_count
+from mn_deploy.sim_cli import Section, _bad_input, _bad_scenario, _plain, _plain_output, _rich
+from sim.requirements import RequirementError
 from sim.schema import ScenarioError
-from sim.sequential import MAX_RUNS, Verdict
-from sim.verification import BOUND, CONFIDENCE, DEFAULT_MAX_RUNS, Verification, verify
+from sim.sequential import Verdict
+from sim.verification import Judgement, Verification, verify
 from sim.worst import WorstCase
 from sim.worst import search_worst as find_worst
 
 EXIT_CODES = {Verdict.HOLDS: 0, Verdict.VIOLATED: 1, Verdict.UNDECIDED: 3}
-EXIT_INTERRUPTED = 130
 REPRODUCE = "reproduce"
 
 
@@ -59,30 +53,29 @@ def _header(verification: Verification) -> list[tuple[str, str]]:
     ]
 
 
-def _sections(verification: Verification) -> list[Section]:
-    rows = [
-        [
-            str(j.requirement),
-            j.decision.verdict.value,
-            str(j.decision.runs),
-            str(j.decision.violations),
-            f"[{j.decision.low:.4f}, {j.decision.high:.4f}]",
-        ]
-        for j in verification.judgements
+JUDGEMENT_COLUMNS = ["requirement", "verdict", "runs", "violations", "P(violation) interval"]
+
+
+def judgement_row(judgement: Judgement) -> list[str]:
+    """A requirement's verdict as a table row of JUDGEMENT_COLUMNS (a tuning's winner prints the same)."""
+    decision = judgement.decision
+    return [
+        str(judgement.requirement),
+        decision.verdict.value,
+        str(decision.runs),
+        str(decision.violations),
+        f"[{decision.low:.4f}, {decision.high:.4f}]",
     ]
+
+
+def _sections(verification: Verification) -> list[Section]:
+    rows = [judgement_row(j) for j in verification.judgements]
     firsts = [
         [str(j.requirement), str(f.run), str(f.seed), f.error or _value(f.value), f.reproduce]
         for j in verification.judgements
         if (f := j.first_violation) is not None
     ]
-    sections: list[Section] = [
-        (
-            "Requirement",
-            "Requirements",
-            ["requirement", "verdict", "runs", "violations", "P(violation) interval"],
-            rows,
-        )
-    ]
+    sections: list[Section] = [("Requirement", "Requirements", JUDGEMENT_COLUMNS, rows)]
     if firsts:
         columns = ["requirement", "run", "seed", "measured", REPRODUCE]
         sections.append(("First violation", "First violations", columns, firsts))
@@ -124,62 +117,14 @@ def _show(header: list[tuple[str, str]], sections: list[Section]) -> None:
             console.print(f"{label} ({row[0]}), replay: {row[-1]}", soft_wrap=True, markup=False)
 
 
-@contextmanager
-def _progress() -> Iterator[Callable[[int], None] | None]:
-    """A count of the runs done on stderr when it is a terminal (how many a verdict needs is not known ahead)."""
-    if not _terminal(sys.stderr):
-        yield None
-        return
-    columns = (SpinnerColumn(), TextColumn("{task.completed} runs"), TimeElapsedColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task("runs", total=None)
-        yield lambda done: bar.update(task, completed=done)
-
-
 @click.command("verify")
 @click.argument("file")
-@click.option(
-    "--require",
-    "requirements",
-    multiple=True,
-    metavar="EXPR",
-    help="A requirement, MEASURE OP VALUE (`max_bad_serving <= 2`); repeatable. Given, they replace the file's.",
-)
-@click.option(
-    "--set",
-    "assignments",
-    multiple=True,
-    metavar="PATH=VALUE",
-    help="Set a value of the scenario by dotted path (VALUE is JSON, else text), as for `sim run`.",
-)
-@click.option(
-    "--bound",
-    type=FiniteFloatRange(0, 1, min_open=True, max_open=True),
-    default=BOUND,
-    show_default=True,
-    help="A requirement holds when its probability of violation is shown below this, is violated when above.",
-)
-@click.option(
-    "--confidence",
-    type=FiniteFloatRange(0, 1, min_open=True, max_open=True),
-    default=CONFIDENCE,
-    show_default=True,
-    help="The probability that no verdict given is wrong, per requirement.",
-)
-@click.option(
-    "--max-runs",
-    type=click.IntRange(1, MAX_RUNS),
-    default=DEFAULT_MAX_RUNS,
-    show_default=True,
-    help="Give up (exit 3) after this many runs with a requirement still undecided.",
-)
+@requirement_options
 @click.option(
     "--search-worst",
     is_flag=True,
     help="Also try adversarial timings within the behaviors' supports; a violating schedule found exits 1.",
 )
-@click.option("--workers", type=click.IntRange(min=1), help="Processes running at once (default: the core count).")
-@click.option("--json", "as_json", is_flag=True, help="Print the verification JSON alone on stdout.")
 def verify_command(
     file: str,
     requirements: tuple[str, ...],
@@ -194,18 +139,9 @@ def verify_command(
     """Check that scenario FILE meets its requirements: run seeds until each requirement's probability of violation
     is shown below --bound (holds) or above it (violated) at --confidence. Exit 0 all hold, 1 one is violated,
     2 bad input, 3 undecided within --max-runs. With --search-worst, a violating adversarial schedule exits 1 too."""
+    document, overrides, stated = read_stated(file, assignments, requirements)
     try:
-        overrides = dict(parse_assignment(text) for text in assignments)
-        document = with_overrides(read_json(file), overrides)
-        stated = [parse_requirement(text) for text in requirements] or None
-    except PathError as error:
-        _bad_input(f"{file}: --set {error}")
-    except ScenarioError as error:
-        _bad_input(f"{file}: {error}")
-    except RequirementError as error:
-        _bad_input(f"--require: {error.message}")
-    try:
-        with _progress() as progress:
+        with run_count() as progress:
             verification = verify(
                 document,
                 stated,
@@ -222,7 +158,7 @@ def verify_command(
                 judged = [j.requirement for j in verification.judgements]
                 worst = find_worst(document, judged, file=file, overrides=overrides, workers=workers)
     except ScenarioError as error:
-        _bad_input(f"{file}: {error}")
+        _bad_scenario(file, error)
     except RequirementError as error:
         _bad_input(f"{file}: {error.message}")
     except KeyboardInterrupt:

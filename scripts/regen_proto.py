@@ -1,7 +1,12 @@
 """Regenerate the Python code of backends/protocol/job.proto and cluster.proto (`<name>_pb2.py`, `<name>_pb2.pyi`
 and `<name>_pb2_grpc.py` each; needs grpcio-tools).
 
-Run from anywhere: `.venv/bin/python scripts/regen_proto.py`. The generated files are committed.
+The generator is pinned to grpcio-tools 1.62.3 (protoc of protobuf 4.25): its code runs on every protobuf runtime
+from 4.25.1 to the newest (7.x) and needs no particular grpcio, where a newer generator's code demands a runtime
+at least as new as itself (`ValidateProtobufRuntimeVersion`) and a grpcio as new as its own. So the `live` extra
+can ask for `protobuf>=4.25.1` and `grpcio>=1.62` (the floors .ci/run tests). Run it in a venv of its own, from
+anywhere: `python3 -m venv /tmp/protoc && /tmp/protoc/bin/pip install grpcio-tools==1.62.3 &&
+/tmp/protoc/bin/python scripts/regen_proto.py`. The generated files are committed.
 
 The messages are built in a private descriptor pool, not protobuf's default one: the official SDK registers
 the same `mirrorneuron.job.v1` and `mirrorneuron.cluster.v1` symbols there from its own protos, and a process that
@@ -13,10 +18,12 @@ Each proto gets a pool of its own: neither imports the other.
 from __future__ import annotations
 
 import sys
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from grpc_tools import protoc
 
+GENERATOR = "1.62.3"  # grpcio-tools: see above for why this one
 ROOT = Path(__file__).resolve().parent.parent
 PROTOS = (Path("backends/protocol/job.proto"), Path("backends/protocol/cluster.proto"))
 DEFAULT_POOL = "_descriptor_pool.Default().AddSerializedFile("
@@ -37,6 +44,16 @@ def regenerate(proto: Path) -> str | None:
 
 
 def main() -> int:
+    try:
+        found = version("grpcio-tools")
+    except PackageNotFoundError:
+        found = "none"
+    if found != GENERATOR:
+        print(
+            f"error: needs grpcio-tools=={GENERATOR} (found {found}): pip install grpcio-tools=={GENERATOR}",
+            file=sys.stderr,
+        )
+        return 2
     for proto in PROTOS:
         if (error := regenerate(proto)) is not None:
             print(error, file=sys.stderr)

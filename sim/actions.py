@@ -14,11 +14,11 @@ import simpy
 
 from mn_deploy_core.errors import DeploymentError
 from mn_deploy_core.records import DeploymentRecord
-from sim.schema import ScenarioError, child, closed_object, number, object_of, text
+from sim.schema import Problems, ScenarioError, child, closed_object, known_keys, number, object_of, text
 from sim.world import Driver
 
-_OPTIONS: dict[str, tuple[str, ...]] = {
-    "deploy": ("overrides", "key"),
+OPTIONS: Mapping[str, tuple[str, ...]] = {
+    "deploy": ("overrides", "key", "bundle"),
     "promote": (),
     "rollback": ("version", "tag", "reason"),
     "pause": ("reason",),
@@ -26,7 +26,8 @@ _OPTIONS: dict[str, tuple[str, ...]] = {
     "fail": ("reason",),
     "crash": (),
 }
-VERBS = tuple(_OPTIONS)
+"""Each verb's options besides `at_ms`: `overrides` is an object, the others are texts."""
+VERBS = tuple(OPTIONS)
 Steps = Generator[simpy.Event, Any, None]
 """The operator's SimPy process."""
 
@@ -74,33 +75,44 @@ class Operated(Protocol):
     def fail(self, id_or_key: str, reason: str | None = None, *, now: float) -> DeploymentRecord: ...
 
 
-def parse_action(value: Any, path: str, manifest_names: Collection[str], agent_ids: Collection[str]) -> Action:
-    """One entry of `actions`: `at_ms`, exactly one verb, and that verb's options."""
+def _crash(value: Any, path: str, agent_ids: Collection[str] | None) -> tuple[str, dict[str, str]]:
+    """A crash's agent (checked against `agent_ids` unless None) and its options."""
+    crash = closed_object(value, path, ("agent", "key"), ("agent",))
+    problems = Problems()
+    target = problems.field(crash, path, "agent", text, "")
+    key = problems.field(crash, path, "key", text, "")
+    if target and agent_ids is not None and target not in agent_ids:
+        problems.add(child(path, "agent"), f'unknown agent "{target}"')
+    problems.raise_any()
+    return target, {"key": key} if key else {}
+
+
+def parse_action(
+    value: Any, path: str, manifest_names: Collection[str] | None, agent_ids: Collection[str] | None
+) -> Action:
+    """One entry of `actions`: `at_ms`, exactly one verb, and that verb's options, every problem at once. The
+    manifest a deploy names and the agent a crash names are checked unless `manifest_names` or `agent_ids` is None
+    (the scenario's manifests are broken, and report their own problems)."""
     body = object_of(value, path)
     verbs = [v for v in VERBS if v in body]
     if len(verbs) != 1:
         raise ScenarioError(path, f"must have exactly one of: {', '.join(VERBS)}")
     (verb,) = verbs
-    closed_object(body, path, ("at_ms", verb, *_OPTIONS[verb]), ("at_ms",))
-    at_ms = number(body["at_ms"], child(path, "at_ms"))
+    problems = Problems()
+    problems.check(known_keys, body, path, ("at_ms", verb, *OPTIONS[verb]), ("at_ms",))
+    at_ms = problems.field(body, path, "at_ms", number, 0.0)
+    options = {name: body[name] for name in OPTIONS[verb] if name in body}
+    for name in options:
+        problems.field(body, path, name, object_of if name == "overrides" else text, None)
     verb_path = child(path, verb)
-    options = {name: body[name] for name in _OPTIONS[verb] if name in body}
-    for name, option in options.items():
-        if name == "overrides":
-            object_of(option, child(path, name))
-        else:
-            text(option, child(path, name))
     if verb == "crash":
-        crash = closed_object(body[verb], verb_path, ("agent", "key"), ("agent",))
-        target = text(crash["agent"], child(verb_path, "agent"))
-        if target not in agent_ids:
-            raise ScenarioError(child(verb_path, "agent"), f'unknown agent "{target}"')
-        if "key" in crash:
-            options["key"] = text(crash["key"], child(verb_path, "key"))
+        target, crash_options = problems.check(_crash, body[verb], verb_path, agent_ids) or ("", {})
+        options.update(crash_options)
     else:
-        target = text(body[verb], verb_path)
-    if verb == "deploy" and target not in manifest_names:
-        raise ScenarioError(verb_path, f'unknown manifest "{target}"')
+        target = problems.field(body, path, verb, text, "")
+    if verb == "deploy" and target and manifest_names is not None and target not in manifest_names:
+        problems.add(verb_path, f'unknown manifest "{target}"')
+    problems.raise_any()
     return Action(at_ms=at_ms, verb=verb, target=target, options=options, source=body)
 
 
@@ -116,7 +128,7 @@ def perform(
     target, reason = action.target, options.get("reason")
     match action.verb:
         case "deploy":
-            bundle = options.get("bundle")  # only a replayed deploy has one: scenarios ship no payloads
+            bundle = options.get("bundle")  # the payloads' fingerprint, part of every spec digest
             return controller.deploy(manifests[target], options.get("overrides"), options.get("key"), bundle, now=now)
         case "promote":
             controller.promote(target, now=now)

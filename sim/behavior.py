@@ -17,13 +17,16 @@ from typing import Any
 import numpy as np
 
 from sim.distributions import Const, Distribution, parse_distribution
-from sim.schema import ScenarioError, child, closed_object, object_of, probability
+from sim.schema import Problems, child, closed_object, known_keys, object_of, probability
 from sim.streams import RandomStreams
 
 DEFAULT = "default"
-_TIMES = ("start_ms", "ready_ms", "check_ms", "crash_after_ms", "run_ms")
-_PROBABILITIES = ("start_failure", "check_failure")
-_FIELDS = (*_TIMES, *_PROBABILITIES)
+TIMES = ("start_ms", "ready_ms", "check_ms", "crash_after_ms", "run_ms")
+"""A behavior's fields that are distributions of a time in ms."""
+PROBABILITIES = ("start_failure", "check_failure")
+FIELDS = (*TIMES, *PROBABILITIES)
+AGENTS = "agents"
+"""The key of a block's per-agent blocks."""
 NEVER = math.inf
 INSTANT = Const(0.0)
 
@@ -87,14 +90,14 @@ def _constant(value: float, runs: int) -> tuple[float, ...]:
 
 
 def _fields(block: Mapping[str, Any], path: str) -> dict[str, Any]:
+    problems = Problems()
     parsed: dict[str, Any] = {}
-    for name in _TIMES:
-        if name in block:
-            parsed[name] = parse_distribution(block[name], child(path, name))
-    for name in _PROBABILITIES:
-        if name in block:
-            parsed[name] = probability(block[name], child(path, name))
-    return parsed
+    for name in TIMES:
+        parsed[name] = problems.field(block, path, name, parse_distribution, None)
+    for name in PROBABILITIES:
+        parsed[name] = problems.field(block, path, name, probability, None)
+    problems.raise_any()
+    return {name: value for name, value in parsed.items() if name in block}
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,30 +110,55 @@ _NOTHING = _Block({})
 """A block the scenario does not write."""
 
 
-def _block(value: Any, path: str, agent_ids: Collection[str]) -> _Block:
-    body = closed_object(value, path, (*_FIELDS, "agents"))
+def _agent(value: Any, path: str) -> dict[str, Any]:
+    return _fields(closed_object(value, path, FIELDS), path)
+
+
+def _block(value: Any, path: str, agent_ids: Collection[str] | None) -> _Block:
+    body = object_of(value, path)
+    problems = Problems()
+    problems.check(known_keys, body, path, (*FIELDS, AGENTS))
+    fields = problems.check(_fields, body, path)
     agents: dict[str, dict[str, Any]] = {}
-    agents_path = child(path, "agents")
-    for agent_id, agent_block in object_of(body.get("agents", {}), agents_path).items():
+    agents_path = child(path, AGENTS)
+    written: Mapping[str, Any] = problems.field(body, path, AGENTS, object_of, {})
+    for agent_id, agent_block in written.items():
         agent_path = child(agents_path, agent_id)
-        if agent_id not in agent_ids:
-            raise ScenarioError(agent_path, "unknown agent")
-        agents[agent_id] = _fields(closed_object(agent_block, agent_path, _FIELDS), agent_path)
-    return _Block(_fields(body, path), agents)
+        if agent_ids is not None and agent_id not in agent_ids:
+            problems.add(agent_path, "unknown agent")
+        agents[agent_id] = problems.check(_agent, agent_block, agent_path) or {}
+    problems.raise_any()
+    return _Block(fields or {}, agents)
+
+
+def parse_behaviors(value: Any, path: str, agents_by_manifest: Mapping[str, Collection[str]] | None) -> BehaviorTable:
+    """The `behaviors` block, every problem in it at once. Its manifest names and agent ids are checked against
+    `agents_by_manifest` (the agents of each manifest), or not at all when that is None: a scenario whose
+    manifests are broken reports those, not every behavior that names them."""
+    problems = Problems()
+    every_agent: Collection[str] | None = None
+    if agents_by_manifest is not None:
+        every_agent = {a for ids in agents_by_manifest.values() for a in ids}
+    blocks: dict[str, _Block] = {}
+    for name, block in object_of(value, path).items():
+        agent_ids = every_agent
+        if agents_by_manifest is not None and name in agents_by_manifest:
+            agent_ids = agents_by_manifest[name]
+        elif agents_by_manifest is not None and name != DEFAULT:
+            problems.add(child(path, name), "unknown manifest (expected default or a manifest name)")
+        parsed = problems.check(_block, block, child(path, name), agent_ids)
+        if parsed is not None:
+            blocks[name] = parsed
+    problems.raise_any()
+    return BehaviorTable(blocks)
 
 
 class BehaviorTable:
-    """The parsed `behaviors` block; `resolve` is cached per (manifest, agent) with overrides, else per manifest."""
+    """The parsed `behaviors` block (`parse_behaviors`); `resolve` is cached per (manifest, agent) with overrides,
+    else per manifest."""
 
-    def __init__(self, value: Any, agents_by_manifest: Mapping[str, Collection[str]]) -> None:
-        path = "$.behaviors"
-        every_agent = {a for agents in agents_by_manifest.values() for a in agents}
-        self._blocks: dict[str, _Block] = {}
-        for name, block in object_of(value, path).items():
-            if name != DEFAULT and name not in agents_by_manifest:
-                raise ScenarioError(child(path, name), "unknown manifest (expected default or a manifest name)")
-            agent_ids = every_agent if name == DEFAULT else agents_by_manifest[name]
-            self._blocks[name] = _block(block, child(path, name), agent_ids)
+    def __init__(self, blocks: Mapping[str, _Block] | None = None) -> None:
+        self._blocks = dict(blocks or {})
         self._cache: dict[tuple[str | None, str | None], Behavior] = {}
 
     def resolve(self, manifest_name: str | None, agent_id: str) -> Behavior:

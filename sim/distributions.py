@@ -130,6 +130,8 @@ _PARSERS: dict[str, Callable[[Any, str], Distribution]] = {
     "normal": _normal,
     "empirical": _empirical,
 }
+FAMILIES = tuple(_PARSERS)
+"""The distribution families a scenario may name."""
 
 
 def parse_distribution(value: Any, path: str) -> Distribution:

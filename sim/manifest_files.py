@@ -15,7 +15,7 @@ from typing import Any
 from mn_deploy_core.errors import InvalidManifestError
 from mn_deploy_core.manifest import load_manifest
 from sim.jsonfile import read_json
-from sim.schema import ScenarioError, child, closed_object, text
+from sim.schema import Problems, ScenarioError, child, closed_object, text
 
 FILE = "file"
 
@@ -27,23 +27,28 @@ def is_reference(value: Any) -> bool:
 
 def inline_manifest_files(document: Any, base: Path) -> Any:
     """`document` with every manifest given by path replaced by the file's manifest; ScenarioError naming the
-    JSONPath and the file when one cannot be read or is not a valid manifest. Anything else is left for the
+    JSONPath and the file of each that cannot be read or is not a valid manifest. Anything else is left for the
     scenario's own checks."""
     if not isinstance(document, Mapping) or not isinstance(document.get("manifests"), Mapping):
         return document
     manifests = dict(document["manifests"])
+    problems = Problems()
     for name, value in manifests.items():
-        if not is_reference(value):
-            continue
-        path = child(child("$.manifests", name), FILE)
-        reference = closed_object(value, child("$.manifests", name), (FILE,))
-        file = base / text(reference[FILE], path)
-        try:
-            manifest = read_json(file)
-            load_manifest(manifest)
-        except ScenarioError as error:
-            raise ScenarioError(path, f"{file}: {error.problem}") from None
-        except InvalidManifestError as error:
-            raise ScenarioError(path, f"{file}: {error.message}") from None
-        manifests[name] = manifest
+        if is_reference(value):
+            manifests[name] = problems.check(_read, value, child("$.manifests", name), base)
+    problems.raise_any()
     return {**document, "manifests": manifests}
+
+
+def _read(value: Any, path: str, base: Path) -> Any:
+    """The manifest a reference at `path` names, read and checked."""
+    where = child(path, FILE)
+    file = base / text(closed_object(value, path, (FILE,))[FILE], where)
+    try:
+        manifest = read_json(file)
+        load_manifest(manifest)
+    except ScenarioError as error:
+        raise ScenarioError(where, f"{file}: {error.problem}") from None
+    except InvalidManifestError as error:
+        raise ScenarioError(where, f"{file}: {error.message}") from None
+    return manifest

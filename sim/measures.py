@@ -66,8 +66,12 @@ def _failed_versions(result: Result) -> dict[tuple[str, str], dict[str, Any]]:
     return {(d["deployment_key"], d["target_version"]): d for d in result.deployments if d["status"] == "failed"}
 
 
+_COMPLETED = ("deployment_successful", "deployment_noop")
+"""A revert whose agents all still run the stable spec (a failed canary, stopped) is a noop, complete at once."""
+
+
 def _completed_at(deployment: Mapping[str, Any]) -> float | None:
-    return next((e["t_ms"] for e in deployment["events"] if e["type"] == "deployment_successful"), None)
+    return next((e["t_ms"] for e in deployment["events"] if e["type"] in _COMPLETED), None)
 
 
 def reverted_within_ms(result: Result) -> float:

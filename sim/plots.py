@@ -7,7 +7,7 @@ notebooks, scripts and headless tests alike. Times are drawn in seconds.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import matplotlib.pyplot as plt
@@ -16,12 +16,28 @@ from matplotlib.axes import Axes
 from matplotlib.collections import PolyCollection
 from matplotlib.colors import Colormap
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from mn_deploy_core.manifest import runtime_order
 from mn_deploy_core.status import Status
 from sim.metrics import TERMINAL_EVENTS, serving_intervals, serving_steps
 from sim.result import Result
 from sim.sweep import Point, SweepResult
+from sim.tuning_plot import candidates_plot
+
+__all__ = [
+    "candidates_plot",
+    "capacity",
+    "duration_cdf",
+    "heatmap",
+    "measure_label",
+    "outcome_shares",
+    "run_figure",
+    "status_spans",
+    "sweep_figure",
+    "timeline",
+    "unit_of",
+]
 
 HATCH = {"primary": "", "canary": "//", "candidate": "xx"}
 MARKS = {"placed": ("|", "black"), "healthy": ("o", "tab:green"), "unhealthy": ("X", "tab:red")}
@@ -30,20 +46,50 @@ STATUS_COLORS: dict[str, str] = {
     Status.AWAITING_PROMOTION: "tab:orange",
     Status.PAUSED: "tab:gray",
 }
+KEY_FAMILIES = ("Blues", "Oranges", "Purples", "Greens", "Reds", "YlOrBr")
+"""With several keys, each key's manifests take shades of one of these, so no two keys share a colour."""
+EVENT_GREYS = ("0.15", "0.45", "0.65")
+EVENT_DASHES: tuple[tuple[float, ...], ...] = ((6, 2), (3, 1.5), (8, 2, 2, 2), (8, 2, 2, 2, 2, 2), (12, 3))
+"""Deployment events are told apart by shade and dash, in greys only, so they never read as a version."""
 _INSTANCE_EVENT = "deployment_instance_"
 _ROW_HEIGHT = 0.8
 _MAX_TICK_LABELS = 60
+
+Manifest = tuple[str, str | None]
+"""(deployment key, manifest name): what one colour stands for."""
+Row = tuple[str, str]
+"""(deployment key, agent id): one row of the timeline."""
 
 
 def _axes(ax: Axes | None) -> Axes:
     return plt.subplots(figsize=(11, 6))[1] if ax is None else ax
 
 
-def _manifest_colors(result: Result) -> dict[str | None, Any]:
-    """One colour per manifest name, in order of first appearance, stable across both plots."""
-    palette: Colormap = plt.get_cmap("tab10")
-    names = dict.fromkeys(row["manifest_name"] for row in result.instances)
-    return {name: palette(i % palette.N) for i, name in enumerate(names)}
+def _keys(result: Result) -> list[str]:
+    return sorted({row["deployment_key"] for row in result.instances})
+
+
+def _manifest_colors(result: Result) -> dict[Manifest, Any]:
+    """One colour per (key, manifest) in order of first appearance, the same in both plots: one key gets
+    tab10's distinct hues; several keys get a hue family each, a shade per manifest."""
+    manifests = list(dict.fromkeys((row["deployment_key"], row["manifest_name"]) for row in result.instances))
+    keys = _keys(result)
+    if len(keys) <= 1:
+        palette: Colormap = plt.get_cmap("tab10")
+        return {manifest: palette(i % palette.N) for i, manifest in enumerate(manifests)}
+    colors: dict[Manifest, Any] = {}
+    for i, key in enumerate(keys):
+        family = plt.get_cmap(KEY_FAMILIES[i % len(KEY_FAMILIES)])
+        own = [manifest for manifest in manifests if manifest[0] == key]
+        for shade, manifest in zip(np.linspace(0.8, 0.45, len(own)) if len(own) > 1 else [0.7], own, strict=True):
+            colors[manifest] = family(shade)
+    return colors
+
+
+def _manifest_label(result: Result, manifest: Manifest) -> str:
+    """A manifest's name, after its key when there are several keys."""
+    key, name = manifest
+    return str(name) if len(_keys(result)) <= 1 else f"{key}: {name}"
 
 
 def _seconds(t_ms: float) -> float:
@@ -55,10 +101,19 @@ def _right_edge(result: Result) -> float:
     return max(_seconds(result.end_ms) * 1.05, 1.0)
 
 
-def _lane(row: Mapping[str, Any], rows: Mapping[str, int], role: str | None = None) -> tuple[float, float]:
+def _rows(result: Result) -> dict[Row, int]:
+    """A group of rows per key (keys in name order), an agent a row in runtime-id order within it."""
+    rows = sorted(
+        {(row["deployment_key"], row["agent_id"]) for row in result.instances},
+        key=lambda row: (row[0], runtime_order(row[1])),
+    )
+    return {row: i for i, row in enumerate(rows)}
+
+
+def _lane(row: Mapping[str, Any], rows: Mapping[Row, int], role: str | None = None) -> tuple[float, float]:
     """(low, high) of an instance's bar in `role` (default: as placed): primaries fill the row; canaries and
     candidates, which run beside a primary of the same agent, take its lower half so both stay visible."""
-    y = rows[row["agent_id"]]
+    y = rows[row["deployment_key"], row["agent_id"]]
     if (role or row["role"]) == "primary":
         return y - _ROW_HEIGHT / 2, y + _ROW_HEIGHT / 2
     return y, y + _ROW_HEIGHT / 2
@@ -66,7 +121,7 @@ def _lane(row: Mapping[str, Any], rows: Mapping[str, int], role: str | None = No
 
 def _segments(row: Mapping[str, Any], end: float) -> list[tuple[str, float, float]]:
     """(role, start s, stop s) of an instance's bar: from placement to stop (or the end), split where a canary
-    or candidate was promoted to primary."""
+    or candidate was promoted to primary, so it is hatched only while it was one."""
     start = _seconds(row["placed_ms"])
     ended = row["completed_ms"] if row["stopped_ms"] is None else row["stopped_ms"]
     stop = end if ended is None else _seconds(ended)
@@ -76,22 +131,23 @@ def _segments(row: Mapping[str, Any], end: float) -> list[tuple[str, float, floa
     return [(row["role"], start, _seconds(promoted)), ("primary", _seconds(promoted), stop)]
 
 
-def _bars(ax: Axes, result: Result, rows: Mapping[str, int], colors: Mapping[str | None, Any], end: float) -> None:
-    """One PolyCollection per (manifest, role): a bar per instance and role it held."""
-    groups: dict[tuple[str | None, str], list[list[tuple[float, float]]]] = {}
+def _bars(ax: Axes, result: Result, rows: Mapping[Row, int], colors: Mapping[Manifest, Any], end: float) -> None:
+    """One PolyCollection per (key, manifest, role): a bar per instance and role it held."""
+    groups: dict[tuple[Manifest, str], list[list[tuple[float, float]]]] = {}
     for row in result.instances:
         for role, start, stop in _segments(row, end):
             low, high = _lane(row, rows, role)
-            groups.setdefault((row["manifest_name"], role), []).append(
+            groups.setdefault(((row["deployment_key"], row["manifest_name"]), role), []).append(
                 [(start, low), (stop, low), (stop, high), (start, high)]
             )
-    for (name, role), verts in groups.items():
-        bars = PolyCollection(verts, facecolors=colors[name], edgecolors="white", hatch=HATCH.get(role, ""), alpha=0.85)
-        bars.set_label(f"{name} ({role})")
+    for (manifest, role), verts in sorted(groups.items(), key=lambda group: group[0][0][0]):  # legend by key
+        hatch = HATCH.get(role, "")
+        bars = PolyCollection(verts, facecolors=colors[manifest], edgecolors="white", hatch=hatch, alpha=0.85)
+        bars.set_label(f"{_manifest_label(result, manifest)} ({role})")
         ax.add_collection(bars)
 
 
-def _marks(ax: Axes, result: Result, rows: Mapping[str, int]) -> None:
+def _marks(ax: Axes, result: Result, rows: Mapping[Row, int]) -> None:
     for mark, (marker, color) in MARKS.items():
         points = [
             (row[f"{mark}_ms"], sum(_lane(row, rows)) / 2) for row in result.instances if row[f"{mark}_ms"] is not None
@@ -107,18 +163,32 @@ def _marks(ax: Axes, result: Result, rows: Mapping[str, int]) -> None:
         )
 
 
-def _deployment_lines(ax: Axes, result: Result) -> None:
-    """A vertical line at every deployment-level event (operator actions and status changes)."""
+def _key_spans(rows: Mapping[Row, int]) -> dict[str, tuple[float, float]]:
+    """(top, bottom) of each key's group of rows, edges included."""
+    spans: dict[str, tuple[float, float]] = {}
+    for (key, _), y in rows.items():
+        top, bottom = spans.get(key, (y - 0.5, y + 0.5))
+        spans[key] = (min(top, y - 0.5), max(bottom, y + 0.5))
+    return spans
+
+
+def _deployment_lines(ax: Axes, result: Result, rows: Mapping[Row, int]) -> None:
+    """A vertical line at every deployment-level event (operator actions and status changes) across its key's
+    rows, a grey shade and dash per kind; a dotted black line at a refused action, across every row."""
+    key_of = {d["deployment_id"]: d["deployment_key"] for d in result.deployments}
+    spans = _key_spans(rows)
     events = [e for e in result.events if not e["type"].startswith(_INSTANCE_EVENT)]
     kinds = list(dict.fromkeys(e["type"] for e in events))
-    palette = plt.get_cmap("Dark2")
     for i, kind in enumerate(kinds):
         for n, event in enumerate(e for e in events if e["type"] == kind):
-            ax.axvline(
-                _seconds(event["t_ms"]),
-                color=palette(i % palette.N),
-                linestyle="--",
-                linewidth=1,
+            top, bottom = spans.get(key_of[event["deployment_id"]], (-0.5, len(rows) - 0.5))
+            x = _seconds(event["t_ms"])
+            ax.plot(
+                [x, x],
+                [top, bottom],
+                color=EVENT_GREYS[i % len(EVENT_GREYS)],
+                linestyle=(0, EVENT_DASHES[i % len(EVENT_DASHES)]),
+                linewidth=1.2,
                 label=kind.removeprefix("deployment_") if n == 0 else None,
             )
     for n, error in enumerate(result.errors):
@@ -139,23 +209,31 @@ def _label(ax: Axes, result: Result, traced: str | None, ylabel: str, what: str 
     ax.set_title(result.scenario + ("" if traced else f" (seed {result.seed})") + what)
 
 
+def _legend(ax: Axes) -> None:
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", handlelength=3)
+
+
 def timeline(result: Result, ax: Axes | None = None, *, traced: str | None = None) -> Axes:
-    """One row per agent; a bar per instance coloured by manifest and hatched by role; marks at placed,
-    healthy and unhealthy; dashed lines at deployment events, dotted at refused actions. `traced`: the source
-    of the trace the result was read from (`sim.traced`), None for a run."""
+    """One row per agent, grouped by key (the key in the row labels when there are several, a line between
+    groups); a bar per instance coloured by manifest and hatched by role while it held it; marks at placed,
+    healthy and unhealthy; grey dashed lines at deployment events across their key's rows, dotted at refused
+    actions. `traced`: the source of the trace the result was read from (`sim.traced`), None for a run."""
     ax = _axes(ax)
-    agents = sorted({row["agent_id"] for row in result.instances}, key=runtime_order)
-    rows = {agent: i for i, agent in enumerate(agents)}
+    rows = _rows(result)
+    several = len(_keys(result)) > 1
     edge = _right_edge(result)
     _bars(ax, result, rows, _manifest_colors(result), edge)
     _marks(ax, result, rows)
-    _deployment_lines(ax, result)
+    _deployment_lines(ax, result, rows)
+    if several:
+        for _, bottom in list(_key_spans(rows).values())[:-1]:
+            ax.axhline(bottom, color="black", linewidth=0.8)
     ax.set_xlim(0, edge)
-    ax.set_ylim(len(agents) - 0.5, -0.5)
-    if len(agents) <= _MAX_TICK_LABELS:
-        ax.set_yticks(range(len(agents)), agents)
-    _label(ax, result, traced, "agent")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
+    ax.set_ylim(len(rows) - 0.5, -0.5)
+    if len(rows) <= _MAX_TICK_LABELS:
+        ax.set_yticks(range(len(rows)), [f"{key}: {agent}" if several else agent for key, agent in rows])
+    _label(ax, result, traced, "key: agent" if several else "agent")
+    _legend(ax)
     return ax
 
 
@@ -210,20 +288,23 @@ def _bands(ax: Axes, result: Result) -> None:
 
 
 def capacity(result: Result, ax: Axes | None = None, *, traced: str | None = None) -> Axes:
-    """Serving primaries over time per manifest, over bands showing when a deployment was running,
-    awaiting promotion or paused."""
+    """Serving primaries over time per manifest (and key, with several), in the timeline's colours, over bands
+    showing when a deployment was running, awaiting promotion or paused."""
     ax = _axes(ax)
     _bands(ax, result)
     colors = _manifest_colors(result)
     edge = _right_edge(result)
     intervals = serving_intervals(result.instances)
-    for name, steps in serving_steps(intervals, lambda s: s.manifest_name).items():
+    steps_of = serving_steps(intervals, lambda s: (s.key, s.manifest_name))
+    for manifest, steps in sorted(steps_of.items(), key=lambda item: item[0][0]):
         times, counts = _steps_to(steps, edge)
-        ax.step(times, counts, where="post", color=colors.get(name), linewidth=2, label=f"{name} serving")
+        label = f"{_manifest_label(result, manifest)} serving"
+        ax.step(times, counts, where="post", color=colors.get(manifest), linewidth=2, label=label)
     ax.set_xlim(0, edge)
     ax.set_ylim(bottom=0)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # a count: no half instances on the axis
     _label(ax, result, traced, "serving primaries", ": capacity")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
+    _legend(ax)
     return ax
 
 
@@ -247,17 +328,46 @@ def _axis(result: SweepResult, name: str) -> str:
     raise ValueError(f"no grid axis {name!r} (axes: {', '.join(result.sweep.grid)})")
 
 
-def _cell_value(result: SweepResult, point: int, metric: str | None, outcome: str | None) -> float:
+def unit_of(metric: str) -> tuple[float, str]:
+    """(factor, unit) a measure is drawn in: milliseconds as seconds, counts as they are. The heatmap and the
+    duration CDFs share it, so the same figure reads the same on both."""
+    return (1 / 1000, "s") if metric.endswith("_ms") else (1.0, "")
+
+
+def measure_label(metric: str) -> str:
+    """A measure's name on an axis, with the unit it is drawn in: `duration (s)`, `min_serving`."""
+    unit = unit_of(metric)[1]
+    return f"{metric.removesuffix('_ms')} ({unit})" if unit else metric
+
+
+def _cell(result: SweepResult, point: int, metric: str | None, outcome: str | None) -> tuple[float, float, float]:
+    """(value, low, high) of a cell: an outcome's share with its Wilson interval, or a metric's mean with its
+    bootstrap interval, in the metric's unit; NaN where there is none."""
     summary = result.summary[point]
     if outcome is not None:
         if outcome not in summary.outcomes:
             raise ValueError(f"no run had the outcome {outcome!r} (outcomes: {', '.join(summary.outcomes)})")
-        return summary.outcomes[outcome].share
+        share = summary.outcomes[outcome]
+        return share.share, share.low, share.high
     assert metric is not None
     if metric not in summary.metrics:
         raise ValueError(f"the sweep did not keep {metric!r} (kept: {', '.join(summary.metrics)})")
-    mean = summary.metrics[metric].mean
-    return np.nan if mean is None else mean
+    estimate, (factor, _) = summary.metrics[metric], unit_of(metric)
+
+    def scaled(value: float | None) -> float:
+        return np.nan if value is None else value * factor
+
+    return scaled(estimate.mean), scaled(estimate.low), scaled(estimate.high)
+
+
+def _number(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:#.3g}"
+
+
+def _cell_text(value: float, low: float, high: float, unit: str) -> str:
+    """The value with its unit, and its interval below it when there is one."""
+    text = _number(value) + (f" {unit}" if unit else "")
+    return text if np.isnan(low) or np.isnan(high) else f"{text}\n[{_number(low)}, {_number(high)}]"
 
 
 def heatmap(
@@ -270,8 +380,9 @@ def heatmap(
     where: Mapping[str, Any] | None = None,
     ax: Axes | None = None,
 ) -> Axes:
-    """The mean of `metric`, or the share of runs with `outcome`, at each (x, y) of two grid axes, written
-    in its cell. With more axes, `where` fixes the others ({axis: value}), so each cell is one point."""
+    """The mean of `metric` (milliseconds drawn as seconds), or the share of runs with `outcome`, at each (x, y)
+    of two grid axes, written in its cell with its 95% interval below, and a colour bar attached to the axes
+    naming the unit. With more axes, `where` fixes the others ({axis: value}), so each cell is one point."""
     if (metric is None) == (outcome is None):
         raise ValueError("give exactly one of metric= or outcome=")
     ax = _axes(ax)
@@ -279,8 +390,8 @@ def heatmap(
     x_path, y_path = _axis(result, x), _axis(result, y)
     fixed = {_axis(result, name): value for name, value in (where or {}).items()}
     xs, ys = sweep.grid[x_path], sweep.grid[y_path]
-    values = np.full((len(ys), len(xs)), np.nan)
-    filled = np.zeros_like(values, dtype=bool)
+    cells = np.full((len(ys), len(xs), 3), np.nan)
+    filled = np.zeros((len(ys), len(xs)), dtype=bool)
     for point in sweep.points:
         if any(point.params[path] != value for path, value in fixed.items()):
             continue
@@ -288,26 +399,30 @@ def heatmap(
         if filled[row, column]:
             raise ValueError("several points fall in one cell: fix the other grid axes with where=")
         filled[row, column] = True
-        values[row, column] = _cell_value(result, point.index, metric, outcome)
-    image = ax.imshow(values, origin="lower", aspect="auto", cmap="viridis")
-    for (row, column), value in np.ndenumerate(values):
+        cells[row, column] = _cell(result, point.index, metric, outcome)
+    unit = "" if metric is None else unit_of(metric)[1]
+    image = ax.imshow(cells[:, :, 0], origin="lower", aspect="auto", cmap="viridis")
+    for (row, column), value in np.ndenumerate(cells[:, :, 0]):
         if not np.isnan(value):
-            text = f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
             color = "black" if image.norm(value) > 0.6 else "white"  # the bright end of viridis is yellow
-            ax.text(column, row, text, ha="center", va="center", color=color)
+            text = _cell_text(value, *cells[row, column, 1:], unit)
+            ax.text(column, row, text, ha="center", va="center", color=color, fontsize="small")
     ax.set_xticks(range(len(xs)), [str(v) for v in xs])
     ax.set_yticks(range(len(ys)), [str(v) for v in ys])
     ax.set_xlabel(sweep.short_names[x_path])
     ax.set_ylabel(sweep.short_names[y_path])
     what = f"share of {outcome}" if outcome is not None else f"mean {metric}"
-    ax.set_title(f"{sweep.name}: {what}")
-    ax.figure.colorbar(image, ax=ax, label=what)
+    ax.set_title(f"{sweep.name}: {what} (95% interval below)")
+    label = f"share of runs {outcome}" if metric is None else f"mean {measure_label(metric)}"
+    bar = ax.inset_axes((1.02, 0.0, 0.03, 1.0))  # a child of the axes: it stays beside them whatever the layout
+    ax.figure.colorbar(image, cax=bar, label=label)
     return ax
 
 
 def _durations(result: SweepResult, point: Point) -> list[float]:
+    factor, _ = unit_of("duration_ms")
     return sorted(
-        _seconds(row["duration_ms"])
+        row["duration_ms"] * factor
         for row in result.rows
         if row["point"] == point.index and row["duration_ms"] is not None
     )
@@ -326,7 +441,7 @@ def duration_cdf(result: SweepResult, ax: Axes | None = None) -> Axes:
         ax.step([0.0, *durations], [0.0, *shares], where="post", label=result.sweep.label(point))
     ax.set_xlim(left=0)
     ax.set_ylim(0, 1.02)
-    ax.set_xlabel("rollout duration (s)")
+    ax.set_xlabel(f"rollout {measure_label('duration_ms')}")
     ax.set_ylabel("share of runs")
     ax.set_title(f"{result.sweep.name}: duration of the rollout under test")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
@@ -353,3 +468,19 @@ def outcome_shares(result: SweepResult, ax: Axes | None = None) -> Axes:
     ax.set_title(f"{result.sweep.name}: outcomes ({result.sweep.runs} runs per point)")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
     return ax
+
+
+def sweep_figure(result: SweepResult, *, metric: str | None = None) -> Figure:
+    """What `sim sweep --plot` saves: outcome shares; duration CDFs when kept; for a two-axis grid, a heatmap of
+    `metric` (default: the first numeric metric the sweep file lists)."""
+    sweep = result.sweep
+    panels: list[Callable[[Axes], object]] = [lambda ax: outcome_shares(result, ax)]
+    if "duration_ms" in sweep.metrics:
+        panels.append(lambda ax: duration_cdf(result, ax))
+    if len(sweep.grid) == 2 and sweep.metrics:
+        x, y = sweep.grid
+        panels.append(lambda ax: heatmap(result, x, y, metric=metric or sweep.metrics[0], ax=ax))
+    figure = Figure(figsize=(12, 4.5 * len(panels)), layout="constrained")
+    for draw, ax in zip(panels, figure.subplots(len(panels), 1, squeeze=False)[:, 0], strict=True):
+        draw(ax)
+    return figure

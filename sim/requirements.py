@@ -20,7 +20,7 @@ from mn_deploy_core.status import Status
 from sim.measures import MEASURES, NO_DEPLOYMENT, OUTCOME, REVERSION, REVERTED, measure, reversion
 from sim.result import Result
 from sim.rows import ERROR
-from sim.schema import ScenarioError, child, list_of, text
+from sim.schema import Problems, ScenarioError, child, list_of, text
 
 NAMES = (*MEASURES, *REVERSION)
 """Every measure a requirement may name."""
@@ -103,12 +103,16 @@ def measures_of(result: Result) -> dict[str, Any]:
     return {**measure(result), **reversion(result)}
 
 
+def _requirement(value: Any, path: str) -> Requirement:
+    try:
+        return parse_requirement(text(value, path))
+    except RequirementError as error:
+        raise ScenarioError(path, error.message) from None
+
+
 def requirements_at(value: Any, path: str) -> tuple[Requirement, ...]:
-    """A scenario's `requirements`: a list of requirement texts; raises ScenarioError naming the bad one."""
-    requirements = []
-    for i, raw in enumerate(list_of(value, path)):
-        try:
-            requirements.append(parse_requirement(text(raw, child(path, i))))
-        except RequirementError as error:
-            raise ScenarioError(child(path, i), error.message) from None
-    return tuple(requirements)
+    """A scenario's `requirements`: a list of requirement texts; raises ScenarioError naming every bad one."""
+    problems = Problems()
+    requirements = [problems.check(_requirement, raw, child(path, i)) for i, raw in enumerate(list_of(value, path))]
+    problems.raise_any()
+    return tuple(r for r in requirements if r is not None)

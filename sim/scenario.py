@@ -8,7 +8,7 @@ seed give the same result, byte for byte.
 from __future__ import annotations
 
 import gc
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import reduce
 from pathlib import Path
@@ -23,17 +23,37 @@ from mn_deploy_core.manifest import Manifest, load_manifest
 from mn_deploy_core.policy import unknown_keys
 from mn_deploy_core.records import DeploymentRecord
 from sim.actions import Action, Operator, parse_action
-from sim.behavior import DEFAULT, BehaviorTable
+from sim.behavior import DEFAULT, BehaviorTable, parse_behaviors
 from sim.jsonfile import read_json
 from sim.manifest_files import inline_manifest_files
 from sim.provenance import Provenance
 from sim.requirements import Requirement, requirements_at
 from sim.result import Result, collect
-from sim.schema import ScenarioError, child, closed_object, list_of, natural, number, object_of, text
+from sim.schema import (
+    SCHEMA_KEY,
+    Problems,
+    ScenarioError,
+    child,
+    known_keys,
+    list_of,
+    natural,
+    number_or_null,
+    object_of,
+    text,
+)
 from sim.streams import RandomStreams
 from sim.world import Driver, SimRuntime
 
-_KEYS = ("name", "description", "seed", "until_ms", "manifests", "behaviors", "actions", "requirements")
+PLAIN: Mapping[str, Callable[[Any, str], Any]] = {
+    "name": text,
+    "description": text,
+    "seed": natural,
+    "until_ms": number_or_null,
+}
+"""The scenario's plain fields and their checkers (whose `KINDS` the published schema gives)."""
+KEYS = (SCHEMA_KEY, *PLAIN, "manifests", "behaviors", "actions", "requirements")
+"""Every key a scenario file may hold (`$schema` only points an editor at the published schema)."""
+REQUIRED = ("name", "manifests", "actions")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,9 +69,9 @@ class Scenario:
     behaviors: BehaviorTable
     actions: tuple[Action, ...]
     warnings: tuple[str, ...] = ()
+    """One line each: policy keys the manifest format does not know (they change nothing, so likely typos)."""
     requirements: tuple[Requirement, ...] = ()
     """What every run should meet, checked by `sim verify` (docs/verification.md)."""
-    """One line each: policy keys the manifest format does not know (they change nothing, so likely typos)."""
 
 
 def _manifest(document: Any, path: str, overrides: Mapping[str, Any] | None = None, key: str | None = None) -> Manifest:
@@ -61,28 +81,36 @@ def _manifest(document: Any, path: str, overrides: Mapping[str, Any] | None = No
         raise ScenarioError(path, error.message) from None
 
 
-def _manifests(value: Any) -> dict[str, Manifest]:
-    path = "$.manifests"
+def _manifests(value: Any, path: str) -> dict[str, Manifest]:
+    """Every manifest, each checked by the core (one problem per manifest: the core reports its first)."""
     documents = object_of(value, path)
     if not documents:
         raise ScenarioError(path, "must name at least one manifest")
+    problems = Problems()
     if DEFAULT in documents:
-        raise ScenarioError(child(path, DEFAULT), f'"{DEFAULT}" is reserved for behaviors')
-    return {name: _manifest(doc, child(path, name)) for name, doc in documents.items()}
+        problems.add(child(path, DEFAULT), f'"{DEFAULT}" is reserved for behaviors')
+    manifests = {name: problems.check(_manifest, doc, child(path, name)) for name, doc in documents.items()}
+    problems.raise_any()
+    return {name: manifest for name, manifest in manifests.items() if manifest is not None}
 
 
-def _actions(value: Any, documents: Mapping[str, Any], manifests: Mapping[str, Manifest]) -> tuple[Action, ...]:
-    path = "$.actions"
-    agent_ids = {a for m in manifests.values() for a in m.agents}
+def _actions(
+    value: Any, path: str, documents: Mapping[str, Any], manifests: Mapping[str, Manifest] | None
+) -> tuple[Action, ...]:
+    """The actions in time order; deploys' names and overrides are checked against `manifests` unless None."""
+    agent_ids = None if manifests is None else {a for m in manifests.values() for a in m.agents}
+    problems = Problems()
     actions = []
     for i, raw in enumerate(list_of(value, path)):
-        action = parse_action(raw, child(path, i), manifests, agent_ids)
-        if action.verb == "deploy" and action.options:
+        action = problems.check(parse_action, raw, child(path, i), manifests, agent_ids)
+        if action is None:
+            continue
+        if manifests is not None and action.verb == "deploy" and action.options:
             overrides, key = action.options.get("overrides"), action.options.get("key")
-            _manifest(
-                documents[action.target], child(child(path, i), "overrides" if overrides else "key"), overrides, key
-            )
+            where = child(child(path, i), "overrides" if overrides else "key")
+            problems.check(_manifest, documents[action.target], where, overrides, key)
         actions.append(action)
+    problems.raise_any()
     return tuple(sorted(actions, key=lambda a: a.at_ms))
 
 
@@ -96,24 +124,31 @@ def _policy_warnings(documents: Mapping[str, Any]) -> tuple[str, ...]:
 
 
 def load_scenario(document: Any, base: Path = Path()) -> Scenario:
-    """Validate a parsed scenario; raises ScenarioError naming the JSONPath of the first problem. Manifests given
-    by path are read relative to `base` (a file's are by `read_scenario_document`, relative to the file)."""
-    body = closed_object(inline_manifest_files(document, base), "$", _KEYS, ("name", "manifests", "actions"))
-    manifests = _manifests(body["manifests"])
-    documents = {name: body["manifests"][name] for name in manifests}
-    until = body.get("until_ms")
-    return Scenario(
-        name=text(body["name"], "$.name"),
-        description=text(body["description"], "$.description") if "description" in body else None,
-        seed=natural(body.get("seed", 0), "$.seed"),
-        until_ms=None if until is None else number(until, "$.until_ms"),
+    """Validate a parsed scenario; raises ScenarioError with every problem found, each naming its JSONPath.
+    Manifests given by path are read relative to `base` (a file's are by `read_scenario_document`, relative to
+    the file). Behaviors and actions are checked against the manifests only when all of those are valid, so one
+    broken manifest is one problem, not one more per action that deploys it."""
+    body = object_of(inline_manifest_files(document, base), "$")
+    problems = Problems()
+    problems.check(known_keys, body, "$", KEYS, REQUIRED)
+    manifests = problems.check(_manifests, body["manifests"], "$.manifests") if "manifests" in body else None
+    documents = {name: body["manifests"][name] for name in manifests or {}}
+    agents = None if manifests is None else {n: tuple(m.agents) for n, m in manifests.items()}
+    plain = {key: problems.field(body, "$", key, check, None) for key, check in PLAIN.items()}
+    scenario = Scenario(
+        name=plain.get("name") or "",
+        description=plain.get("description"),
+        seed=plain.get("seed") or 0,
+        until_ms=plain.get("until_ms"),
         documents=documents,
-        manifests=manifests,
-        behaviors=BehaviorTable(body.get("behaviors", {}), {n: tuple(m.agents) for n, m in manifests.items()}),
-        actions=_actions(body["actions"], documents, manifests),
+        manifests=manifests or {},
+        behaviors=problems.field(body, "$", "behaviors", lambda v, p: parse_behaviors(v, p, agents), BehaviorTable()),
+        actions=problems.field(body, "$", "actions", lambda v, p: _actions(v, p, documents, manifests), ()),
         warnings=_policy_warnings(documents),
-        requirements=requirements_at(body.get("requirements", []), "$.requirements"),
+        requirements=problems.field(body, "$", "requirements", requirements_at, ()),
     )
+    problems.raise_any()
+    return scenario
 
 
 def read_scenario_document(path: str | Path) -> Any:

@@ -37,11 +37,27 @@ from sim.overrides import PathError, format_assignment, with_overrides
 from sim.reproduce import reproduce_command
 from sim.rows import ERROR, REPLAY, Row, RowWriter, header
 from sim.scenario import Scenario, load_scenario, read_scenario_document, run_scenario
-from sim.schema import ScenarioError, child, closed_object, list_of, natural, object_of, text
+from sim.schema import (
+    SCHEMA_KEY,
+    Problem,
+    Problems,
+    ScenarioError,
+    child,
+    known_keys,
+    list_of,
+    natural,
+    object_of,
+    text,
+)
 from sim.stats import interval_methods
 from sim.summary import PointSummary, summarize
 
-_KEYS = ("scenario", "description", "runs", "seed", "grid", "metrics")
+PLAIN: Mapping[str, Callable[[Any, str], Any]] = {"description": text, "seed": natural}
+"""The sweep's plain fields and their checkers (whose `KINDS` the published schema gives)."""
+KEYS = (SCHEMA_KEY, "scenario", *PLAIN, "runs", "grid", "metrics")
+"""Every key a sweep file may hold (`$schema` only points an editor at the published schema)."""
+REQUIRED = ("scenario", "runs")
+SCENARIO = "$.scenario"
 MAX_RUNS = 100_000
 MAX_POINTS = 10_000
 """Far beyond any sweep worth waiting for; above them a few bytes of JSON would only exhaust memory."""
@@ -115,68 +131,107 @@ class Sweep:
         return ", ".join(parts) or "baseline"
 
 
-def _grid(value: Any, scenario: Any) -> dict[str, tuple[Any, ...]]:
-    path = "$.grid"
-    grid = {}
-    for axis, values in object_of(value, path).items():
-        where = child(path, axis)
-        listed = list_of(values, where)
-        if not listed:
-            raise ScenarioError(where, "must list at least one value")
-        try:
-            with_overrides(scenario, {axis: listed[0]})
-        except PathError as error:
-            raise ScenarioError(where, error.problem) from None
-        grid[axis] = tuple(listed)
-    return grid
-
-
-def _metrics(value: Any) -> tuple[str, ...]:
-    path = "$.metrics"
-    names = []
-    for i, name in enumerate(list_of(value, path)):
-        if name not in MEASURES:
-            expected = ", ".join(MEASURES)
-            raise ScenarioError(child(path, i), f"unknown metric {json.dumps(name)} (expected one of {expected})")
-        names.append(name)
-    return tuple(n for n in dict.fromkeys(names) if n != OUTCOME)
-
-
-def load_sweep(document: Any, *, name: str, base: Path = Path()) -> Sweep:
-    """Validate a parsed sweep whose scenario path is relative to `base`; every point's scenario is checked
-    too, so a bad grid value fails here rather than in a worker. Raises ScenarioError naming the path."""
-    body = closed_object(document, "$", _KEYS, ("scenario", "runs"))
-    scenario_file = os.path.normpath(base / text(body["scenario"], "$.scenario"))
+def _axis(values: Any, path: str, axis: str, scenario: Any) -> tuple[Any, ...]:
+    """One grid axis: a non-empty list of values for a dotted path the scenario has (or may have)."""
+    listed = list_of(values, path)
+    if not listed:
+        raise ScenarioError(path, "must list at least one value")
     try:
-        scenario = read_scenario_document(scenario_file)
-    except ScenarioError as error:
-        raise ScenarioError("$.scenario", f"{scenario_file}: {error}") from None
-    runs = natural(body["runs"], "$.runs")
+        with_overrides(scenario, {axis: listed[0]})
+    except PathError as error:
+        raise ScenarioError(path, error.problem) from None
+    return tuple(listed)
+
+
+def _grid(value: Any, path: str, scenario: Any) -> dict[str, tuple[Any, ...]]:
+    problems = Problems()
+    grid = {axis: problems.check(_axis, values, child(path, axis), axis, scenario) for axis, values in value.items()}
+    problems.raise_any()
+    return {axis: values for axis, values in grid.items() if values is not None}
+
+
+def _metric(name: Any, path: str) -> str:
+    if name not in MEASURES:
+        raise ScenarioError(path, f"unknown metric {json.dumps(name)} (expected one of {', '.join(MEASURES)})")
+    return str(name)
+
+
+def _metrics(value: Any, path: str) -> tuple[str, ...]:
+    problems = Problems()
+    names = [problems.check(_metric, name, child(path, i)) for i, name in enumerate(list_of(value, path))]
+    problems.raise_any()
+    return tuple(n for n in dict.fromkeys(names) if n is not None and n != OUTCOME)
+
+
+def _runs(value: Any, path: str) -> int:
+    runs = natural(value, path)
     if not 1 <= runs <= MAX_RUNS:
-        raise ScenarioError("$.runs", f"must be between 1 and {MAX_RUNS}")
-    grid = _grid(body.get("grid", {}), scenario)
-    if math.prod(len(values) for values in grid.values()) > MAX_POINTS:
-        raise ScenarioError("$.grid", f"must have at most {MAX_POINTS} points (the product of its axes' lengths)")
-    points = tuple(Point(i, dict(zip(grid, values, strict=True))) for i, values in enumerate(product(*grid.values())))
-    sweep = Sweep(
-        name=name,
-        description=text(body["description"], "$.description") if "description" in body else None,
-        scenario_file=scenario_file,
-        scenario=scenario,
-        runs=runs,
-        seed=natural(body.get("seed", 0), "$.seed"),
-        grid=grid,
-        metrics=_metrics(body.get("metrics", list(MEASURES))),
-        points=points,
-    )
+        raise ScenarioError(path, f"must be between 1 and {MAX_RUNS}")
+    return runs
+
+
+def _scenario(value: Any, path: str, base: Path) -> tuple[str, Any]:
+    """The scenario file's path (relative to `base`) and its document, its manifest files read in."""
+    scenario_file = os.path.normpath(base / text(value, path))
+    try:
+        return scenario_file, read_scenario_document(scenario_file)
+    except ScenarioError as error:
+        raise error.inside(path, scenario_file) from None
+
+
+def _point_problems(sweep: Sweep) -> tuple[tuple[str, ...], list[Problem]]:
+    """The scenario's warnings at every point, each once, and its problems, each once: at the first point that has
+    it, with how many other points have it too (a file broken everywhere is one problem, not one per point)."""
     warnings: dict[str, None] = {}
-    for point in points:
+    first: dict[str, str] = {}
+    points: dict[str, int] = {}
+    for point in sweep.points:
         try:
             warnings.update(dict.fromkeys(load_scenario(sweep.document(point)).warnings))
         except ScenarioError as error:
             at = f" at {sweep.label(point)}" if point.params else ""
-            raise ScenarioError("$.scenario", f"{scenario_file}{at}: {error}") from None
-    return replace(sweep, warnings=tuple(warnings))
+            for problem in map(str, error.problems):
+                first.setdefault(problem, f"{sweep.scenario_file}{at}: {problem}")
+                points[problem] = points.get(problem, 0) + 1
+    return tuple(warnings), [Problem(SCENARIO, first[p] + _elsewhere(points[p] - 1)) for p in first]
+
+
+def _elsewhere(others: int) -> str:
+    return f" (and at {others} other point{'s' if others > 1 else ''})" if others else ""
+
+
+def load_sweep(document: Any, *, name: str, base: Path = Path()) -> Sweep:
+    """Validate a parsed sweep whose scenario path is relative to `base`; every point's scenario is checked
+    too, so a bad grid value fails here rather than in a worker. Raises ScenarioError with every problem found,
+    each naming its path."""
+    body = object_of(document, "$")
+    problems = Problems()
+    problems.check(known_keys, body, "$", KEYS, REQUIRED)
+    scenario_file, scenario = problems.field(body, "$", "scenario", lambda v, p: _scenario(v, p, base), ("", None))
+    grid_path = child("$", "grid")
+    grid = problems.check(object_of, body.get("grid", {}), grid_path) or {}
+    if scenario is not None:  # the axes are checked against the scenario; without one they are not counted
+        grid = problems.check(_grid, grid, grid_path, scenario) or {}
+        if math.prod(len(values) for values in grid.values()) > MAX_POINTS:
+            problems.add(grid_path, f"must have at most {MAX_POINTS} points (the product of its axes' lengths)")
+    plain = {key: problems.field(body, "$", key, check, None) for key, check in PLAIN.items()}
+    sweep = Sweep(
+        name=name,
+        description=plain["description"],
+        scenario_file=scenario_file,
+        scenario=scenario,
+        runs=problems.field(body, "$", "runs", _runs, 1),
+        seed=plain["seed"] or 0,
+        grid=grid,
+        metrics=problems.field(body, "$", "metrics", _metrics, tuple(m for m in MEASURES if m != OUTCOME)),
+        points=(),
+    )
+    problems.raise_any()
+    points = tuple(Point(i, dict(zip(grid, values, strict=True))) for i, values in enumerate(product(*grid.values())))
+    sweep = replace(sweep, points=points)
+    warnings, problems.found = _point_problems(sweep)
+    problems.raise_any()
+    return replace(sweep, warnings=warnings)
 
 
 def read_sweep(path: str | Path) -> Sweep:

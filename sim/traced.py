@@ -49,6 +49,8 @@ def result_of_trace(trace: Mapping[str, Any], name: str | None = None) -> Result
 
 def _check_drawable(trace: Mapping[str, Any]) -> None:
     """What a Result is read from, beyond `check_trace`: TraceError naming the first part that is not."""
+    for i, instance in enumerate(trace["instances"]):
+        _check_optional_texts(instance, ("role",), f"$.instances[{i}]")
     for i, version in enumerate(trace["versions"]):
         if not all(isinstance(version.get(name), str) for name in ("key", "version", "manifest")):
             raise TraceError(f"$.versions[{i}]", "must have a key, a version and a manifest name")

@@ -19,13 +19,13 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import ExitStack, closing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sim.fanout import completions
 from sim.reproduce import reproduce_command
 from sim.requirements import Requirement, RequirementError, measures_of
-from sim.scenario import load_scenario, run_scenario
+from sim.scenario import Scenario, load_scenario, run_scenario
 from sim.sequential import Decision, Plan, Verdict
 from sim.sweep import cached_scenario, default_workers, ignore_interrupts, run_seeds
 
@@ -41,6 +41,8 @@ class Check:
     met: tuple[bool, ...]
     values: tuple[Any, ...]
     error: str | None = None
+    measures: Mapping[str, Any] = field(default_factory=dict)
+    """Every measure of the run (none when it raised), for a tuner that minimises one."""
 
 
 def check_run(document: str, seed: int, requirements: tuple[Requirement, ...]) -> Check:
@@ -51,7 +53,7 @@ def check_run(document: str, seed: int, requirements: tuple[Requirement, ...]) -
         message = " ".join(f"{type(error).__name__}: {error}".split())
         return Check(tuple(False for _ in requirements), tuple(None for _ in requirements), message)
     values = tuple(measured[r.measure] for r in requirements)
-    return Check(tuple(r.satisfied_by(measured) for r in requirements), values)
+    return Check(tuple(r.satisfied_by(measured) for r in requirements), values, measures=measured)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,8 +134,8 @@ class Verification:
         }
 
 
-class _Tally:
-    """Violations so far of one requirement, and its first."""
+class Tally:
+    """Violations so far of one requirement, and its first (a tuner keeps one per candidate and requirement)."""
 
     def __init__(self) -> None:
         self.violations = 0
@@ -144,6 +146,20 @@ class _Tally:
     @property
     def decided(self) -> bool:
         return self.decision is not None and self.decision.verdict is not Verdict.UNDECIDED
+
+    def look(self, plan: Plan, runs: int) -> None:
+        """Take the verdict of the look at `runs` runs, unless an earlier look gave one."""
+        if not self.decided:
+            self.decision = plan.decide(self.violations, runs)
+
+
+def requirements_to_judge(scenario: Scenario, requirements: Sequence[Requirement] | None) -> tuple[Requirement, ...]:
+    """The requirements stated (given, they replace the scenario's), or the scenario's; raises RequirementError
+    when there are none, since judging nothing would always hold."""
+    judged = tuple(scenario.requirements if requirements is None else requirements)
+    if not judged:
+        raise RequirementError("no requirements: give --require EXPR or list them under requirements in the file")
+    return judged
 
 
 def verify(
@@ -166,13 +182,11 @@ def verify(
     with the number of runs finished. Raises ScenarioError for a bad scenario, RequirementError when there is no
     requirement, ValueError for a bad bound, confidence or maximum."""
     scenario = load_scenario(document)
-    judged = tuple(scenario.requirements if requirements is None else requirements)
-    if not judged:
-        raise RequirementError("no requirements: give --require EXPR or list them under requirements in the file")
+    judged = requirements_to_judge(scenario, requirements)
     plan = Plan(bound, confidence, max_runs)
     workers = workers or default_workers()
     text = json.dumps(document)
-    tallies = [_Tally() for _ in judged]
+    tallies = [Tally() for _ in judged]
     done = 0
     with ExitStack() as stack:
         if executor is None:
@@ -187,11 +201,10 @@ def verify(
                     if progress is not None:
                         progress(done + len(checks))
             for run in range(done, look):
-                _count(tallies, run, seeds[run], checks[run], file, overrides)
+                count_run(tallies, run, seeds[run], checks[run], file, overrides)
             done = look
             for tally in tallies:
-                if not tally.decided:
-                    tally.decision = plan.decide(tally.violations, look)
+                tally.look(plan, look)
             if all(t.decided for t in tallies):
                 break
     judgements = tuple(
@@ -202,8 +215,8 @@ def verify(
     return Verification(scenario.name, file, plan, done, judgements)
 
 
-def _count(
-    tallies: list[_Tally], run: int, seed: int, check: Check, file: str, overrides: Mapping[str, Any] | None
+def count_run(
+    tallies: list[Tally], run: int, seed: int, check: Check, file: str, overrides: Mapping[str, Any] | None
 ) -> None:
     """Add one run to the tallies of the requirements still undecided."""
     for tally, met, value in zip(tallies, check.met, check.values, strict=True):

@@ -4,7 +4,8 @@ Sampling seeds finds what is likely; a requirement can still break on a schedule
 start at its latest, every attempt of a coin failing, a crash just after the healthy verdict. Each behavior field a
 scenario writes is a *knob* with a few adversarial values inside its distribution's support: a time's smallest and
 largest value (an unbounded support is cut at its 0.1% and 99.9% quantiles), a crash time also just after the
-healthy verdict (ready + checks + `min_healthy_ms` + 1 ms, when the support holds it), a probability strictly
+healthy verdict (ready + checks + `min_healthy_ms` + 1 ms, when the support holds it) and halfway through each
+pause of a progressive step that verdict may start (a failure during a pause), a probability strictly
 between 0 and 1 both 0 and 1 (every coin landing one way is possible). A *schedule* pins every knob to one of its
 values, written as `--set` assignments of constants, so any schedule replays with `mn-deploy sim run`. Every
 schedule is tried when there are at most `limit`; else the all-earliest and all-latest ones and a random sample
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import ExitStack, closing
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from mn_deploy_core.manifest import load_manifest
 from sim.behavior import Behavior
 from sim.distributions import (
     Const,
@@ -40,7 +42,7 @@ from sim.fanout import completions
 from sim.overrides import with_overrides
 from sim.reproduce import reproduce_command
 from sim.requirements import Requirement
-from sim.scenario import load_scenario
+from sim.scenario import Scenario, load_scenario
 from sim.sweep import default_workers, ignore_interrupts
 from sim.verification import check_run, json_value
 
@@ -87,18 +89,34 @@ def _healthy_after(behavior: Behavior, min_healthy_ms: float) -> set[float]:
     return {ready[end] + checks[end] + min_healthy_ms + 1.0 for end in (0, 1)}
 
 
-def _block_knobs(block: Mapping[str, Any], path: str, behavior: Behavior, min_healthy_ms: float) -> Iterator[Knob]:
-    """The knobs of one block, whose merged behavior (default < manifest < agent) is `behavior`."""
+def _block_knobs(
+    block: Mapping[str, Any], path: str, behavior: Behavior, min_healthy_ms: float, pauses: Collection[int]
+) -> Iterator[Knob]:
+    """The knobs of one block, whose merged behavior (default < manifest < agent) is `behavior`; `pauses` are the
+    step pauses (ms) of the manifests it may run: a crash halfway through one fails an instance while its step waits."""
     for name in (*_TIMES, _CRASH):
         if name in block:
             low, high = support(parse_distribution(block[name], f"{path}.{name}"))
             values = {low, high}
             if name == _CRASH:
-                values |= {v for v in _healthy_after(behavior, min_healthy_ms) if low <= v <= high}
+                verdicts = _healthy_after(behavior, min_healthy_ms)
+                moments = verdicts | {v + pause / 2 for v in verdicts for pause in pauses}
+                values |= {v for v in moments if low <= v <= high}
             yield Knob(f"{path}.{name}", tuple(sorted(values)))
     for name in _PROBABILITIES:
         if name in block and 0.0 < block[name] < 1.0:
             yield Knob(f"{path}.{name}", (0.0, 1.0))
+
+
+def _step_pauses(scenario: Scenario, names: Sequence[str]) -> set[int]:
+    """The `pause_ms` of every progressive step the named manifests are deployed with, a deploy's overrides
+    included (they often bring the steps)."""
+    policies = [scenario.manifests[name].policy for name in names]
+    for action in scenario.actions:
+        if action.verb == "deploy" and action.target in names and action.options.get("overrides"):
+            document = scenario.documents[action.target]
+            policies.append(load_manifest(document, action.options["overrides"]).policy)
+    return {step.pause_ms for policy in policies for step in policy.steps if step.pause_ms}
 
 
 def knobs(document: Mapping[str, Any]) -> list[Knob]:
@@ -108,14 +126,16 @@ def knobs(document: Mapping[str, Any]) -> list[Knob]:
     for name, block in document.get("behaviors", {}).items():
         manifest = scenario.manifests.get(name)
         # the default block's crash may hit any manifest: the longest min_healthy_ms is the latest verdict
-        min_healthy = max(m.policy.min_healthy_ms for m in ([manifest] if manifest else scenario.manifests.values()))
+        runs = [manifest] if manifest else list(scenario.manifests.values())
+        min_healthy = max(m.policy.min_healthy_ms for m in runs)
+        pauses = _step_pauses(scenario, [name] if manifest else list(scenario.manifests))
         own = None if manifest is None else name
         path = f"behaviors.{name}"
-        found += _block_knobs(block, path, scenario.behaviors.resolve(own, ""), min_healthy)
+        found += _block_knobs(block, path, scenario.behaviors.resolve(own, ""), min_healthy, pauses)
         for agent, agent_block in block.get("agents", {}).items():
             if "." not in agent:
                 behavior = scenario.behaviors.resolve(own, agent)
-                found += _block_knobs(agent_block, f"{path}.agents.{agent}", behavior, min_healthy)
+                found += _block_knobs(agent_block, f"{path}.agents.{agent}", behavior, min_healthy, pauses)
     return [knob for knob in found if len(knob.values) > 1]
 
 

@@ -97,3 +97,15 @@ def replaced(document: Any, path: tuple[Any, ...], value: Any, *, beside: bool =
     else:
         target[last] = value
     return changed
+
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**20), max_value=10**20)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=20,
+)
+"""Any small JSON value, NaN and the infinities included, to put where a reader expects something else."""

@@ -1,8 +1,7 @@
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
-from typing import ClassVar as _ClassVar, Optional as _Optional
+from typing import ClassVar as _ClassVar, Mapping as _Mapping, Optional as _Optional
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
@@ -48,7 +47,7 @@ class NetworkHandshakeResponse(_message.Message):
     grpc_auth_token: str
     grpc_admin_token: str
     version: int
-    def __init__(self, node_name: _Optional[str] = ..., runtime_mode: _Optional[str] = ..., grpc_host: _Optional[str] = ..., grpc_port: _Optional[int] = ..., dist_port: _Optional[int] = ..., redis_host: _Optional[str] = ..., redis_port: _Optional[int] = ..., redis_url: _Optional[str] = ..., cluster_nodes: _Optional[str] = ..., network_only: _Optional[bool] = ..., node_info_json: _Optional[str] = ..., grpc_auth_token: _Optional[str] = ..., grpc_admin_token: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
+    def __init__(self, node_name: _Optional[str] = ..., runtime_mode: _Optional[str] = ..., grpc_host: _Optional[str] = ..., grpc_port: _Optional[int] = ..., dist_port: _Optional[int] = ..., redis_host: _Optional[str] = ..., redis_port: _Optional[int] = ..., redis_url: _Optional[str] = ..., cluster_nodes: _Optional[str] = ..., network_only: bool = ..., node_info_json: _Optional[str] = ..., grpc_auth_token: _Optional[str] = ..., grpc_admin_token: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
 
 class GetSystemSummaryRequest(_message.Message):
     __slots__ = ("version",)
@@ -133,7 +132,7 @@ class CleanupDockerWorkerRequest(_message.Message):
     job_id: str
     all_services: bool
     version: int
-    def __init__(self, submission_id: _Optional[str] = ..., job_id: _Optional[str] = ..., all_services: _Optional[bool] = ..., version: _Optional[int] = ...) -> None: ...
+    def __init__(self, submission_id: _Optional[str] = ..., job_id: _Optional[str] = ..., all_services: bool = ..., version: _Optional[int] = ...) -> None: ...
 
 class CleanupDockerWorkerResponse(_message.Message):
     __slots__ = ("result_json", "version")
@@ -191,7 +190,7 @@ class ReconcileNodeRequest(_message.Message):
     reason: str
     dry_run: bool
     version: int
-    def __init__(self, node_name: _Optional[str] = ..., reason: _Optional[str] = ..., dry_run: _Optional[bool] = ..., version: _Optional[int] = ...) -> None: ...
+    def __init__(self, node_name: _Optional[str] = ..., reason: _Optional[str] = ..., dry_run: bool = ..., version: _Optional[int] = ...) -> None: ...
 
 class ReconcileNodeResponse(_message.Message):
     __slots__ = ("result_json", "version")
@@ -217,7 +216,7 @@ class DrainNodeRequest(_message.Message):
     ignore_system_jobs: bool
     wait: bool
     version: int
-    def __init__(self, node_name: _Optional[str] = ..., reason: _Optional[str] = ..., dry_run: _Optional[bool] = ..., deadline_ms: _Optional[int] = ..., ignore_system_jobs: _Optional[bool] = ..., wait: _Optional[bool] = ..., version: _Optional[int] = ...) -> None: ...
+    def __init__(self, node_name: _Optional[str] = ..., reason: _Optional[str] = ..., dry_run: bool = ..., deadline_ms: _Optional[int] = ..., ignore_system_jobs: bool = ..., wait: bool = ..., version: _Optional[int] = ...) -> None: ...
 
 class DrainNodeResponse(_message.Message):
     __slots__ = ("result_json", "version")
@@ -237,7 +236,7 @@ class CancelNodeDrainRequest(_message.Message):
     reason: str
     mark_eligible: bool
     version: int
-    def __init__(self, node_name: _Optional[str] = ..., reason: _Optional[str] = ..., mark_eligible: _Optional[bool] = ..., version: _Optional[int] = ...) -> None: ...
+    def __init__(self, node_name: _Optional[str] = ..., reason: _Optional[str] = ..., mark_eligible: bool = ..., version: _Optional[int] = ...) -> None: ...
 
 class CancelNodeDrainResponse(_message.Message):
     __slots__ = ("result_json", "version")
@@ -257,7 +256,7 @@ class SetNodeMaintenanceRequest(_message.Message):
     enabled: bool
     reason: str
     version: int
-    def __init__(self, node_name: _Optional[str] = ..., enabled: _Optional[bool] = ..., reason: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
+    def __init__(self, node_name: _Optional[str] = ..., enabled: bool = ..., reason: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
 
 class SetNodeMaintenanceResponse(_message.Message):
     __slots__ = ("result_json", "version")

@@ -1,8 +1,7 @@
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
-from typing import ClassVar as _ClassVar, Optional as _Optional
+from typing import ClassVar as _ClassVar, Mapping as _Mapping, Optional as _Optional
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
@@ -57,7 +56,7 @@ class ListJobsRequest(_message.Message):
     limit: int
     include_terminal: bool
     version: int
-    def __init__(self, limit: _Optional[int] = ..., include_terminal: _Optional[bool] = ..., version: _Optional[int] = ...) -> None: ...
+    def __init__(self, limit: _Optional[int] = ..., include_terminal: bool = ..., version: _Optional[int] = ...) -> None: ...
 
 class ListJobsResponse(_message.Message):
     __slots__ = ("jobs_json", "version")
@@ -224,7 +223,7 @@ class DeployJobRequest(_message.Message):
     update_policy_json: str
     wait: bool
     version: int
-    def __init__(self, manifest_json: _Optional[str] = ..., payloads: _Optional[_Mapping[str, bytes]] = ..., deployment_key: _Optional[str] = ..., update_policy_json: _Optional[str] = ..., wait: _Optional[bool] = ..., version: _Optional[int] = ...) -> None: ...
+    def __init__(self, manifest_json: _Optional[str] = ..., payloads: _Optional[_Mapping[str, bytes]] = ..., deployment_key: _Optional[str] = ..., update_policy_json: _Optional[str] = ..., wait: bool = ..., version: _Optional[int] = ...) -> None: ...
 
 class UpdateDeploymentRequest(_message.Message):
     __slots__ = ("deployment_key", "manifest_json", "payloads", "update_policy_json", "wait", "version")
@@ -247,7 +246,7 @@ class UpdateDeploymentRequest(_message.Message):
     update_policy_json: str
     wait: bool
     version: int
-    def __init__(self, deployment_key: _Optional[str] = ..., manifest_json: _Optional[str] = ..., payloads: _Optional[_Mapping[str, bytes]] = ..., update_policy_json: _Optional[str] = ..., wait: _Optional[bool] = ..., version: _Optional[int] = ...) -> None: ...
+    def __init__(self, deployment_key: _Optional[str] = ..., manifest_json: _Optional[str] = ..., payloads: _Optional[_Mapping[str, bytes]] = ..., update_policy_json: _Optional[str] = ..., wait: bool = ..., version: _Optional[int] = ...) -> None: ...
 
 class GetDeploymentRequest(_message.Message):
     __slots__ = ("id_or_key", "version")

@@ -145,17 +145,19 @@ def test_list_is_one_line_per_deployment_and_filters(stack: Stack, tmp_path: Pat
     billing = ok(stack.cli("list", "--key", "billing", "--json"))
 
     billing_id = stack.record("billing")["deployment_id"]
-    assert [line.split(" | ")[:4] for line in everything] == [
+    header = "# Deployment: deployment | key | status | version | stable | updated | description"
+    assert everything[0] == running[0] == header
+    assert [line.split(" | ")[:4] for line in everything[1:]] == [
         ["Deployment: dep_agent-api_1", "agent-api", "successful", "1"],
         [f"Deployment: {billing_id}", "billing", "running", "1"],
     ]
-    assert [line.split(" | ")[0] for line in running] == [f"Deployment: {billing_id}"]
+    assert [line.split(" | ")[0] for line in running[1:]] == [f"Deployment: {billing_id}"]
     summary = {k: v for k, v in stack.record("billing").items() if k not in ("target_manifest", "events")}
     assert json.loads(billing[0]) == {"data": [summary], "version": 1}
 
 
 def test_list_reads_every_page(stack: Stack) -> None:
-    """The controller answers a page at a time (100 records); the list shows them all, in id order."""
+    """The controller answers a page at a time (100 records); the list shows them all, oldest first."""
     with stack.lock:
         for n in range(105):
             stack.world.controller.deploy(service_manifest(key=f"k{n:03}", count=1), now=0.0)
@@ -163,8 +165,24 @@ def test_list_reads_every_page(stack: Stack) -> None:
     lines = ok(stack.cli("list"))
     listed = json.loads(ok(stack.cli("list", "--json"))[0])["data"]
 
-    assert len(lines) == len(listed) == 105
+    assert len(lines) == 1 + len(listed) == 1 + 105  # the header line, then a line each
     assert [row["deployment_id"] for row in listed] == stack.deployment_ids()
+
+
+def test_list_is_oldest_first_by_creation_not_by_id(stack: Stack) -> None:
+    """Ids sort as text (`dep_x_17` before `dep_x_5`); the list sorts by the deployment number, which a
+    deployment is given when it is created, in the table and in the JSON alike."""
+    with stack.lock:
+        for n in range(1, 18):
+            stack.world.controller.deploy(service_manifest(f"agent:{n}", key="x", count=1), now=float(n))
+
+    rows = ok(stack.cli("list"))[1:]
+    listed = json.loads(ok(stack.cli("list", "--json"))[0])["data"]
+
+    oldest_first = [f"dep_x_{n}" for n in range(1, 18)]
+    assert sorted(oldest_first).index("dep_x_17") < sorted(oldest_first).index("dep_x_5")  # as text, 17 first
+    assert [row.removeprefix("Deployment: ").split(" | ")[0] for row in rows] == oldest_first
+    assert [record["deployment_id"] for record in listed] == oldest_first
 
 
 def test_list_of_nothing_prints_nothing(stack: Stack) -> None:
@@ -176,7 +194,7 @@ def test_status_of_a_canary_shows_progress_per_role_and_says_promote(stack: Stac
 
     lines = ok(stack.cli("status", "agent-api"))
 
-    fields = dict(line.split(": ", 1) for line in lines if not line.startswith(("Event", "Instance")))
+    fields = dict(line.split(": ", 1) for line in lines if not line.startswith(("Event", "Instance", "#")))
     assert fields == {
         "Deployment": "dep_agent-api_2",
         "Key": "agent-api",
@@ -192,6 +210,7 @@ def test_status_of_a_canary_shows_progress_per_role_and_says_promote(stack: Stac
         "Updated": stack.record("agent-api")["updated_at"],
         "Next": "mn-deploy deployment promote agent-api",
     }
+    assert "# Instance: agent | version | role | node | pid | port | state | restarts | since" in lines
     instances = [line for line in lines if line.startswith("Instance")]
     rows = [re.sub(r"\d+s$", "AGE", line) for line in instances[:-1]]
     assert rows == [  # every instance the key runs: the old primaries beside the canary
@@ -240,7 +259,10 @@ def test_history_shows_stable_flags_authors_and_rollback_reasons(stack: Stack, t
     ok(stack.cli("rollback", "agent-api", "--reason", "bad release"))
     stack.settle()
 
-    rows = [line.split(" | ") for line in ok(stack.cli("history", "agent-api"))]
+    header, *lines = ok(stack.cli("history", "agent-api"))
+    rows = [line.split(" | ") for line in lines]
+
+    assert header == "# Version: version | stable | created by | created at | deployment | rollback"
 
     assert [(r[0], r[1], r[2], r[4], r[5]) for r in rows] == [
         ("Version: 1", "stable", "deploy", "dep_agent-api_1", "-"),
@@ -419,8 +441,9 @@ def test_a_deployment_with_odd_characters_is_shown_with_them_escaped(stack: Stac
     plain = ok(stack.cli("list"))
     rich = ok(stack.cli("list", env={"MN_CLI_OUTPUT": "rich", "COLUMNS": "200"}))
 
-    assert plain[0].startswith("Deployment: dep_odd-31m_7 | odd\\ud800\\n\\x1b[31m | running")
-    assert plain[1].startswith("Deployment: dep_odd-x_1 | odd\\u2028x | running")
+    assert plain[0].startswith("# Deployment: deployment | key")
+    assert plain[1].startswith("Deployment: dep_odd-x_1 | odd\\u2028x | running")  # number 1, the older
+    assert plain[2].startswith("Deployment: dep_odd-31m_7 | odd\\ud800\\n\\x1b[31m | running")
     assert any("odd\\ud800\\n\\x1b[31m" in line for line in rich)
 
 

@@ -80,7 +80,8 @@ def test_canary_promote_then_rollback(dev_stack: Cli) -> None:
     assert "Rollback: 2 -> 1: greeting regressed" in rolled
     ok(dev_stack.cli("watch", "canaried", *FAST))
     history = ok(dev_stack.cli("history", "canaried"))
-    assert [row.split(" | ")[:3] for row in history] == [
+    assert history[0].startswith("# Version: version | stable")
+    assert [row.split(" | ")[:3] for row in history[1:]] == [
         ["Version: 1", "stable", "deploy"],
         ["Version: 2", "stable", "deploy"],
         ["Version: 3", "stable", "rollback"],

@@ -30,7 +30,10 @@ def test_a_new_key_is_planned_as_its_initial_deploy(redis_server: LocalRedisServ
     lines = result.stdout.splitlines()
     assert "Route: initial" in lines
     assert "Deployment: dep_hello_1 (new)" in lines
-    assert "Step: 1 | primary | 1/1 | web-0, web-1 | successful" in lines
+    assert lines[-2:] == [
+        "# Step: step | role | batch | agents | then",
+        "Step: 1 | primary | 1/1 | web-0, web-1 | successful",
+    ]
     assert list(real_redis.scan_iter()) == []  # nothing written
 
 
@@ -66,7 +69,34 @@ def test_plan_takes_the_deploy_commands_bundle_and_policy_options() -> None:
     deploy = {p.name for p in main.commands["deployment"].commands["deploy"].params}  # type: ignore[attr-defined]
     plan = {p.name for p in main.commands["deployment"].commands["plan"].params}  # type: ignore[attr-defined]
     only_deploy = {"wait", "interval", "grace", "timeout", "target", "tls_ca"}
-    assert deploy - only_deploy == plan - {"redis_url"}
+    assert deploy - only_deploy == plan - {"redis_url", "runs", "seed", "workers"}
+
+
+def test_a_key_without_recorded_history_cannot_be_predicted(
+    redis_server: LocalRedisServer, real_redis: redis.Redis
+) -> None:
+    result = cli(HELLO, "--predict", "5", url=redis_server.url)
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == "error: hello has no recorded history: a prediction needs at least one recorded rollout\n"
+
+
+def test_rollouts_stored_without_their_facts_cannot_be_predicted(
+    redis_server: LocalRedisServer, real_redis: redis.Redis, tmp_path: Path
+) -> None:
+    """Deployments stored with no inputs recorded (before recording began): nothing to calibrate from."""
+    world = World(store=RedisStore(real_redis))  # type: ignore[arg-type]  # any Store will do
+    world.deploy(service_manifest(count=2))
+    world.converge()
+    bundle = tmp_path / "v2.json"
+    bundle.write_text(json.dumps(service_manifest("agent:2", count=2)))
+
+    result = cli(str(bundle), "--predict", "5", url=redis_server.url)
+
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == (
+        "error: no start of agent-api version 1's instances was recorded (its rollouts predate recording?): "
+        "nothing to calibrate from\n"
+    )
 
 
 def test_a_progressive_update_is_read_from_redis_and_shows_every_step(

@@ -49,6 +49,7 @@ def test_list_shows_what_a_lookup_sees_of_every_key(url: str) -> None:
 
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == [
+        "# Service: name | instance | key | version | role | passing | node | address",
         "Service: api | api.1 | hello | 3 | primary | yes | n1 | box1:8080",
         "Service: db | db.1 | store | 3 | primary | yes | - | -",
     ]
@@ -59,6 +60,7 @@ def test_list_all_of_one_key_shows_canaries_and_non_passing_ones(url: str) -> No
 
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == [
+        "# Service: name | instance | key | version | role | passing | node | address",
         "Service: api | api.1 | hello | 3 | primary | yes | n1 | box1:8080",
         "Service: api | api.2 | hello | 3 | canary | yes | n2 | box2",
         "Service: api | api.3 | hello | 3 | primary | no | - | -",
@@ -101,7 +103,10 @@ def test_resolve_returns_the_primary_passing_instances(url: str) -> None:
     [entry] = json.loads(result.stdout)
     assert (entry["instance_id"], entry["node"], entry["host"], entry["port"]) == ("api.1", "n1", "box1", 8080)
     plain = cli("resolve", "api", url=url).stdout
-    assert plain == "Service: api | api.1 | hello | 3 | primary | yes | n1 | box1:8080\n"
+    assert plain.splitlines() == [
+        "# Service: name | instance | key | version | role | passing | node | address",
+        "Service: api | api.1 | hello | 3 | primary | yes | n1 | box1:8080",
+    ]
 
 
 def test_resolve_exits_1_when_nothing_is_visible(url: str) -> None:

@@ -141,7 +141,8 @@ def test_status_lists_the_instances_after_the_panel_and_json_holds_the_same_rows
     reply = json.loads(ok(stack.cli("status", "agent-api", "--json"))[0])
 
     table = [line for line in lines if line.startswith("Instance")]
-    assert lines[-len(table) :] == table, "the table comes last"
+    header = "# Instance: agent | version | role | node | pid | port | state | restarts | since"
+    assert lines[-len(table) - 1 :] == [header, *table], "the table, under its header line, comes last"
     for n, line in enumerate(table[:-1]):
         assert re.fullmatch(rf"Instance: worker-{n} \| 1 \| primary \| - \| - \| - \| healthy \| 0 \| \d+s", line)
     assert table[-1] == "Instances: 3 instances"

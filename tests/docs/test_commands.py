@@ -231,6 +231,9 @@ def check_installable(spec: str) -> None:
     requirements = list(project["dependencies"]) + [r for extra in sorted(wanted) for r in optional[extra]]
     for text in requirements:
         requirement = Requirement(text)
+        if requirement.name == project["name"]:  # an extra that names others (`dev`): theirs are checked too
+            requirements += [r for extra in sorted(requirement.extras) for r in optional[extra]]
+            continue
         if requirement.marker is not None and not requirement.marker.evaluate():
             continue
         try:

@@ -5,6 +5,8 @@ mn_deploy_core`; the core imports nothing of ours; the controller and the worker
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -80,3 +82,20 @@ def test_the_edges_are_read_at_all() -> None:
     found = edges()
     assert ("backends.live.controller.daemon", "backends.redis") in found
     assert any(within(s, "mn_deploy") and within(t, "backends.protocol") for s, t in found)
+
+
+LIVE_PACKAGES = ("redis", "grpc", "google.protobuf")  # the `live` extra: a base install has none of them
+
+
+def test_the_simulator_and_the_core_import_nothing_of_the_live_extra() -> None:
+    """A base install runs simulations: importing every module of `sim` and of the core loads no live package."""
+    program = (
+        "import importlib, pkgutil, sys\n"
+        "for package in ('mn_deploy_core', 'sim'):\n"
+        "    for module in pkgutil.walk_packages(importlib.import_module(package).__path__, package + '.'):\n"
+        "        importlib.import_module(module.name)\n"
+        f"print(sorted(m for m in sys.modules if m.startswith({LIVE_PACKAGES!r})))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", program], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]", f"live packages imported by sim or the core: {done.stdout}"

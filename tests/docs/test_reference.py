@@ -18,7 +18,9 @@ RULES_DOC = ROOT / "docs" / "rules.md"
 
 
 def commands(group: click.Group, path: tuple[str, ...] = ("mn-deploy",)) -> Iterator[tuple[str, click.Command]]:
-    for name, command in sorted(group.commands.items()):
+    context = click.Context(group)  # list_commands and get_command: the live groups are attached when asked for
+    for name in group.list_commands(context):
+        command = group.get_command(context, name)
         if isinstance(command, click.Group):
             yield from commands(command, (*path, name))
         else:

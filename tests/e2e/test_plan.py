@@ -1,6 +1,9 @@
 """`mn-deploy deployment plan` on a whole stack: with hello v1 stable, the plan of v2 names the rolling route, the
 changed agents and the batch order, writes nothing to Redis, and the real deploy of v2 then does what it said.
 
+With a recorded history, `plan --predict` simulates the deploy and the real deploy's duration then lies within the
+range the prediction gave, widened for what the simulator does not see (below).
+
 That nothing is written is shown twice: the plan runs as a Redis user that may only read (any write, or any
 command beyond the reads it makes, is refused with NOPERM and would fail the command), and every key the
 controller's decisions write (records, versions, events, indexes, counters, live instances) dumps the same bytes
@@ -22,6 +25,7 @@ import redis
 from backends.redis.client import connect
 from backends.redis.keys import Keys, namespace_from_env
 from mn_deploy.live_cli import mn_deploy_command
+from sim.metrics import per_deployment
 from tests.e2e.conftest import BUNDLES, World
 from tests.polling import wait_for
 
@@ -101,3 +105,37 @@ def test_plan_of_v2_names_the_rolling_batches_writes_nothing_and_the_deploy_foll
     done = wait_for(lambda: (d := world.settled())["status"] == "successful" and d, what="v2 to succeed")
     assert placed_agents(done) == [agent for batch in planned["steps"][0]["batches"] for agent in batch]
     assert done["changed_agent_ids"] == planned["changed_agent_ids"]
+
+
+LIVE_SLACK = 0.5
+"""How far outside the predicted runs' range one live run may land: it is one draw, and the live world adds what no
+trace holds (a worker's own retries, Redis round trips, two cores shared with other tests slowing process starts)."""
+LIVE_SLACK_MS = 2000.0
+
+
+def test_predict_from_recorded_history_brackets_the_real_deploy(world: World) -> None:
+    """hello v1, v2, then v1 again (version 3, v1's spec) recorded: a prediction of v2 (version 4) from that history
+    has shares summing to 1 and a positive duration, and the real deploy of v2 then takes a time within the range of
+    the predicted runs, widened by LIVE_SLACK below and above and LIVE_SLACK_MS above."""
+    for bundle in ("hello/v1.json", "hello/v2.json", "hello/v1.json"):
+        world.deploy(bundle)
+        assert world.settled()["status"] == "successful"
+    world.serving("3", "3")
+
+    shown = plan(world, world.stack.redis_url, "--predict", "20", "--json", "--workers", "1")
+    assert shown.returncode == 0, shown.stderr
+    prediction = json.loads(shown.stdout)["prediction"]
+    assert (prediction["version"], prediction["current_version"], prediction["runs"]) == ("4", "3", 20)
+    assert sum(share["share"] for share in prediction["outcomes"].values()) == pytest.approx(1.0)
+    assert prediction["outcomes"]["successful"]["share"] == 1.0
+    assert prediction["errors"] == 0
+    assert prediction["instances_seen"] == 6  # v1's spec ran in versions 1 and 3, v2's in 2: two instances each
+    median = prediction["duration_ms"]["median"]
+    assert median["value"] > 0 and median["low"] <= median["value"] <= median["high"]
+    shortest, longest = prediction["duration_ms"]["range"]
+
+    deployed = world.deploy("hello/v2.json")["deployment"]
+    done = wait_for(lambda: (d := world.settled())["status"] == "successful" and d, what="v2 to succeed")
+    assert done["deployment_id"] == deployed["deployment_id"]
+    real = per_deployment([done])[0]["duration_ms"]
+    assert (1 - LIVE_SLACK) * shortest <= real <= (1 + LIVE_SLACK) * longest + LIVE_SLACK_MS, (real, prediction)

@@ -19,7 +19,7 @@ from sim import Calibration, CalibrationError, Fit, Simulation, calibrate, load_
 from sim.calibrate import MAX_T_MS, MIN_OBSERVATIONS
 from sim.distributions import parse_distribution
 from sim.fitting import clopper_pearson, exponential_mean_interval, fit_latency
-from tests.awkward import nested
+from tests.awkward import JSON_VALUES, nested
 
 SEED = 7
 CHECKS = [{"type": "http", "path": "/health"}, {"type": "tcp"}]
@@ -321,15 +321,6 @@ def test_values_within_a_millisecond_are_a_constant() -> None:
 
 # Whatever the file holds: a Calibration, or one line naming where.
 
-_JSON = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(10**20), max_value=10**20)
-    | st.floats(allow_nan=True, allow_infinity=True)
-    | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
-    max_leaves=20,
-)
 _PLACES = st.sampled_from(
     [
         ("versions", 0, "key"),
@@ -371,7 +362,7 @@ def _put(document: dict[str, Any], place: tuple[Any, ...], value: Any) -> None:
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    st.lists(st.tuples(_PLACES, _JSON | st.just(nested(200)) | st.just(1e300)), min_size=1, max_size=3),
+    st.lists(st.tuples(_PLACES, JSON_VALUES | st.just(nested(200)) | st.just(1e300)), min_size=1, max_size=3),
     st.sampled_from(["manifest", "agent"]),
     st.randoms(use_true_random=False),
 )

@@ -46,7 +46,8 @@ def test_the_table_says_what_was_fitted_from_how_many_observations_and_the_file_
         "Intervals: 95%; fields seen fewer than 5 times are left unset",
         f"Behaviors: {out}",
     ]
-    rows = [line.removeprefix("Fit: ").split(" | ") for line in lines[5:]]
+    assert lines[5] == "# Fit: group | field | family | estimate [95%] | n | KS p | note"
+    rows = [line.removeprefix("Fit: ").split(" | ") for line in lines[6:]]
     assert [row[:3] for row in rows] == [
         ["k@1", "start_ms", "lognormal"],
         ["k@1", "ready_ms", "const"],

@@ -107,6 +107,18 @@ def test_the_summary_is_plain_text_when_not_a_terminal() -> None:
         assert "Version: agent-api | 2 | v2 | deploy | stable" in lines
         assert "Metric: min_serving | 8" in lines
         assert any(line.startswith("Refused: 61000.0 ms") for line in lines)
+        headers = [line for line in lines if line.startswith("#")]
+        assert headers == [  # each table's columns, named once above its rows
+            "# Deployment: id | version | status | description | duration",
+            "# Version: key | version | manifest | created by | stable",
+            "# Metric: name | value",
+            "# Refused: at | action | message",
+        ]
+        for header in headers:
+            label = header.removeprefix("# ").split(":")[0]
+            rows = lines[lines.index(header) + 1 :]
+            assert rows and rows[0].startswith(f"{label}: ")
+            assert rows[0].count(" | ") == header.count(" | ")
 
 
 def test_a_terminal_gets_rich_tables(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -144,6 +144,83 @@ def test_each_problem_names_its_path(change: Callable[[Doc], None], message: str
     assert str(raised.value).startswith(message)
 
 
+def test_every_problem_is_reported_in_document_order_each_with_its_path() -> None:
+    doc = scenario()
+    doc["nmae"] = "typo"
+    doc["seed"] = -1
+    doc["behaviors"]["default"]["check_failure"] = 2
+    doc["behaviors"]["v2"]["agents"]["worker-9"] = {"start_ms": {"gamma": 1}}
+    doc["actions"][0]["at_ms"] = "later"
+    doc["actions"][2]["crash"] = {"agent": "worker-7", "kee": "api"}
+    doc["requirements"] = ["max_bad_serving <= 2", "bogus < 1"]
+    with pytest.raises(ScenarioError) as raised:
+        load_scenario(doc)
+    assert [str(p) for p in raised.value.problems] == [
+        "$.nmae: unknown key",
+        "$.seed: must be a non-negative integer",
+        "$.behaviors.default.check_failure: must be a probability between 0 and 1",
+        "$.behaviors.v2.agents.worker-9: unknown agent",
+        "$.behaviors.v2.agents.worker-9.start_ms.gamma: unknown distribution (expected one of: const, uniform, "
+        "exponential, lognormal, normal, empirical)",
+        "$.actions[0].at_ms: must be a finite number",
+        "$.actions[2].crash.kee: unknown key",
+        "$.requirements[1]: requirement \"bogus < 1\": unknown measure 'bogus' (one of outcome, duration_ms, "
+        "min_serving, unhealthy_instances, exposure_ms, end_ms, reverted_within_ms, max_bad_serving)",
+    ]
+    assert str(raised.value) == "$.nmae: unknown key (and 7 more problems)"
+
+
+def test_one_problem_reads_as_before_and_two_say_how_many_more() -> None:
+    doc = scenario()
+    doc["seed"] = -1
+    with pytest.raises(ScenarioError) as raised:
+        load_scenario(doc)
+    assert (str(raised.value), raised.value.lines()) == (
+        "$.seed: must be a non-negative integer",
+        ["$.seed: must be a non-negative integer"],
+    )
+    doc["name"] = ""
+    with pytest.raises(ScenarioError) as raised:
+        load_scenario(doc)
+    assert str(raised.value) == "$.name: must be a non-blank string (and 1 more problem)"
+
+
+def test_a_broken_manifest_is_one_problem_not_one_more_per_action_or_behavior_naming_it() -> None:
+    doc = scenario()
+    doc["manifests"]["v2"]["nodes"] = []
+    doc["seed"] = "x"
+    with pytest.raises(ScenarioError) as raised:
+        load_scenario(doc)
+    assert [str(p) for p in raised.value.problems] == [
+        "$.manifests.v2: nodes must be a non-empty list",
+        "$.seed: must be a non-negative integer",
+    ]
+
+
+def test_a_file_broken_everywhere_prints_the_first_fifty_problems_and_counts_the_rest() -> None:
+    doc = scenario()
+    doc["actions"] = [{"at_ms": -i - 1, "deploy": "v1"} for i in range(20_000)]
+    with pytest.raises(ScenarioError) as raised:
+        load_scenario(doc)
+    lines = raised.value.lines()
+    assert len(raised.value.problems) == 20_000
+    assert lines[:2] == ["$.actions[0].at_ms: must be at least 0", "$.actions[1].at_ms: must be at least 0"]
+    assert len(lines) == 51 and lines[-1] == "and 19950 more problems"
+
+
+def test_every_manifest_file_that_cannot_be_read_is_reported(tmp_path: Any) -> None:
+    (tmp_path / "broken.json").write_text("{")
+    doc = scenario()
+    doc["manifests"] = {"v1": {"file": "missing.json"}, "v2": {"file": "broken.json"}}
+    with pytest.raises(ScenarioError) as raised:
+        load_scenario(doc, tmp_path)
+    assert [str(p) for p in raised.value.problems] == [
+        f"$.manifests.v1.file: {tmp_path / 'missing.json'}: cannot read the file: No such file or directory",
+        f"$.manifests.v2.file: {tmp_path / 'broken.json'}: not valid JSON: Expecting property name enclosed in "
+        "double quotes (line 1, column 2)",
+    ]
+
+
 def test_a_document_that_is_not_an_object() -> None:
     with pytest.raises(ScenarioError, match=r"^\$: must be an object$"):
         load_scenario([])
@@ -183,11 +260,16 @@ def _changed(path: tuple[Any, ...], value: Any, extra: bool = False) -> Doc:
 
 
 def _loads_or_names_a_path(document: Any) -> None:
+    """Loads, or every problem found names its JSONPath and is one line, as is the error's own message."""
     try:
         load_scenario(document)
     except ScenarioError as error:
         assert "\n" not in str(error)
         assert str(error).startswith("$")
+        assert error.problems and (error.path, error.problem) == (error.problems[0].path, error.problems[0].problem)
+        for problem in error.problems:
+            assert problem.path.startswith("$") and problem.problem, problem
+            assert "\n" not in str(problem), problem
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -251,5 +333,6 @@ def test_fuzz_awkward_files_load_or_fail_in_one_line(
         read_scenario(file)
     except ScenarioError as error:
         assert "\n" not in str(error)
+        assert all("\n" not in line for line in error.lines())
     else:
         assert not unfit(doc)

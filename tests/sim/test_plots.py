@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pytest
+from matplotlib.axes import Axes
 from matplotlib.collections import PolyCollection
+from matplotlib.colors import to_hex, to_rgb
 
 from sim import Result, read_scenario, run_scenario
-from sim.plots import capacity, status_spans, timeline
+from sim.plots import capacity, run_figure, status_spans, timeline
 from tests.sim.conftest import EXAMPLES
 
 
@@ -90,3 +93,90 @@ def test_a_saved_result_plots_like_the_live_one() -> None:
     assert bars == len(live.instances) + sum(1 for i in live.instances if i["promoted_ms"] is not None)
     steps = {line.get_label(): line.get_ydata()[-1] for line in capacity(saved).lines}
     assert steps == {"v1 serving": 0, "v2 serving": 11}
+
+
+TWO_KEYS = Path(__file__).resolve().parent / "scenarios" / "two-keys.json"
+
+
+@pytest.fixture(scope="module")
+def two_keys() -> Result:
+    """api (3 agents, an auto-promoted canary of api-v2) and search (2 agents, search-v2 fails and reverts)."""
+    return run_scenario(read_scenario(TWO_KEYS))
+
+
+def _bars(ax: Axes) -> dict[str, PolyCollection]:
+    return {c.get_label(): c for c in ax.collections if isinstance(c, PolyCollection)}
+
+
+def test_a_promoted_canary_is_hatched_only_until_its_promotion(handmade: Result) -> None:
+    segments = []
+    for label, bars in _bars(timeline(handmade)).items():
+        for path in bars.get_paths():
+            xs, ys = path.vertices[:, 0], path.vertices[:, 1]
+            if ys.max() <= 0.5:  # agent a's row
+                segments.append((label, bars.get_hatch() or "", xs.min(), xs.max()))
+    assert sorted(segments, key=lambda s: s[2]) == [
+        ("v1 (primary)", "", 0.0, 120.0),
+        ("v2 (canary)", "//", 100.0, 120.0),  # beside a1, hatched while a canary
+        ("v2 (primary)", "", 120.0, 210.0),  # the same instance from its promotion on: plain, the full row
+    ]
+
+
+def test_several_keys_get_a_row_group_each_with_the_key_in_the_labels(two_keys: Result) -> None:
+    ax = timeline(two_keys)
+    assert [t.get_text() for t in ax.get_yticklabels()] == [
+        "api: worker-0",
+        "api: worker-1",
+        "api: worker-2",
+        "search: worker-0",
+        "search: worker-1",
+    ]
+    assert ax.get_ylabel() == "key: agent"
+    assert [line.get_ydata()[0] for line in ax.lines if line.get_linestyle() == "-"] == [2.5]  # between the groups
+    bars = _bars(ax)
+    search = bars["search: search-v2 (primary)"].get_paths()
+    assert {p.vertices[:, 1].min() for p in search} == {3 - 0.4}  # search's worker-0, not api's
+
+
+def test_several_keys_get_a_palette_each_and_no_colour_is_shared(two_keys: Result) -> None:
+    ax = timeline(two_keys)
+    colours = {label: to_hex(c.get_facecolor()[0], keep_alpha=False) for label, c in _bars(ax).items()}
+    by_manifest = {label.rsplit(" (", 1)[0]: colour for label, colour in colours.items()}
+    assert len(set(by_manifest.values())) == len(by_manifest) == 4  # api-v1, api-v2, search-v1, search-v2
+    assert colours["api: api-v2 (canary)"] == colours["api: api-v2 (primary)"]
+    blue, orange = plt.get_cmap("Blues"), plt.get_cmap("Oranges")
+    assert {by_manifest["api: api-v1"], by_manifest["api: api-v2"]} == {to_hex(blue(0.8)), to_hex(blue(0.45))}
+    assert {by_manifest["search: search-v1"], by_manifest["search: search-v2"]} == {
+        to_hex(orange(0.8)),
+        to_hex(orange(0.45)),
+    }
+    serving = {line.get_label(): to_hex(line.get_color()) for line in capacity(two_keys).lines}
+    assert serving == {
+        "api: api-v1 serving": by_manifest["api: api-v1"],
+        "api: api-v2 serving": by_manifest["api: api-v2"],
+        "search: search-v1 serving": by_manifest["search: search-v1"],
+    }
+
+
+def test_event_lines_are_grey_span_their_key_and_have_a_legend_entry_per_kind(two_keys: Result) -> None:
+    ax = timeline(two_keys)
+    events = [line for line in ax.lines if line.get_linestyle() == "--"]
+    assert events
+    for line in events:
+        red, green, blue = to_rgb(line.get_color())
+        assert red == green == blue  # a grey: never one of the versions' colours
+    reverted = next(line for line in events if line.get_label() == "reverted")
+    assert list(reverted.get_ydata()) == [2.5, 4.5]  # search's rows only
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    kinds = {e["type"].removeprefix("deployment_") for e in two_keys.events if "instance" not in e["type"]}
+    assert kinds <= set(legend)
+    # Line2D keeps its dash sequence only privately; it is what tells two kinds of the same grey apart
+    styles = {line.get_label(): (line.get_color(), line._unscaled_dash_pattern) for line in events}
+    named = {label: style for label, style in styles.items() if not label.startswith("_")}
+    assert len(set(named.values())) == len(named)  # each kind drawn its own way
+
+
+def test_the_two_keys_figure_renders(two_keys: Result, tmp_path: Path) -> None:
+    path = tmp_path / "two-keys.png"
+    run_figure(two_keys).savefig(path, dpi=50)
+    assert path.read_bytes().startswith(b"\x89PNG")

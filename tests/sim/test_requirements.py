@@ -122,6 +122,25 @@ def test_a_revert_that_never_completes_is_never_reverted() -> None:
     assert reverted_within_ms(reverted_run(revert_status="running")) == math.inf
 
 
+def test_a_revert_with_nothing_to_change_completes_when_it_is_created() -> None:
+    # a failed canary is stopped, so every agent still runs v1: the revert is a noop, complete at once
+    events = [
+        _event(0.0, V1, "created", version="1"),
+        _event(10_000.0, V1, "successful", version="1"),
+        _event(60_000.0, V2, "started", version="2"),
+        _event(95_000.0, V2, "failed", reason="Failed due to unhealthy instances"),
+        _event(95_000.0, V2, "reverted", to_version="1"),
+        _event(95_000.0, V3, "noop", version="3"),
+    ]
+    deployments = [
+        _deployment(V1, "1", "successful", events),
+        _deployment(V2, "2", "failed", events, reverted_to="1"),
+        _deployment(V3, "3", "successful", events),
+    ]
+    versions = [_version("1"), _version("2"), _version("3", "auto_revert", reverts="2")]
+    assert reverted_within_ms(result_of(deployments, versions, [])) == 95_000.0 - 60_000.0
+
+
 def test_a_failed_version_without_a_revert_is_never_reverted() -> None:
     events = [_event(0.0, V1, "created", version="1"), _event(9_000.0, V1, "failed", reason="r")]
     failed = result_of([_deployment(V1, "1", "failed", events)], [_version("1")], [])

@@ -57,8 +57,11 @@ def test_plain_output_files_and_json_summary(tmp_path: Path) -> None:
         f"Rows: {out}",
     ]
     assert f"Summary: {summary}" in lines and f"Plot: {plot}" in lines
+    assert "# Point: point | parameters | runs | errors" in lines
     assert "Point: 3 | max_parallel=2, start_failure=0.5 | 4 | 0" in lines
+    assert "# Outcome: point | outcome | share | interval" in lines
     assert "Outcome: 0 | successful | 1.000 | [0.510, 1.000]" in lines
+    assert "# Metric: point | metric | n | mean | interval" in lines
     assert any(line.startswith("Metric: 0 | duration_ms | 4 | ") for line in lines)
     assert len(list(csv.reader(out.open()))) == 17
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -127,6 +130,7 @@ def test_failed_runs_are_listed_with_their_replay_and_the_sweep_completes(
     assert "Failed runs: 4 (at most 5 listed below)" in lines
     settings = f"--set {MAX_PARALLEL}=1 --set {START_FAILURE}=0.0"
     replay = f"mn-deploy sim run {tmp_path}/scenarios/tiny.json {settings} --seed {bad_seed}"
+    assert "# Failed: point | run | seed | error | replay" in lines
     assert f"Failed: 0 | 2 | {bad_seed} | RuntimeError: boom | {replay}" in lines
     assert "Point: 0 | max_parallel=1, start_failure=0.0 | 3 | 1" in lines
     assert "Outcome: 0 | error | 0.333 | [0.061, 0.792]" in lines

@@ -227,6 +227,7 @@ def test_holds_exits_0_and_prints_each_requirement() -> None:
     lines = result.stdout.splitlines()
     assert "Verdict: holds" in lines
     high = 1 - (0.05 / 11) ** (1 / 80)  # 0 of 80 runs, with the default 11 looks
+    assert "# Requirement: requirement | verdict | runs | violations | P(violation) interval" in lines
     assert f"Requirement: {HOLDS} | holds | 80 | 0 | [0.0000, {high:.4f}]" in lines
     assert f"Requirement: max_bad_serving <= 2 | holds | 80 | 0 | [0.0000, {high:.4f}]" in lines
     assert not any(line.startswith("First violation:") for line in lines)

@@ -66,6 +66,17 @@ def test_knobs_are_the_fields_a_scenario_writes_with_more_than_one_possible_valu
     }
 
 
+def test_a_crash_may_also_come_halfway_through_each_step_pause_its_verdict_starts() -> None:
+    """The progressive example's deploy brings steps pausing 60 s and 30 s (in its overrides): a crash just after a
+    verdict (5501 or 5901 ms of running) plus half a pause lands while that step waits."""
+    document = read_json(EXAMPLES / "progressive-steps.json")
+    document["behaviors"]["default"]["crash_after_ms"] = {"uniform": [0, 100000]}
+    found = {k.path: k.values for k in knobs(document)}
+    verdicts = (5501.0, 5901.0)
+    during_pauses = tuple(v + pause / 2 for pause in (30000, 60000) for v in verdicts)
+    assert found["behaviors.default.crash_after_ms"] == (0.0, *verdicts, *during_pauses, 100000.0)
+
+
 def test_every_schedule_is_tried_when_there_are_few_and_a_seeded_sample_when_many() -> None:
     few = [Knob("a", (1.0, 2.0)), Knob("b", (0.0, 1.0, 5.0))]
     tried, total = schedules(few)
