@@ -53,6 +53,8 @@ class Recording:
     source: str
     complete: bool
     manifests: Mapping[str, Mapping[str, Any]]
+    bundles: Mapping[str, str]
+    """The payload fingerprint each manifest was deployed with (none for a manifest without payloads)."""
     actions: tuple[Action, ...]
     instances: Mapping[str, RecordedInstance]
     deployments: Mapping[str, tuple[RecordedDeployment, ...]]
@@ -84,6 +86,7 @@ def read_recording(data: Any) -> Recording:
         source=trace["source"],
         complete=trace["complete"] is True,
         manifests=manifests,
+        bundles=bundles,
         actions=tuple(sorted(actions, key=lambda a: a.at_ms)),
         instances=instances,
         deployments=deployments,

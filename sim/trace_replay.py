@@ -16,6 +16,8 @@ import simpy
 
 from backends.memory import MemoryRegistry, MemoryStore
 from mn_deploy_core.controller import Controller
+from mn_deploy_core.errors import InvalidManifestError
+from mn_deploy_core.manifest import load_manifest
 from mn_deploy_core.records import DeploymentRecord, deployment_number
 from mn_deploy_core.trace import manifest_name
 from sim import lives
@@ -39,8 +41,8 @@ every recorded life ends, and so does every timer)."""
 class ReplayRuntime(SimRuntime):
     """The simulated world with every life taken from the recording instead of drawn."""
 
-    def __init__(self, env: simpy.Environment, recording: Recording, pairing: Pairing) -> None:
-        super().__init__(env, RandomStreams.from_seed(0), _no_provenance, _no_behavior)
+    def __init__(self, env: simpy.Environment, recording: Recording, pairing: Pairing, provenance: Provenance) -> None:
+        super().__init__(env, RandomStreams.from_seed(0), provenance.of_placement, _no_behavior)
         self._recording = recording
         self._pairing = pairing
         self.unmatched: list[tuple[float, str]] = []
@@ -48,7 +50,9 @@ class ReplayRuntime(SimRuntime):
 
     def _life(self, instance: SimInstance, epoch: int, *, crashed: bool) -> lives.Waits:
         placement = instance.placement
-        instance.manifest_name = manifest_name(placement.deployment_key, placement.deployment_version)
+        instance.manifest_name = self._manifest_of(placement) or manifest_name(
+            placement.deployment_key, placement.deployment_version
+        )
         recorded_id = self._pairing.instance_of(
             placement.deployment_key, placement.deployment_id, placement.instance_id
         )
@@ -74,10 +78,6 @@ class ReplayRuntime(SimRuntime):
                     return
             if not self._report(instance, epoch, kind, check):
                 return
-
-
-def _no_provenance(_placement: Any) -> str | None:
-    return None
 
 
 def _no_behavior(_manifest: str | None, agent_id: str) -> Behavior:
@@ -118,14 +118,15 @@ def replay_trace(trace: Mapping[str, Any]) -> Parity:
     store = MemoryStore()
     recorded_ids = {key: [d.deployment_id for d in ds] for key, ds in recording.deployments.items()}
     pairing = Pairing(recorded_ids, store)
-    runtime = ReplayRuntime(env, recording, pairing)
+    provenance = _provenance(recording)
+    runtime = ReplayRuntime(env, recording, pairing, provenance)
     controller = Controller(store, runtime, MemoryRegistry())
     driver = Driver(env, controller, runtime)
     operator = Operator(driver, _PairedCalls(controller, pairing), recording.manifests, _ignore_deploy)
     operator.start(recording.actions, _no_crash)
     horizon = recording.end_ms + (_AFTER_CUT_MS if recording.cut else _AFTER_END_MS)
     env.run(until=env.any_of([driver.finished, env.timeout(horizon)]))
-    result = collect("replay", 0, env.now, store, runtime, Provenance({}), operator.errors)
+    result = collect("replay", 0, env.now, store, runtime, provenance, operator.errors)
 
     replayed: dict[str, list[list[tuple[float, dict[str, Any]]]]] = {}
     for record in sorted(store.list_deployments(), key=lambda r: deployment_number(r.deployment_id)):
@@ -157,6 +158,19 @@ _INCOMPLETE = (
     "the trace is not complete (its history starts after a key's first deployment): "
     "the replay starts from an empty key, which is not what happened"
 )
+
+
+def _provenance(recording: Recording) -> Provenance:
+    """Instances and versions named as the trace names them (`sim.traced`): by the first manifest with their spec,
+    so a revert to version 1 is drawn as version 1 in the replay's plots too. A manifest the core refuses is left
+    out: the replay's deploy of it is refused as well, and nothing runs it."""
+    loaded = {}
+    for name, document in recording.manifests.items():
+        try:
+            loaded[name] = load_manifest(document, bundle=recording.bundles.get(name))
+        except InvalidManifestError:
+            continue
+    return Provenance(loaded)
 
 
 def _ignore_deploy(_action: Any, _record: DeploymentRecord) -> None:

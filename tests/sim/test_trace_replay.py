@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mn_deploy_core.trace import TraceError
-from sim import Simulation, read_scenario, replay_trace
+from sim import Simulation, read_scenario, replay_trace, result_of_trace
 from tests.awkward import awkward_values, replaced, subtree_paths
 from tests.sim.conftest import EXAMPLES
 
@@ -258,3 +258,23 @@ def test_a_trace_cut_mid_rollout_compares_only_what_it_could_record() -> None:
     parity = replay_trace(trace)
     assert parity.divergence is None, parity.divergence
     assert parity.compared == decision_count(trace)
+
+
+@pytest.mark.parametrize("source", ["sim", "live"])
+def test_the_replay_names_each_instance_as_the_trace_plot_does(source: str) -> None:
+    """A revert to version 1 runs version 1's spec: the replay's result calls it by version 1's manifest, as the
+    trace's own plot does, so the two timelines colour it alike."""
+    trace = (
+        recorded(EXAMPLES / "rolling-bad-version-auto-revert.json", 0)
+        if source == "sim"
+        else json.loads(LIVE.read_text())
+    )
+    replayed = {
+        (i["instance_id"].split(".", 1)[1], i["version"]): i["manifest_name"]
+        for i in replay_trace(trace).result.instances
+    }
+    drawn = {
+        (i["instance_id"].split(".", 1)[1], i["version"]): i["manifest_name"] for i in result_of_trace(trace).instances
+    }
+    assert replayed == drawn
+    assert {name for (_, version), name in drawn.items() if version == "3"} == {f"{trace['versions'][0]['key']}@1"}
