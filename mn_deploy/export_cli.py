@@ -42,7 +42,7 @@ def export(key_or_id: str, out: Path | None, redis_url: str) -> None:
     unwritable --out, 3 Redis could not be reached.
     """
     printer = Output.detect(False)
-    _check_writable(printer, out)
+    check_writable(printer, out)
     trace = _live_trace(printer, key_or_id, redis_url)
     text = json.dumps(trace, ensure_ascii=False) + "\n"
     if out is None:
@@ -84,7 +84,7 @@ def plot(key_or_id: str | None, trace_file: Path | None, out: Path | None, redis
         printer.exit("name a KEY|ID to read from Redis, or give --trace FILE (not both)", EXIT_USAGE)
     stem = key_or_id if trace_file is None else trace_file.stem
     path = out or Path(f"{stem}-timeline.png")
-    _check_writable(printer, path)
+    check_writable(printer, path)
     trace = _live_trace(printer, key_or_id, redis_url) if key_or_id is not None else _file_trace(printer, trace_file)
     try:
         figure = run_figure(result_of_trace(trace), traced=trace["source"])
@@ -117,7 +117,7 @@ def _file_trace(printer: Output, path: Path | None) -> dict[str, Any]:
         printer.exit(f"{path}: {error}", EXIT_USAGE)
 
 
-def _check_writable(printer: Output, path: Path | None) -> None:
+def check_writable(printer: Output, path: Path | None) -> None:
     """Refuse before reading anything when the output cannot be written."""
     if path is not None and not os.access(path.parent, os.W_OK):
         printer.exit(f"{path}: cannot write: {path.parent} is not a writable directory", EXIT_USAGE)

@@ -26,7 +26,7 @@ from mn_deploy.deployment_cli import deploy_options, update_policy_json
 from mn_deploy.output import Output
 from mn_deploy.prediction_view import OUTCOME_COLUMNS, outcome_rows, prediction_fields
 from mn_deploy.redis_reader import reading, redis_option
-from mn_deploy.sim_cli import _progress
+from mn_deploy.sim_cli import run_progress
 from mn_deploy.traces import UnknownHistory, read_trace
 from mn_deploy.usage import EXIT_USAGE
 from mn_deploy_core.errors import DeploymentError
@@ -126,7 +126,7 @@ def _predict(
     out: Output, trace: dict[str, Any], planned: Planned, runs: int, seed: int, workers: int | None
 ) -> Prediction:
     try:
-        with _progress(runs) as progress:
+        with run_progress(runs) as progress:
             return predict(trace, planned, runs=runs, seed=seed, workers=workers, progress=progress)
     except (PredictionError, DeploymentError) as error:
         out.exit(error.message, EXIT_USAGE)

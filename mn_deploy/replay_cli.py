@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from mn_deploy.sim_cli import _bad_input, _warn
+from mn_deploy.sim_cli import bad_input, warn_unknown_keys
 from mn_deploy_core.trace import TraceError
 from sim import Parity, ScenarioError, replay_trace
 from sim.jsonfile import read_json
@@ -64,8 +64,8 @@ def replay(trace: Path, as_json: bool) -> None:
     try:
         parity = replay_trace(read_json(trace))
     except (ScenarioError, TraceError) as error:
-        _bad_input(f"{trace}: {error}")
-    _warn(str(trace), parity.warnings)
+        bad_input(f"{trace}: {error}")
+    warn_unknown_keys(str(trace), parity.warnings)
     if as_json:
         click.echo(json.dumps(parity.to_json(), ensure_ascii=False))
     else:

@@ -12,7 +12,7 @@ import click
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from mn_deploy.sim_cli import _bad_input, _bad_scenario, _terminal
+from mn_deploy.sim_cli import bad_input, bad_scenario, is_terminal
 from mn_deploy.usage import FiniteFloatRange
 from sim.jsonfile import read_json
 from sim.overrides import PathError, parse_assignment, with_overrides
@@ -84,18 +84,18 @@ def read_stated(
         document = with_overrides(read_json(file), overrides)
         stated = [parse_requirement(text) for text in requirements] or None
     except PathError as error:
-        _bad_input(f"{file}: --set {error}")
+        bad_input(f"{file}: --set {error}")
     except ScenarioError as error:
-        _bad_scenario(file, error)
+        bad_scenario(file, error)
     except RequirementError as error:
-        _bad_input(f"--require: {error.message}")
+        bad_input(f"--require: {error.message}")
     return document, overrides, stated
 
 
 @contextmanager
 def run_count() -> Iterator[Callable[[int], None] | None]:
     """A count of the runs done on stderr when it is a terminal (how many a verdict needs is not known ahead)."""
-    if not _terminal(sys.stderr):
+    if not is_terminal(sys.stderr):
         yield None
         return
     columns = (SpinnerColumn(), TextColumn("{task.completed} runs"), TimeElapsedColumn())

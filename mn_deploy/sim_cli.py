@@ -81,7 +81,7 @@ def _sections(result: Result) -> list[Section]:
     return sections
 
 
-def _plain(header: list[tuple[str, str]], sections: list[Section]) -> None:
+def plain_screen(header: list[tuple[str, str]], sections: list[Section]) -> None:
     lines = field_lines(header)
     for label, _, columns, rows in sections:
         lines += table_lines(label, columns, rows)
@@ -89,7 +89,7 @@ def _plain(header: list[tuple[str, str]], sections: list[Section]) -> None:
         click.echo(line)
 
 
-def _rich(header: list[tuple[str, str]], sections: list[Section]) -> None:
+def rich_screen(header: list[tuple[str, str]], sections: list[Section]) -> None:
     console = Console()
     lines = [f"[bold]{label}:[/bold] {escape(value)}" for label, value in header]
     console.print(Panel("\n".join(lines), title="mn-deploy sim"))
@@ -102,31 +102,31 @@ def _rich(header: list[tuple[str, str]], sections: list[Section]) -> None:
         console.print(table)
 
 
-def _terminal(stream: IO[str]) -> bool:
+def is_terminal(stream: IO[str]) -> bool:
     return os.environ.get("MN_CLI_OUTPUT", "").lower() != "plain" and stream.isatty()
 
 
-def _plain_output() -> bool:
-    return not _terminal(sys.stdout)
+def plain_output() -> bool:
+    return not is_terminal(sys.stdout)
 
 
 def _save_plot(result: Result, path: Path) -> None:
     run_figure(result).savefig(path, dpi=100)
 
 
-def _bad_input(message: str) -> NoReturn:
+def bad_input(message: str) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     sys.exit(2)
 
 
-def _bad_scenario(file: str, error: ScenarioError) -> NoReturn:
+def bad_scenario(file: str, error: ScenarioError) -> NoReturn:
     """A bad scenario or sweep file: each of its problems on its own `error:` line (the first 50, then a count)."""
     for line in error.lines():
         click.echo(f"error: {file}: {line}", err=True)
     sys.exit(2)
 
 
-def _warn(file: str, warnings: tuple[str, ...]) -> None:
+def warn_unknown_keys(file: str, warnings: tuple[str, ...]) -> None:
     """Warnings about an input that runs all the same (unknown policy keys), one line each on stderr."""
     for warning in warnings:
         click.echo(f"warning: {file}: {warning}", err=True)
@@ -174,17 +174,17 @@ def run(
 ) -> None:
     """Run scenario FILE and summarise the deployments, versions and metrics."""
     if as_json and tell_story:
-        _bad_input("--explain and --json exclude each other: the story is for people (from Python: sim.explain)")
+        bad_input("--explain and --json exclude each other: the story is for people (from Python: sim.explain)")
     try:
         overrides = dict(parse_assignment(text) for text in assignments)
         scenario = load_scenario(with_overrides(read_scenario_document(file), overrides))
     except PathError as error:
-        _bad_input(f"{file}: --set {error}")
+        bad_input(f"{file}: --set {error}")
     except ScenarioError as error:
-        _bad_scenario(file, error)
-    _warn(file, scenario.warnings)
+        bad_scenario(file, error)
+    warn_unknown_keys(file, scenario.warnings)
     seed = scenario.seed if seed is None else seed
-    _check_writable(trace_path)
+    check_writable(trace_path)
     simulation = Simulation(scenario, seed, until_ms, record=trace_path is not None)
     try:
         result = simulation.run()
@@ -199,7 +199,7 @@ def run(
         try:
             _save_plot(result, plot)
         except OSError as error:
-            _bad_input(f"{plot}: cannot write the plot: {error.strerror or error}")
+            bad_input(f"{plot}: cannot write the plot: {error.strerror or error}")
     if as_json:
         click.echo(result.dumps())
         return
@@ -207,7 +207,7 @@ def run(
     if plot is not None:
         header.append(("Plot", str(plot)))
     sections = _sections(result) + ([_story(result)] if tell_story else [])
-    (_plain if _plain_output() else _rich)(header, sections)
+    (plain_screen if plain_output() else rich_screen)(header, sections)
 
 
 def _story(result: Result) -> Section:
@@ -288,9 +288,9 @@ def _save_sweep_plot(result: SweepResult, path: Path, metric: str | None) -> Non
 
 
 @contextmanager
-def _progress(total: int) -> Iterator[Callable[[Row], None] | None]:
+def run_progress(total: int) -> Iterator[Callable[[Row], None] | None]:
     """A Rich progress bar on stderr when it is a terminal; nothing otherwise."""
-    if not _terminal(sys.stderr):
+    if not is_terminal(sys.stderr):
         yield None
         return
     columns = (TextColumn("runs"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
@@ -299,10 +299,10 @@ def _progress(total: int) -> Iterator[Callable[[Row], None] | None]:
         yield lambda row: bar.advance(task)
 
 
-def _check_writable(path: Path | None) -> None:
+def check_writable(path: Path | None) -> None:
     """Fail before a long sweep rather than after it when an output cannot be written."""
     if path is not None and not os.access(path.parent, os.W_OK):
-        _bad_input(f"{path}: cannot write: {path.parent} is not a writable directory")
+        bad_input(f"{path}: cannot write: {path.parent} is not a writable directory")
 
 
 def _execute(sweep: Sweep, workers: int | None, address: str | None, out: Path | None) -> tuple[SweepResult, str]:
@@ -318,11 +318,11 @@ def _execute(sweep: Sweep, workers: int | None, address: str | None, out: Path |
                 try:
                     executor, workers = stack.enter_context(dask_executor(address))
                 except ImportError as error:
-                    _bad_input(str(error))
+                    bad_input(str(error))
                 except OSError as error:
-                    _bad_input(f"--dask {address}: cannot reach the scheduler: {error}")
+                    bad_input(f"--dask {address}: cannot reach the scheduler: {error}")
                 where = f"Dask at {address} ({workers} threads)"
-            progress = stack.enter_context(_progress(total))
+            progress = stack.enter_context(run_progress(total))
             return run_sweep(sweep, executor=executor, workers=workers, out=out, progress=progress), where
     except KeyboardInterrupt as interrupted:
         done = len(interrupted.rows) if isinstance(interrupted, SweepInterrupted) else 0
@@ -330,7 +330,7 @@ def _execute(sweep: Sweep, workers: int | None, address: str | None, out: Path |
         click.echo(f"error: interrupted after {done} of {total} runs{kept}", err=True)
         sys.exit(130)
     except OSError as error:
-        _bad_input(f"{error.filename or out}: cannot write the rows: {error.strerror or error}")
+        bad_input(f"{error.filename or out}: cannot write the rows: {error.strerror or error}")
 
 
 def _save(path: Path | None, save: Callable[[Path], object]) -> None:
@@ -339,7 +339,7 @@ def _save(path: Path | None, save: Callable[[Path], object]) -> None:
     try:
         save(path)
     except OSError as error:
-        _bad_input(f"{path}: cannot write: {error.strerror or error}")
+        bad_input(f"{path}: cannot write: {error.strerror or error}")
 
 
 SWEEP_NAME = "{sweep}"
@@ -356,10 +356,10 @@ def _read_sweeps(files: tuple[str, ...]) -> list[Sweep]:
         try:
             spec = read_sweep(file)
         except ScenarioError as error:
-            _bad_scenario(file, error)
+            bad_scenario(file, error)
         if spec.name in sweeps:
             same = sweeps[spec.name][0]
-            _bad_input(f"{file}: a sweep is named after its file's stem, and {same} is named {spec.name!r} too")
+            bad_input(f"{file}: a sweep is named after its file's stem, and {same} is named {spec.name!r} too")
         sweeps[spec.name] = (file, spec)
     return [spec for _, spec in sweeps.values()]
 
@@ -377,7 +377,7 @@ def _check_metric(specs: list[Sweep], metric: str | None, plot: Path | None) -> 
         if problem is None and metric not in spec.metrics:
             problem = f"sweep {spec.name} keeps only {', '.join(spec.metrics)}"
     if problem is not None:
-        _bad_input(printable(f"--metric {metric}: {problem}"))
+        bad_input(printable(f"--metric {metric}: {problem}"))
 
 
 def _sweep_and_save(
@@ -400,7 +400,7 @@ def _outputs(spec: Sweep, out: Path | None, summary: Path | None, plot: Path | N
             return None
         if several and SWEEP_NAME not in str(path):
             named = path.parent / f"{path.stem}-{SWEEP_NAME}{path.suffix}"
-            _bad_input(printable(f"{option} {path}: with several sweep files, put {SWEEP_NAME} in it ({named})"))
+            bad_input(printable(f"{option} {path}: with several sweep files, put {SWEEP_NAME} in it ({named})"))
         return Path(str(path).replace(SWEEP_NAME, spec.name))
 
     return path_of("--out", out), path_of("--summary", summary), path_of("--plot", plot)
@@ -474,13 +474,13 @@ def sweep(
     stem), so that each sweep gets its own files, and --json prints one summary a line, in the files' order."""
     specs = _read_sweeps(files)
     if workers is not None and address is not None:
-        _bad_input("--workers and --dask exclude each other: a Dask cluster brings its own workers")
+        bad_input("--workers and --dask exclude each other: a Dask cluster brings its own workers")
     _check_metric(specs, metric, plot)
     outputs = [_outputs(spec, out, summary, plot, len(specs) > 1) for spec in specs]
     for spec, paths in zip(specs, outputs, strict=True):
-        _warn(spec.scenario_file, spec.warnings)
+        warn_unknown_keys(spec.scenario_file, spec.warnings)
         for path in paths:
-            _check_writable(path)
+            check_writable(path)
     done: list[tuple[SweepResult, Outputs]] = []
     where = ""
     for spec, paths in zip(specs, outputs, strict=True):
@@ -490,7 +490,7 @@ def sweep(
         done.append((result, paths))
     if as_json:
         return
-    show = _plain if _plain_output() else _rich
+    show = plain_screen if plain_output() else rich_screen
     if len(done) > 1:
         show([("Sweeps", str(len(done))), ("Workers", where), ("Intervals", DESCRIPTION)], _sweeps_sections(done))
         return

@@ -15,8 +15,8 @@ from typing import Any
 import click
 
 from mn_deploy.requirement_options import EXIT_INTERRUPTED, read_stated, requirement_options, run_count
-from mn_deploy.sim_cli import Section, _bad_input, _bad_scenario, _check_writable, _plain, _plain_output, _rich
-from mn_deploy.verify_cli import JUDGEMENT_COLUMNS, _value, judgement_row
+from mn_deploy.sim_cli import Section, bad_input, bad_scenario, check_writable, plain_output, plain_screen, rich_screen
+from mn_deploy.verify_cli import JUDGEMENT_COLUMNS, judgement_row, measured_value
 from sim.overrides import PathError, parse_assignment
 from sim.requirements import RequirementError
 from sim.schema import ScenarioError
@@ -46,7 +46,7 @@ def _estimate(candidate: Candidate) -> str:
     if estimate.mean is None:
         return "-"
     if estimate.low is None or estimate.high is None:
-        return _value(estimate.mean)
+        return measured_value(estimate.mean)
     return f"{estimate.mean:.1f} [{estimate.low:.1f}, {estimate.high:.1f}]"
 
 
@@ -100,7 +100,7 @@ def _save_plot(tuning: Tuning, path: Path) -> None:
     try:
         candidates_figure(tuning).savefig(path, dpi=100)
     except OSError as error:
-        _bad_input(f"{path}: cannot write the plot: {error.strerror or error}")
+        bad_input(f"{path}: cannot write the plot: {error.strerror or error}")
 
 
 @click.command("tune")
@@ -144,7 +144,7 @@ def tune_command(
     seeds and leave the race as soon as one is shown to violate a requirement or to be slower than another.
     Exit 0 a winner, 1 no candidate meets the requirements, 2 bad input, 3 undecided within --max-runs."""
     document, overrides, stated = read_stated(file, assignments, requirements)
-    _check_writable(plot)
+    check_writable(plot)
     vary: dict[str, list[Any]] = {}
     try:
         for text in axes:
@@ -153,7 +153,7 @@ def tune_command(
                 raise PathError(path, "given twice")
             vary[path] = values
     except PathError as error:
-        _bad_input(f"--vary {error}")
+        bad_input(f"--vary {error}")
     try:
         with run_count() as progress:
             tuning = tune(
@@ -170,13 +170,13 @@ def tune_command(
                 progress=progress,
             )
     except PathError as error:
-        _bad_input(f"{file}: --vary {error}")
+        bad_input(f"{file}: --vary {error}")
     except ScenarioError as error:
-        _bad_scenario(file, error)
+        bad_scenario(file, error)
     except RequirementError as error:
-        _bad_input(f"{file}: {error.message}")
+        bad_input(f"{file}: {error.message}")
     except GridError as error:
-        _bad_input(f"--vary: {error}")
+        bad_input(f"--vary: {error}")
     except KeyboardInterrupt:
         click.echo("error: interrupted before a verdict", err=True)
         sys.exit(EXIT_INTERRUPTED)
@@ -188,5 +188,5 @@ def tune_command(
         header, sections = _header(tuning), _sections(tuning)
         if plot is not None:
             header.append(("Plot", str(plot)))
-        (_plain if _plain_output() else _rich)(header, sections)
+        (plain_screen if plain_output() else rich_screen)(header, sections)
     sys.exit(EXIT_CODES[tuning.verdict])

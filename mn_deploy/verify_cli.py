@@ -16,7 +16,7 @@ import click
 from rich.console import Console
 
 from mn_deploy.requirement_options import EXIT_INTERRUPTED, read_stated, requirement_options, run_count
-from mn_deploy.sim_cli import Section, _bad_input, _bad_scenario, _plain, _plain_output, _rich
+from mn_deploy.sim_cli import Section, bad_input, bad_scenario, plain_output, plain_screen, rich_screen
 from sim.requirements import RequirementError
 from sim.schema import ScenarioError
 from sim.sequential import Verdict
@@ -28,7 +28,8 @@ EXIT_CODES = {Verdict.HOLDS: 0, Verdict.VIOLATED: 1, Verdict.UNDECIDED: 3}
 REPRODUCE = "reproduce"
 
 
-def _value(value: Any) -> str:
+def measured_value(value: Any) -> str:
+    """A measure as the tables show it: missing, infinity said in words, one decimal."""
     if value is None:
         return "missing"
     if isinstance(value, float):
@@ -71,7 +72,7 @@ def judgement_row(judgement: Judgement) -> list[str]:
 def _sections(verification: Verification) -> list[Section]:
     rows = [judgement_row(j) for j in verification.judgements]
     firsts = [
-        [str(j.requirement), str(f.run), str(f.seed), f.error or _value(f.value), f.reproduce]
+        [str(j.requirement), str(f.run), str(f.seed), f.error or measured_value(f.value), f.reproduce]
         for j in verification.judgements
         if (f := j.first_violation) is not None
     ]
@@ -93,7 +94,7 @@ def _worst_sections(worst: WorstCase) -> list[Section]:
         [
             str(found.requirement),
             ", ".join(f"{path}={value:g}" for path, value in found.schedule.items()) or "as drawn",
-            found.error or _value(found.value),
+            found.error or measured_value(found.value),
             found.reproduce,
         ]
         for found in worst.counterexamples
@@ -110,7 +111,7 @@ def _show(header: list[tuple[str, str]], sections: list[Section]) -> None:
         for section in sections
         for label, title, columns, rows in [section]
     ]
-    _rich(header, tables)
+    rich_screen(header, tables)
     console = Console(highlight=False)
     for label, _, _, rows in replayed:
         for row in rows:
@@ -158,9 +159,9 @@ def verify_command(
                 judged = [j.requirement for j in verification.judgements]
                 worst = find_worst(document, judged, file=file, overrides=overrides, workers=workers)
     except ScenarioError as error:
-        _bad_scenario(file, error)
+        bad_scenario(file, error)
     except RequirementError as error:
-        _bad_input(f"{file}: {error.message}")
+        bad_input(f"{file}: {error.message}")
     except KeyboardInterrupt:
         click.echo("error: interrupted before a verdict", err=True)
         sys.exit(EXIT_INTERRUPTED)
@@ -174,6 +175,6 @@ def verify_command(
         if worst is not None:
             header.append(("Worst case", _worst_line(worst)))
             sections += _worst_sections(worst)
-        (_plain if _plain_output() else _show)(header, sections)
+        (plain_screen if plain_output() else _show)(header, sections)
     found = worst is not None and bool(worst.counterexamples)
     sys.exit(EXIT_CODES[Verdict.VIOLATED if found else verification.verdict])

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from mn_deploy_core.manifest import load_manifest
-from sim.behavior import Behavior
+from sim.behavior import PROBABILITIES, TIMES, Behavior
 from sim.distributions import (
     Const,
     Distribution,
@@ -50,9 +50,7 @@ LIMIT = 256
 TAIL = 0.001
 """Where an unbounded support is cut: its 0.1% and 99.9% quantiles."""
 _Z = NormalDist().inv_cdf(1 - TAIL)
-_TIMES = ("start_ms", "ready_ms", "check_ms", "run_ms")
 _CRASH = "crash_after_ms"
-_PROBABILITIES = ("start_failure", "check_failure")
 _SEED = 0
 
 
@@ -94,7 +92,7 @@ def _block_knobs(
 ) -> Iterator[Knob]:
     """The knobs of one block, whose merged behavior (default < manifest < agent) is `behavior`; `pauses` are the
     step pauses (ms) of the manifests it may run: a crash halfway through one fails an instance while its step waits."""
-    for name in (*_TIMES, _CRASH):
+    for name in TIMES:
         if name in block:
             low, high = support(parse_distribution(block[name], f"{path}.{name}"))
             values = {low, high}
@@ -103,7 +101,7 @@ def _block_knobs(
                 moments = verdicts | {v + pause / 2 for v in verdicts for pause in pauses}
                 values |= {v for v in moments if low <= v <= high}
             yield Knob(f"{path}.{name}", tuple(sorted(values)))
-    for name in _PROBABILITIES:
+    for name in PROBABILITIES:
         if name in block and 0.0 < block[name] < 1.0:
             yield Knob(f"{path}.{name}", (0.0, 1.0))
 

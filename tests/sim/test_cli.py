@@ -122,7 +122,7 @@ def test_the_summary_is_plain_text_when_not_a_terminal() -> None:
 
 
 def test_a_terminal_gets_rich_tables(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(mn_deploy.sim_cli, "_plain_output", lambda: False)
+    monkeypatch.setattr(mn_deploy.sim_cli, "plain_output", lambda: False)
     result = invoke(str(EXAMPLE))
     assert result.exit_code == 0, result.output
     for title in ("mn-deploy sim", "Deployments", "Versions", "Metrics", "Refused actions"):

@@ -137,7 +137,7 @@ def test_sim_run_explain_prints_the_story_after_the_summary() -> None:
 
 
 def test_sim_run_explain_in_a_terminal_is_a_rich_table(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(mn_deploy.sim_cli, "_plain_output", lambda: False)
+    monkeypatch.setattr(mn_deploy.sim_cli, "plain_output", lambda: False)
     shown = _cli("--explain").output
     assert "What happened, and why" in shown and "R6/R11" in shown and "66.8-68.0" in shown
 

@@ -84,7 +84,7 @@ def test_plain_output_files_and_json_summary(tmp_path: Path) -> None:
 
 
 def test_a_terminal_gets_rich_tables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(mn_deploy.sim_cli, "_plain_output", lambda: False)
+    monkeypatch.setattr(mn_deploy.sim_cli, "plain_output", lambda: False)
     result = invoke("sweep", str(write_sweep(tmp_path, runs=2)), "--workers", "1")
     assert result.exit_code == 0, result.output
     for title in (
@@ -98,13 +98,13 @@ def test_a_terminal_gets_rich_tables(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 
 def test_the_progress_bar_counts_runs_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(mn_deploy.sim_cli, "_terminal", lambda stream: True)
-    with mn_deploy.sim_cli._progress(3) as advance:
+    monkeypatch.setattr(mn_deploy.sim_cli, "is_terminal", lambda stream: True)
+    with mn_deploy.sim_cli.run_progress(3) as advance:
         assert advance is not None
         for _ in range(3):
             advance({})
-    monkeypatch.setattr(mn_deploy.sim_cli, "_terminal", lambda stream: False)
-    with mn_deploy.sim_cli._progress(3) as advance:
+    monkeypatch.setattr(mn_deploy.sim_cli, "is_terminal", lambda stream: False)
+    with mn_deploy.sim_cli.run_progress(3) as advance:
         assert advance is None
 
 
