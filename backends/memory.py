@@ -15,6 +15,7 @@ from mn_deploy_core.records import (
     DeploymentRecord,
     Event,
     InstanceRecord,
+    Life,
     VersionRecord,
     deployment_number,
     version_order,
@@ -110,6 +111,11 @@ class MemoryStore:
         whole lifecycle a simulation reports."""
         return [i.to_record() for i in self._lives.values()]
 
+    def lives(self) -> list[Life]:
+        """`instance_lives` without making records: the instances as kept, for a reader of their lifecycle alone
+        (a large simulation's result would hold a record of each beside its row)."""
+        return list(self._lives.values())
+
 
 class MemoryRecorder:
     """The `Recorder` that keeps every input in a list, for the simulator's traces and for tests."""
@@ -136,23 +142,26 @@ class MemoryRecorder:
 
 
 class MemoryRegistry:
-    """Service instances by instance id; lookups apply the discovery rule."""
+    """Service instances by instance id; lookups apply the discovery rule. The passing flag is kept apart, as it
+    changes with every verdict and a registration does not."""
 
     def __init__(self) -> None:
         self._services: dict[str, list[ServiceInstance]] = {}
+        self._passing: dict[str, bool] = {}
 
     def register(self, service: ServiceInstance) -> None:
         """Add a service to its instance, replacing an earlier registration of the same name."""
         others = [s for s in self._services.get(service.instance_id, ()) if s.name != service.name]
         self._services[service.instance_id] = [*others, service]
+        self._passing[service.instance_id] = service.passing  # one flag per instance, as Redis keeps it
 
     def deregister(self, instance_id: str) -> None:
         self._services.pop(instance_id, None)
+        self._passing.pop(instance_id, None)
 
     def set_passing(self, instance_id: str, passing: bool) -> None:
-        services = self._services.get(instance_id)
-        if services:
-            self._services[instance_id] = [replace(s, passing=passing) for s in services]
+        if instance_id in self._services:
+            self._passing[instance_id] = passing
 
     def promote(self, key: str, version: str) -> None:
         for instance_id, services in self._services.items():
@@ -167,10 +176,12 @@ class MemoryRegistry:
         role: str | None = None,
         passing_only: bool = True,
     ) -> list[ServiceInstance]:
+        seen = (self._seen(s) for services in self._services.values() for s in services if s.name == name)
         return [
-            s
-            for services in self._services.values()
-            for s in services
-            if s.name == name
-            and visible(s, include_candidates=include_candidates, role=role, passing_only=passing_only)
+            s for s in seen if visible(s, include_candidates=include_candidates, role=role, passing_only=passing_only)
         ]
+
+    def _seen(self, service: ServiceInstance) -> ServiceInstance:
+        """A registration with its instance's passing flag as it is now."""
+        passing = self._passing[service.instance_id]
+        return service if service.passing == passing else replace(service, passing=passing)

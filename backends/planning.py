@@ -17,7 +17,14 @@ from backends.memory import MemoryRegistry, MemoryStore
 from mn_deploy_core.controller import Controller
 from mn_deploy_core.policy import normalize
 from mn_deploy_core.ports import Placement, Role, Store
-from mn_deploy_core.records import DeploymentRecord, Event, InstanceRecord, VersionRecord, deployment_number
+from mn_deploy_core.records import (
+    DeploymentRecord,
+    Event,
+    InstanceRecord,
+    VersionRecord,
+    deployment_number,
+    version_order,
+)
 from mn_deploy_core.status import Status
 from mn_deploy_core.strategies import UNLIMITED, Step, planner_of
 
@@ -191,8 +198,9 @@ def _steps(record: DeploymentRecord, placed: Sequence[Placement]) -> tuple[Plann
 
 
 def integer_value(text: str | None) -> int:
-    """An integer version's or a counter's value; anything else counts as 0, as stores allocate above them."""
-    return int(text) if text and text.isascii() and text.isdigit() else 0
+    """An integer version's or a counter's value (None: never set); anything else counts as 0, as stores allocate
+    above them: the rule by which versions sort."""
+    return version_order(text or "")[0]
 
 
 class _Copy(MemoryStore):

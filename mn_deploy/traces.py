@@ -3,11 +3,12 @@
 
 A key names its whole retained history; a deployment id the key's history up to that deployment, and the
 auto-revert it triggered (a failed version's trace includes its revert). Times are milliseconds after the first
-recorded input, whose wall-clock moment is the trace's `origin`.
+recorded input, whose wall-clock moment is the trace's `origin`. Reading writes nothing (backends/redis_key_state.py).
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,8 +17,11 @@ import redis
 from backends.redis.keys import Keys, namespace_from_env
 from backends.redis.recorder import read_inputs
 from backends.redis.store import RedisStore
+from backends.redis_key_state import key_deployments, key_versions
 from mn_deploy_core.records import DeploymentRecord, deployment_number
 from mn_deploy_core.trace import Input, assemble
+
+log = logging.getLogger(__name__)
 
 
 class UnknownHistory(LookupError):
@@ -32,8 +36,9 @@ def read_trace(client: redis.Redis, key_or_id: str, namespace: str | None = None
     """The trace of `key_or_id` (a deployment id first, then a key); UnknownHistory when there is neither. Its
     `complete` is false, and `cut` names the deployments, when a stream was trimmed by its cap."""
     keys = Keys(namespace or namespace_from_env())
-    store = RedisStore(client, namespace=keys.namespace)
-    records = _history(store, key_or_id)
+    store = RedisStore(client, namespace=keys.namespace)  # its single reads only: its lists heal, a write
+    skipped: list[str] = []
+    records = _history(client, keys, store, key_or_id, skipped)
     inputs: list[Input] = []
     cut: list[str] = []
     for record in records:
@@ -47,7 +52,7 @@ def read_trace(client: redis.Redis, key_or_id: str, namespace: str | None = None
     trace = assemble(
         source="live",
         deployments=[(r, store.deployment_events(r.deployment_id)) for r in records],
-        versions=[v for v in store.list_versions(key) if v.deployment_id in wanted],
+        versions=[v for v in key_versions(client, keys, key, skipped) if v.deployment_id in wanted],
         inputs=inputs,
         lives=[life for r in records for life in store.instance_lives(r.deployment_id)],
         origin_ms=origin_ms,
@@ -56,14 +61,19 @@ def read_trace(client: redis.Redis, key_or_id: str, namespace: str | None = None
     if cut:
         trace["complete"] = False
         trace["cut"] = cut
+    for line in skipped:
+        log.warning("skipping %s", line)
     return trace
 
 
-def _history(store: RedisStore, key_or_id: str) -> list[DeploymentRecord]:
+def _history(
+    client: redis.Redis, keys: Keys, store: RedisStore, key_or_id: str, skipped: list[str]
+) -> list[DeploymentRecord]:
     """The deployments a key or id names, in creation order."""
     chosen = store.load_deployment(key_or_id)
     key = key_or_id if chosen is None else chosen.deployment_key
-    records = sorted(store.list_deployments(key), key=lambda r: deployment_number(r.deployment_id))
+    deployments = key_deployments(client, keys, key, skipped)
+    records = sorted(deployments, key=lambda r: deployment_number(r.deployment_id))
     if not records:
         raise UnknownHistory(key_or_id)
     if chosen is None:

@@ -164,6 +164,8 @@ class Controller:
             return
         if self._recorder is not None:
             self._recorder.record(instance.deployment_id, now, fact_entry(fact))
+        if fact.kind is FactKind.PLACED:  # the core placed it itself: news for a trace only
+            return
         verdict = self._actuator.observe(instance, fact, now)
         if verdict is not None:
             self._on_verdict(instance, verdict, now)
@@ -181,8 +183,11 @@ class Controller:
                     self._on_verdict(self._actuator.fleet.instances[key], verdict, at)
             elif kind is Kind.DEADLINE:
                 rollout = self._active[key]
+                deadline = rollout.record.require_progress_by_ms
                 if rollout.deadline_passed(at):
                     self._fail(rollout, at, FAILED_DEADLINE, None)
+                elif deadline is not None:  # extended since this entry was set: wait for the new deadline
+                    self._timers.set(deadline, Kind.DEADLINE, key)
             else:
                 rollout = self._active[key]
                 self._apply(rollout, rollout.pause_elapsed(at), at)
@@ -190,6 +195,11 @@ class Controller:
 
     def next_wakeup(self) -> float | None:
         return self._timers.next_at()
+
+    def new_wakeup(self) -> float | None:
+        """The earliest timer set since the last call (None: none was): after a call, a driver that set its
+        alarm at `next_wakeup()` need only move it earlier to this; it asks `next_wakeup()` when the alarm rings."""
+        return self._timers.take_earliest_new()
 
     def _record(
         self,
@@ -308,8 +318,9 @@ class Controller:
         rollout = self._active.get(key)
         if rollout is None:
             return False
-        if kind is Kind.DEADLINE:
-            return rollout.deadline_enforced and rollout.record.require_progress_by_ms == at
+        if kind is Kind.DEADLINE:  # an earlier entry stands for a deadline extended since (rollout.py)
+            deadline = rollout.record.require_progress_by_ms
+            return rollout.deadline_enforced and deadline is not None and at <= deadline
         return rollout.pause_until == at
 
     def _activate(self, rollout: Rollout) -> None:

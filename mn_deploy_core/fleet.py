@@ -11,7 +11,7 @@ from operator import attrgetter
 
 from mn_deploy_core.manifest import AgentSpec
 from mn_deploy_core.ports import Role
-from mn_deploy_core.records import InstanceRecord, Interval, field_names
+from mn_deploy_core.records import InstanceRecord, Interval, field_names, life_outcome
 
 
 @dataclass(slots=True)
@@ -46,6 +46,10 @@ class Instance:
     @property
     def spec_digest(self) -> str:
         return self.agent.digest
+
+    @property
+    def outcome(self) -> str:
+        return life_outcome(self.healthy_ms, self.unhealthy_ms, self.completed_ms, self.stopped_ms)
 
     @property
     def live(self) -> bool:

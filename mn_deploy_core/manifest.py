@@ -308,7 +308,8 @@ def expand_agents(nodes: Sequence[Mapping[str, Any]], bundle: str | None = None)
         agent_digest = digest(spec)
         checks, services = _agent_checks(node)
         agents.extend(AgentSpec(a, node_id, node, agent_digest, checks, services) for a in _runtime_ids(node_id, count))
-    agents.sort(key=lambda a: runtime_order(a.agent_id))
+    if len(nodes) > 1:  # one node's ids come in natural order already
+        agents.sort(key=lambda a: runtime_order(a.agent_id))
     return {a.agent_id: a for a in agents}
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
-from mn_deploy_core.records import DeploymentRecord, Event, InstanceRecord, VersionRecord
+from mn_deploy_core.records import DeploymentRecord, Event, InstanceRecord, Life, VersionRecord
 
 
 class Role(StrEnum):
@@ -94,11 +94,8 @@ class ServiceInstance:
     passing: bool = False
 
 
-class Recordable(Protocol):
+class Recordable(Life, Protocol):
     """An instance a commit carries: its record is made when a store needs it."""
-
-    @property
-    def instance_id(self) -> str: ...
 
     def to_record(self) -> InstanceRecord: ...
 

@@ -47,16 +47,18 @@ class Journal:
         self._touched[self.record.deployment_id] = self
 
     def event(self, type_: str, now: float, **fields: Any) -> None:
+        record = self.record
         event = Event(type_, now, iso_timestamp(now), fields)
-        self.record.with_event(event)
+        record.with_event(event)
         self.unsaved.append(event)
-        self.touch()
+        self._touched[record.deployment_id] = self
 
     def set(self, now: float, **changes: Any) -> None:
+        record = self.record
         for name, value in changes.items():
-            setattr(self.record, name, value)
-        self.record.updated_at = iso_timestamp(now)
-        self.touch()
+            setattr(record, name, value)
+        record.updated_at = iso_timestamp(now)
+        self._touched[record.deployment_id] = self
 
     def move(self, trigger: Trigger, now: float, description: str | None = None) -> bool:
         """Apply `trigger` to the record's status (status.py's table); False when it changes nothing."""
@@ -361,13 +363,17 @@ class Rollout(Journal):
         self._advance(now)
 
     def _extend_deadline(self, at: float) -> None:
+        """Progress moves the deadline later. Only a first deadline needs a timer: the entry set for an earlier
+        one stands until its time, and then waits for the deadline as it is by then (`Controller.tick`), so a
+        deadline moved by every verdict costs one timer per `progress_deadline_ms`, not one per verdict."""
         if self.policy.progress_deadline_ms <= 0:
             return
         current = self.record.require_progress_by_ms
         if current is None or at > current:
             self.record.require_progress_by_ms = at
             self.touch()
-            self._out.append(Wake(at))
+            if current is None:
+                self._out.append(Wake(at))
 
     def _reset_deadline(self, now: float) -> None:
         if self.policy.progress_deadline_ms > 0:

@@ -34,6 +34,7 @@ class Timers:
         self._heap: list[tuple[float, Kind, int, str]] = []
         self._seq = itertools.count()
         self._limit = 64
+        self._earliest_new: float | None = None
 
     def __len__(self) -> int:
         """Entries held, stale ones included: what the heap costs."""
@@ -41,6 +42,8 @@ class Timers:
 
     def set(self, at: float, kind: Kind, key: str) -> None:
         heapq.heappush(self._heap, (at, kind, next(self._seq), key))
+        if self._earliest_new is None or at < self._earliest_new:
+            self._earliest_new = at
         if len(self._heap) > self._limit:
             self._heap = [entry for entry in self._heap if self._live(entry[1], entry[3], entry[0])]
             heapq.heapify(self._heap)
@@ -55,6 +58,14 @@ class Timers:
                 return at
             heapq.heappop(heap)
         return None
+
+    def take_earliest_new(self) -> float | None:
+        """The earliest entry set since the last call (None: none was). Nothing falls due earlier without an entry
+        set for it: entries go stale, and the only ones that come back are a progress deadline's older entries when
+        a resume sets it anew, which merely wait for it. So a driver woken at `next_at` before need only look at
+        these to know whether to wake earlier, without checking the queue after every fact."""
+        earliest, self._earliest_new = self._earliest_new, None
+        return earliest
 
     def pop_due(self, now: float) -> tuple[float, Kind, str] | None:
         """The earliest live timer due by `now`, removed from the queue."""

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats
+
+from sim.scipy_stats import stats
 
 CONFIDENCE = 0.95
 KS_LEVEL = 0.05
@@ -53,11 +54,11 @@ class _Candidate:
 
 
 def _t(n: int) -> float:
-    return float(stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1))
+    return float(stats().t.ppf(0.5 + CONFIDENCE / 2, n - 1))
 
 
 def _chi2(q: float, df: float) -> float:
-    return float(stats.chi2.ppf(q, df))
+    return float(stats().chi2.ppf(q, df))
 
 
 def _spread_interval(s: float, n: int) -> Interval:
@@ -80,7 +81,7 @@ def _lognormal(x: np.ndarray) -> tuple[_Candidate, dict[str, Interval]] | None:
         "lognormal",
         {"median": median, "sigma": sigma},
         {"lognormal": {"median": median, "sigma": sigma}},
-        stats.lognorm(sigma, scale=median),
+        stats().lognorm(sigma, scale=median),
         2,
     )
     high = mu + half
@@ -95,7 +96,7 @@ def _normal(x: np.ndarray) -> tuple[_Candidate, dict[str, Interval]] | None:
     n, s = len(x), float(x.std(ddof=1))
     half = _t(n) * s / math.sqrt(n)
     candidate = _Candidate(
-        "normal", {"mean": mean, "std": std}, {"normal": {"mean": mean, "std": std}}, stats.norm(mean, std), 2
+        "normal", {"mean": mean, "std": std}, {"normal": {"mean": mean, "std": std}}, stats().norm(mean, std), 2
     )
     return candidate, {"mean": (mean - half, mean + half), "std": _spread_interval(s, n)}
 
@@ -107,7 +108,7 @@ def _exponential(x: np.ndarray) -> tuple[_Candidate, dict[str, Interval]] | None
     n = len(x)
     total = 2 * n * mean
     interval = (total / _chi2((1 + CONFIDENCE) / 2, 2 * n), total / _chi2((1 - CONFIDENCE) / 2, 2 * n))
-    candidate = _Candidate("exponential", {"mean": mean}, {"exponential": {"mean": mean}}, stats.expon(0, mean), 1)
+    candidate = _Candidate("exponential", {"mean": mean}, {"exponential": {"mean": mean}}, stats().expon(0, mean), 1)
     return candidate, {"mean": interval}
 
 
@@ -121,7 +122,7 @@ def _uniform(x: np.ndarray) -> tuple[_Candidate, dict[str, Interval]] | None:
     n = len(x)
     q = 1 - ((1 - CONFIDENCE) / 2) ** (1 / n)
     candidate = _Candidate(
-        "uniform", {"low": low, "high": high}, {"uniform": [low, high]}, stats.uniform(low, high - low), 2
+        "uniform", {"low": low, "high": high}, {"uniform": [low, high]}, stats().uniform(low, high - low), 2
     )
     if q >= 0.5:  # so few values that the extremes bound nothing
         return candidate, {"low": (0.0, low), "high": (high, None)}
@@ -152,7 +153,7 @@ def fit_latency(values: Sequence[float]) -> LatencyFit:
         if fitted is None:
             continue
         candidate, intervals = fitted
-        p = float(stats.kstest(x, candidate.distribution.cdf).pvalue)
+        p = float(stats().kstest(x, candidate.distribution.cdf).pvalue)
         p = p if math.isfinite(p) else 0.0
         best_p = max(best_p, p)
         if p >= KS_LEVEL:
@@ -171,8 +172,8 @@ def clopper_pearson(successes: int, trials: int) -> Interval:
     if trials <= 0 or not 0 <= successes <= trials:
         raise ValueError(f"{successes} of {trials} is not a binomial count")
     alpha = 1 - CONFIDENCE
-    low = 0.0 if successes == 0 else float(stats.beta.ppf(alpha / 2, successes, trials - successes + 1))
-    high = 1.0 if successes == trials else float(stats.beta.ppf(1 - alpha / 2, successes + 1, trials - successes))
+    low = 0.0 if successes == 0 else float(stats().beta.ppf(alpha / 2, successes, trials - successes + 1))
+    high = 1.0 if successes == trials else float(stats().beta.ppf(1 - alpha / 2, successes + 1, trials - successes))
     return low, high
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from mn_deploy_core.errors import InvalidManifestError
 from mn_deploy_core.manifest import Manifest, load_manifest
+from mn_deploy_core.policy import display_value
 from mn_deploy_core.status import ACTIVE, Status
 from mn_deploy_core.trace import TraceError, check_trace, manifest_name
 from sim.calibrate import MIN_OBSERVATIONS, Calibration, CalibrationError, calibrate
@@ -48,11 +49,13 @@ UNSET_MEANS = {
 
 
 class PredictionError(ValueError):
-    """A deploy that cannot be predicted from this history; `message` is one line."""
+    """A deploy that cannot be predicted from this history; `message` is one line, whatever a trace's values quoted
+    in it hold (non-printable characters escaped)."""
 
     def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+        shown = display_value(message)
+        super().__init__(shown)
+        self.message = shown
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,8 +13,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from scipy import stats
-
+from sim.scipy_stats import stats
 from sim.stats import CONFIDENCE
 
 
@@ -42,12 +41,12 @@ def quantile_interval(values: Sequence[float], q: float, confidence: float = CON
     value = data[max(math.ceil(q * n), 1) - 1]
     tail = (1 - confidence) / 2
     # P(X_(l) > quantile) = P(Binomial(n, q) <= l - 1): the largest l with that mass at most `tail` (ranks from 1)
-    below = int(stats.binom.ppf(tail, n, q))
-    if stats.binom.cdf(below, n, q) > tail:
+    below = int(stats().binom.ppf(tail, n, q))
+    if stats().binom.cdf(below, n, q) > tail:
         below -= 1
     low_rank = below + 1
     # P(X_(u) < quantile) = P(Binomial(n, q) >= u): the smallest u with that mass at most `tail`
-    high_rank = int(stats.binom.ppf(1 - tail, n, q)) + 1
+    high_rank = int(stats().binom.ppf(1 - tail, n, q)) + 1
     low = data[low_rank - 1] if low_rank >= 1 else None
     high = data[high_rank - 1] if high_rank <= n else None
     return Quantile(q, n, value, low, high)

@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from backends.memory import MemoryStore
 from mn_deploy_core.manifest import runtime_order
 from mn_deploy_core.ports import Role
-from mn_deploy_core.records import DeploymentRecord, InstanceRecord
+from mn_deploy_core.records import DeploymentRecord, Life
 from sim.metrics import compute_metrics
 from sim.provenance import Provenance
 from sim.world import SimRuntime
@@ -34,6 +35,7 @@ LIFECYCLE_FIELDS = (
     "discoverable_ms",
 )
 """An instance's lifecycle as the result reports it, in the core's own words."""
+_LIFECYCLE = attrgetter(*LIFECYCLE_FIELDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,15 +76,17 @@ def _deployment_json(store: MemoryStore, record: DeploymentRecord) -> JSON:
 
 def flat_events(deployments: list[JSON]) -> list[JSON]:
     """Every deployment's events in one list, in time order, each naming its deployment."""
-    flat = [
-        {"t_ms": e["t_ms"], "deployment_id": d["deployment_id"], **{k: v for k, v in e.items() if k != "timestamp"}}
-        for d in deployments
-        for e in d["events"]
-    ]
-    return sorted(flat, key=lambda e: e["t_ms"])
+    flat = []
+    for d in deployments:
+        deployment_id = d["deployment_id"]
+        for e in d["events"]:
+            row = {"t_ms": e["t_ms"], "deployment_id": deployment_id, **e}
+            del row["timestamp"]
+            flat.append(row)
+    return sorted(flat, key=itemgetter("t_ms"))
 
 
-def _instances(lives: Iterable[InstanceRecord], runtime: SimRuntime) -> list[JSON]:
+def _instances(lives: Iterable[Life], runtime: SimRuntime) -> list[JSON]:
     """Every instance's life as the core recorded it, with the role it was placed in (`promoted_ms` says when
     a canary or candidate became primary) and the manifest its behavior came from."""
     placed = {i.placement.instance_id: i for i in runtime.instances()}
@@ -92,9 +96,12 @@ def _instances(lives: Iterable[InstanceRecord], runtime: SimRuntime) -> list[JSO
     ]
 
 
-def instance_row(life: InstanceRecord, manifest_name: str | None, role: str) -> JSON:
+def instance_row(life: Life, manifest_name: str | None, role: str) -> JSON:
     """One instance of the result: its life, the manifest it behaved as and the role it was placed in."""
-    row = life.to_json()
+    lifecycle = dict(zip(LIFECYCLE_FIELDS, _LIFECYCLE(life), strict=True))
+    lifecycle["restart_ms"] = list(life.restart_ms)
+    lifecycle["passing_again_ms"] = list(life.passing_again_ms)
+    lifecycle["discoverable_ms"] = [list(interval) for interval in life.discoverable_ms]
     return {
         "instance_id": life.instance_id,
         "agent_id": life.agent_id,
@@ -104,17 +111,17 @@ def instance_row(life: InstanceRecord, manifest_name: str | None, role: str) -> 
         "version": life.version,
         "manifest_name": manifest_name,
         "role": role,
-        **{name: row[name] for name in LIFECYCLE_FIELDS},
+        **lifecycle,
         "restarts": len(life.restart_ms),
         "outcome": life.outcome,
     }
 
 
-def final_agents(lives: Iterable[InstanceRecord], names: Mapping[str, str | None]) -> JSON:
+def final_agents(lives: Iterable[Life], names: Mapping[str, str | None]) -> JSON:
     """Per agent the live instance that serves it (the newest primary if there is one, else the newest), read
     from the same records as `instances`, so the two cannot disagree. Records come in placement order; two
     live primaries of one agent happen with batch reruns, where the rerun's job is the key's current one."""
-    chosen: dict[str, InstanceRecord] = {}
+    chosen: dict[str, Life] = {}
     for life in lives:
         current = chosen.get(life.agent_id)
         if current is None or life.role == Role.PRIMARY or current.role != Role.PRIMARY:
@@ -123,7 +130,7 @@ def final_agents(lives: Iterable[InstanceRecord], names: Mapping[str, str | None
         agent_id: {
             "manifest_name": names[life.instance_id],
             "version": life.version,
-            "role": life.role,
+            "role": str(life.role),  # a live instance's role is a Role
             "healthy": life.healthy,
             "outcome": life.outcome,
         }
@@ -143,7 +150,7 @@ def collect(
     records = _deployments(store)
     deployments = [_deployment_json(store, r) for r in records]
     events = flat_events(deployments)
-    lives = store.instance_lives()
+    lives = store.lives()
     instances = _instances(lives, runtime)
     names = {row["instance_id"]: row["manifest_name"] for row in instances}
     keys = list(dict.fromkeys(r.deployment_key for r in records))

@@ -39,6 +39,8 @@ class DrivenController(Protocol):
 
     def next_wakeup(self) -> float | None: ...
 
+    def new_wakeup(self) -> float | None: ...
+
 
 class SimInstance:
     """One placement as the world runs it: its draws, which run it is on, whether it is up or stopped.
@@ -234,7 +236,6 @@ class Driver:
         self._runtime = runtime
         self._holds = 0
         self._alarm_at: float | None = None
-        self._bell = self._new_bell()
         runtime.connect(self.observe, self.settle)
 
     def hold(self) -> None:
@@ -250,8 +251,8 @@ class Driver:
         self.after_call()
 
     def after_call(self) -> None:
-        """After any controller call: its timers may have moved, or it may have nothing left to do."""
-        self._arm(self.controller.next_wakeup())
+        """After any controller call: it may have set an earlier timer, or have nothing left to do."""
+        self._arm(self.controller.new_wakeup())
         self.settle()
 
     def settle(self) -> None:
@@ -264,24 +265,13 @@ class Driver:
         if due is None or (self._alarm_at is not None and self._alarm_at <= due):
             return
         self._alarm_at = due
-        alarm = self.env.timeout(max(due - self.env.now, 0.0))
-        alarm.callbacks.append(self._ring)
+        lives.late(self.env, max(due - self.env.now, 0.0), self._wake)
 
-    def _ring(self, _alarm: simpy.Event) -> None:
-        if self._alarm_at is not None and self._alarm_at <= self.env.now:
-            self._alarm_at = None
-        if not self._bell.triggered:
-            self._bell.succeed()
-
-    def _new_bell(self) -> simpy.Event:
-        """Rung by an alarm, it is heard after whatever was already due at that time (facts first)."""
-        bell = self.env.event()
-        bell.callbacks.append(self._wake)
-        return bell
-
-    def _wake(self, _bell: simpy.Event) -> None:
-        self._bell = self._new_bell()
+    def _wake(self, _alarm: simpy.Event) -> None:
+        """An alarm rang: it is heard after whatever else was due at that time (facts first)."""
         now = self.env.now
+        if self._alarm_at is not None and self._alarm_at <= now:
+            self._alarm_at = None
         due = self.controller.next_wakeup()
         if due is not None and due <= now:
             self.controller.tick(now)

@@ -13,6 +13,7 @@ from backends.planning import KeyState, plan_deploy
 from backends.redis import RedisStore
 from backends.redis.keys import Keys, namespace_from_env
 from backends.redis_key_state import read_key_state
+from mn_deploy.traces import read_trace
 from tests.scripted import World, service_manifest
 
 KEY = "agent-api"
@@ -59,6 +60,26 @@ def test_reading_writes_nothing_even_where_the_store_would_heal(real_redis: redi
     assert dumped(real_redis) == before
     assert "dep_agent-api_7" not in {r.deployment_id for r in state.deployments}
     assert (state.last_number, state.last_version, skipped) == (7, 8, [])
+
+
+def test_exporting_a_trace_writes_nothing_even_where_the_store_would_heal(real_redis: redis.Redis) -> None:
+    """A user who may only read can export: the orphans a store's list would purge are left, and left out."""
+    redis_world(real_redis)
+    real_redis.sadd(KEYS.key_deployments(KEY), "dep_agent-api_7")
+    real_redis.sadd(KEYS.versions(KEY), "8")
+    before = dumped(real_redis)
+    trace = read_trace(real_redis, KEY)
+    assert dumped(real_redis) == before
+    assert [d["deployment_id"] for d in trace["deployments"]] == ["dep_agent-api_1", "dep_agent-api_2"]
+    assert [v["version"] for v in trace["versions"]] == ["1", "2"]
+
+
+def test_versions_come_in_version_order_as_the_store_lists_them(real_redis: redis.Redis) -> None:
+    world = redis_world(real_redis)
+    for n in range(3, 11):
+        world.deploy(service_manifest(f"agent:{n}", count=3))
+    state, _ = read_key_state(real_redis, KEY)
+    assert [v.version for v in state.versions] == [str(n) for n in range(1, 11)]
 
 
 def test_a_plan_from_redis_names_the_deployment_the_store_would_allocate(real_redis: redis.Redis) -> None:

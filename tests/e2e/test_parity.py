@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -28,6 +29,7 @@ from mn_deploy_core.trace import check_trace
 from sim import Fit, Scenario, calibrate, read_scenario, replay_trace, run_scenario
 from sim.behavior import NEVER, Fate
 from sim.distributions import LogNormal
+from sim.quantiles import quantile_interval
 from sim.streams import RandomStreams
 from tests.e2e.conftest import BUNDLES, World
 
@@ -139,7 +141,8 @@ def scenario_names(trace: Mapping[str, Any], scenario: Scenario) -> dict[str, st
 
 def median_interval(fit: Fit) -> tuple[float, float]:
     """The 95% interval of the fitted distribution's median, whichever family won (for a uniform, the midpoint of
-    its bounds' intervals: conservative, as the two are not independent)."""
+    its bounds' intervals: conservative, as the two are not independent; for values no family fits, their median's
+    order-statistic interval)."""
     intervals = fit.intervals
     high: float | None
     if fit.family == "lognormal":
@@ -152,6 +155,9 @@ def median_interval(fit: Fit) -> tuple[float, float]:
     elif fit.family == "uniform":
         (low_low, low_high), (high_low, high_high) = intervals["low"], intervals["high"]
         low, high = (low_low + high_low) / 2, None if high_high is None else (low_high + high_high) / 2
+    elif fit.family == "empirical":  # no family fits (a loaded machine spreads the starts): the values' own median
+        median = quantile_interval(fit.value["empirical"], 0.5)
+        low, high = -math.inf if median.low is None else median.low, median.high
     else:
         raise AssertionError(f"a check latency fitted as {fit.family}: {fit}")
     return low, float("inf") if high is None else high

@@ -42,6 +42,10 @@ class RecordingController:
     def next_wakeup(self) -> float | None:
         return self.timers[0] if self.timers else None
 
+    def new_wakeup(self) -> float | None:
+        """Tests set `timers` directly, so any of them may be new."""
+        return self.next_wakeup()
+
 
 def placement(instance_id: str = "i1", agent_id: str = "a", checks: tuple[str, ...] = ("api:0", "api:1")) -> Placement:
     return a_placement(instance_id=instance_id, agent_id=agent_id, checks=checks)
