@@ -10,12 +10,12 @@ from typing import Any
 
 from mn_deploy_core.discovery import visible
 from mn_deploy_core.errors import ConflictError
+from mn_deploy_core.lifecycle import Life
 from mn_deploy_core.ports import Commit, Recordable, Role, ServiceInstance, write_in_order
 from mn_deploy_core.records import (
     DeploymentRecord,
     Event,
     InstanceRecord,
-    Life,
     VersionRecord,
     deployment_number,
     version_order,

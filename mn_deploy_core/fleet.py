@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from operator import attrgetter
 
+from mn_deploy_core.lifecycle import Interval, life_outcome
 from mn_deploy_core.manifest import AgentSpec
 from mn_deploy_core.ports import Role
-from mn_deploy_core.records import InstanceRecord, Interval, field_names, life_outcome
+from mn_deploy_core.records import InstanceRecord, field_names
 
 
 @dataclass(slots=True)

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
-from mn_deploy_core.records import DeploymentRecord, Event, InstanceRecord, Life, VersionRecord
+from mn_deploy_core.lifecycle import Life
+from mn_deploy_core.records import DeploymentRecord, Event, InstanceRecord, VersionRecord
 
 
 class Role(StrEnum):

@@ -14,9 +14,10 @@ from operator import attrgetter, itemgetter
 from typing import Any
 
 from backends.memory import MemoryStore
+from mn_deploy_core.lifecycle import Life
 from mn_deploy_core.manifest import runtime_order
 from mn_deploy_core.ports import Role
-from mn_deploy_core.records import DeploymentRecord, Life
+from mn_deploy_core.records import DeploymentRecord
 from sim.metrics import compute_metrics
 from sim.provenance import Provenance
 from sim.world import SimRuntime

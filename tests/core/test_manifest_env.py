@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mn_deploy_core.errors import InvalidManifestError
-from mn_deploy_core.manifest import WORKER_VARIABLES, load_manifest
+from mn_deploy_core.manifest import load_manifest
+from mn_deploy_core.manifest_problems import WORKER_VARIABLES
 
 NODE = 'node "job"'
 

@@ -99,3 +99,14 @@ def test_the_simulator_and_the_core_import_nothing_of_the_live_extra() -> None:
     done = subprocess.run([sys.executable, "-c", program], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]", f"live packages imported by sim or the core: {done.stdout}"
+
+
+CORE_MODULE_LINES = 400
+"""The most lines a module of the core may have: past that, it holds more than one concept (docs/architecture.md,
+"The core's modules")."""
+
+
+def test_no_module_of_the_core_is_over_its_size() -> None:
+    sizes = {path.name: len(path.read_text().splitlines()) for path in (ROOT / "mn_deploy_core").glob("*.py")}
+    assert len(sizes) > 10, "the core's modules are read at all"
+    assert {name: n for name, n in sizes.items() if n > CORE_MODULE_LINES} == {}

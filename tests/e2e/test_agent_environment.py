@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from mn_deploy_core.manifest import WORKER_VARIABLES
+from mn_deploy_core.manifest_problems import WORKER_VARIABLES
 from tests.e2e.conftest import World, _environment, marked
 from tests.polling import wait_for
 

@@ -25,7 +25,7 @@ from backends.live.controller.runtime import RedisRuntime
 from backends.live.worker.daemon import Worker
 from backends.live.worker.supervisor import AgentUser
 from backends.redis.bundles import RedisBundleStore
-from mn_deploy_core.manifest import WORKER_VARIABLES
+from mn_deploy_core.manifest_problems import WORKER_VARIABLES
 from mn_deploy_core.ports import Fact, FactKind
 from tests.live import test_worker
 from tests.live.conftest import Facts, order_key_file

@@ -66,7 +66,7 @@ def example(bundle: str) -> dict[str, Any]:
 
 
 def check_names(node: Mapping[str, Any]) -> tuple[str, ...]:
-    """As the core names them (manifest._agent_checks)."""
+    """As the core names them (manifest.py, `_agent_checks`)."""
     return tuple(
         str(check.get("name") or f"{service['name']}:{i}")
         for service in node.get("services", [])

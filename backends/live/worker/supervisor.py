@@ -57,7 +57,7 @@ from backends.loopback import free_port
 from backends.process import ProcessGroup
 from backends.protocol.bundles import UnsafePayloadPathError, check_payload_paths
 from backends.redis.instance_runtime import EXITED, FAILED, RUNNING, STARTING, ProcessInfo
-from mn_deploy_core.manifest import env_problems
+from mn_deploy_core.manifest_problems import env_problems
 from mn_deploy_core.ports import Fact, FactKind, Placement
 
 Payloads = Callable[[str], Mapping[str, bytes] | None]
