@@ -31,6 +31,10 @@ MAX_T_MS = 1e12
 """About 31 years: a fact further from the trace's origin is no rollout's, and differences of such times are
 no longer exact."""
 
+UNHEALTHY_EVENT = "deployment_instance_unhealthy"
+UNHEALTHY = "unhealthy"
+"""Not a fact kind: the instance's unhealthy verdict, read among its facts at its time."""
+
 LATENCIES = ("start_ms", "ready_ms", "check_ms", "run_ms")
 PROBABILITIES = ("start_failure", "check_failure")
 
@@ -108,8 +112,8 @@ def calibrate(traces: Sequence[Mapping[str, Any]], by: str = "manifest") -> Cali
     names: dict[str, str] = {}  # spec digest -> manifest name
     for index, trace in enumerate(traces):
         try:
-            for group, instance, end_ms in _instances(check_trace(trace), names, by):
-                _observe(groups.setdefault(group, Observations()), instance, end_ms)
+            for group, instance, end_ms, unhealthy_ms in _instances(check_trace(trace), names, by):
+                _observe(groups.setdefault(group, Observations()), instance, end_ms, unhealthy_ms)
         except TraceError as error:
             raise CalibrationError(index, error.message) from None
     fits: list[Fit] = []
@@ -143,8 +147,9 @@ def _number(value: Any) -> float | None:
 
 def _instances(
     trace: Mapping[str, Any], names: dict[str, str], by: str
-) -> Iterator[tuple[str, Mapping[str, Any], float]]:
-    """(group, instance, when its observation ends) for every instance the trace can place in a group."""
+) -> Iterator[tuple[str, Mapping[str, Any], float, float | None]]:
+    """(group, instance, when its observation ends, when it was judged unhealthy) for every instance the trace
+    can place in a group. The verdict is the instance's life's, else its deployment's event's."""
     manifests: dict[tuple[str, str], str] = {}
     for i, version in enumerate(trace["versions"]):
         key = _text(version.get("key"), f"$.versions[{i}].key")
@@ -157,6 +162,7 @@ def _instances(
         keys[_text(deployment.get("deployment_id"), f"$.deployments[{i}].deployment_id")] = _text(
             deployment.get("deployment_key"), f"$.deployments[{i}].deployment_key"
         )
+    verdicts = _unhealthy_events(trace["deployments"])
     times = [fact["t_ms"] for instance in trace["instances"] for fact in instance["facts"]]
     trace_end = max(times, default=0.0)
     for i, instance in enumerate(trace["instances"]):
@@ -173,23 +179,45 @@ def _instances(
         if not isinstance(group, str):
             continue  # placed before the trace begins: its manifest (or agent) is unknown
         life = instance.get("life")
-        stopped = _number(life.get("stopped_ms")) if isinstance(life, dict) else None
-        yield group, instance, trace_end if stopped is None else stopped
+        if isinstance(life, dict):
+            stopped, unhealthy = _number(life.get("stopped_ms")), _number(life.get("unhealthy_ms"))
+        else:
+            instance_id = instance.get("instance_id")
+            stopped, unhealthy = None, verdicts.get(instance_id) if isinstance(instance_id, str) else None
+        yield group, instance, trace_end if stopped is None else stopped, unhealthy
 
 
-def _observe(observed: Observations, instance: Mapping[str, Any], end_ms: float) -> None:
+def _unhealthy_events(deployments: Sequence[Mapping[str, Any]]) -> dict[str, float | None]:
+    """Instance id -> the time of its first unhealthy verdict in the deployments' events."""
+    verdicts: dict[str, float | None] = {}
+    for deployment in deployments:
+        events = deployment.get("events")
+        for event in events if isinstance(events, list) else ():
+            if isinstance(event, dict) and event.get("type") == UNHEALTHY_EVENT:
+                instance_id = event.get("instance_id")
+                if isinstance(instance_id, str):
+                    verdicts.setdefault(instance_id, _number(event.get("t_ms")))
+    return verdicts
+
+
+def _observe(observed: Observations, instance: Mapping[str, Any], end_ms: float, unhealthy_ms: float | None) -> None:
     """One instance's facts, in time order (the order of equal times kept), run by run. The first start counts
     from the controller's placement (`placed_ms`) when the trace has it: a live worker reports `placed` only once
-    the order reached it, and the simulator's `start_ms` covers that delivery too."""
+    the order reached it, and the simulator's `start_ms` covers that delivery too. Its checks are one trial
+    when they passed, or when the unhealthy verdict found it ready with them never passing (its healthy deadline
+    passed on them); an instance lost, failed or stopped before either says nothing of its checks."""
     observed.instances += 1
     placed_ms = _number(instance.get("placed_ms"))
     facts = sorted(instance["facts"], key=lambda fact: fact["t_ms"])
+    if unhealthy_ms is not None:
+        facts.append({"t_ms": unhealthy_ms, "kind": UNHEALTHY})
+        facts.sort(key=lambda fact: fact["t_ms"])  # stable: after the facts of its own ms, as the core judges
     declared = {str(fact.get("check", "")) for fact in facts if fact["kind"].startswith("check_")}
     start_from = placed_ms
     running: float | None = None
     ready: float | None = None
     checks: dict[str, bool] = {}
-    passed = ever_passing = False  # every check passing in this run, in any run
+    passed = ever_passing = checks_failed = False  # every check passing in this run, in any run; judged on them
     for fact in facts:
         kind, t = fact["kind"], float(fact["t_ms"])
         if kind in ("placed", "restarted"):
@@ -209,9 +237,11 @@ def _observe(observed: Observations, instance: Mapping[str, Any], end_ms: float)
             if not passed and checks.keys() == declared and all(checks.values()):
                 observed.check_ms.append(t - ready)
                 passed = ever_passing = True
-        elif kind in ("exited", "completed") and running is not None:
+        elif kind == UNHEALTHY:
+            checks_failed = ready is not None and not ever_passing
+        elif kind in ("exited", "completed", "failed") and running is not None:
             if ready is None:
-                observed.starts += 1
+                observed.starts += kind != "failed"  # lost with its node: the start attempt never ended
                 observed.start_failures += kind == "exited"
             else:
                 observed.exposure_ms += t - ready
@@ -221,9 +251,9 @@ def _observe(observed: Observations, instance: Mapping[str, Any], end_ms: float)
             running, ready = None, None
     if ready is not None:
         observed.exposure_ms += max(end_ms - ready, 0.0)
-    if declared:
+    if declared and (ever_passing or checks_failed):
         observed.checked += 1
-        observed.check_failures += not ever_passing
+        observed.check_failures += checks_failed
 
 
 def _too_few(manifest: str | None, agent: str | None, name: str, n: int, what: str) -> Fit:

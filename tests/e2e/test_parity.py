@@ -166,7 +166,9 @@ def median_interval(fit: Fit) -> tuple[float, float]:
 def check_calibration(trace: dict[str, Any], scenario: Scenario, manifests: Mapping[str, Mapping[str, Any]]) -> None:
     """What calibration can give back from ten agents of a live world, checked against the scenario:
 
-    - start_failure and check_failure: the drawn probability lies in the fitted Clopper-Pearson interval;
+    - start_failure and check_failure: the drawn probability lies in the fitted Clopper-Pearson interval. The
+      manifests give an agent 15 s to be healthy (`healthy_deadline_ms`, counted from placement), so that an
+      agent slow to start on a loaded machine is not judged unhealthy, which calibration counts as failing checks;
     - ready_ms: 0 as drawn, up to `READY_MS` (the worker reports RUNNING and READY together; the controller
       stamps each when it takes it in);
     - check_ms: each instance passed its check no sooner than drawn and at most `GRAIN_MS` later (the probe's

@@ -258,19 +258,72 @@ def test_checks_pass_when_the_last_declared_check_passes_and_a_run_that_exits_be
     assert (observed.crashes, observed.exposure_ms, observed.at_risk) == (5, 10_000, 5)
 
 
-def test_an_instance_whose_checks_never_all_pass_is_a_check_failure_and_a_running_one_is_exposed_until_its_stop() -> (
+def test_an_instance_judged_unhealthy_with_its_checks_never_all_passing_is_a_check_failure_exposed_until_its_stop() -> (
     None
 ):
     trace = handmade(
         (0, "placed"), (10, "running"), (20, "ready"), (30, "check_passing", "a"), (40, "check_failing", "b")
     )
     for instance in trace["instances"]:
-        instance["life"] = {"stopped_ms": 1020}
+        instance["life"] = {"unhealthy_ms": 1000, "stopped_ms": 1020}
     observed = calibrate([trace]).observations["k@1"]
     assert (observed.checked, observed.check_failures, observed.check_ms) == (5, 5, [])
     assert (observed.crashes, observed.exposure_ms) == (0, 5000)
     fit = fits_of(calibrate([trace]))["crash_after_ms"]
     assert fit.family == "none" and fit.value is None and fit.intervals["mean"][1] is None
+
+
+def test_without_a_life_the_verdict_is_the_deployments_unhealthy_event() -> None:
+    trace = handmade((0, "placed"), (10, "running"), (20, "ready"), (40, "check_failing", "b"))
+    trace["deployments"][0]["events"] = [
+        {"type": "deployment_instance_unhealthy", "t_ms": 1000, "instance_id": instance["instance_id"]}
+        for instance in trace["instances"]
+    ]
+    observed = calibrate([trace]).observations["k@1"]
+    assert (observed.checked, observed.check_failures) == (5, 5)
+
+
+UNJUDGED = {
+    "lost with its node while its checks were failing": (
+        [(0, "placed"), (10, "running"), (20, "ready"), (40, "check_failing", "b"), (500, "failed")],
+        {"unhealthy_ms": 500, "stopped_ms": 500},
+    ),
+    "stopped before its healthy deadline": (
+        [(0, "placed"), (10, "running"), (20, "ready"), (40, "check_failing", "b")],
+        {"unhealthy_ms": None, "stopped_ms": 520},
+    ),
+    "still waiting for its checks when the trace ends": (
+        [(0, "placed"), (10, "running"), (20, "ready"), (40, "check_failing", "b")],
+        None,
+    ),
+    "judged unhealthy before it was ready": (
+        [(0, "placed"), (10, "running"), (40, "check_failing", "b")],
+        {"unhealthy_ms": 500, "stopped_ms": 500},
+    ),
+}
+
+
+@pytest.mark.parametrize("case", UNJUDGED)
+def test_an_instance_whose_checks_had_no_verdict_of_their_own_is_no_check_trial(case: str) -> None:
+    """Its checks might have passed had it lived on: counting it a failure would blame the checks for a lost
+    node, an operator's stop or a slow start."""
+    facts, life = UNJUDGED[case]
+    trace = handmade(*facts)
+    for instance in trace["instances"]:
+        instance["life"] = life
+    observed = calibrate([trace]).observations["k@1"]
+    assert (observed.checked, observed.check_failures) == (0, 0)
+
+
+def test_a_run_lost_with_its_node_ends_its_exposure_and_is_no_start_attempt() -> None:
+    """A run ends at its `failed` fact: an exit reported after it (a trace may hold one) is no crash, and a start
+    it cut short is no attempt, failed or not."""
+    lost_ready = handmade((0, "placed"), (10, "running"), (20, "ready"), (520, "failed"), (900, "exited"))
+    observed = calibrate([lost_ready]).observations["k@1"]
+    assert (observed.crashes, observed.exposure_ms, observed.starts) == (0, 2500, 5)
+    lost_starting = handmade((0, "placed"), (10, "running"), (520, "failed"), (900, "exited"))
+    observed = calibrate([lost_starting]).observations["k@1"]
+    assert (observed.starts, observed.start_failures) == (0, 0)
 
 
 def test_the_first_start_counts_from_the_controllers_placement_when_the_trace_has_it() -> None:
