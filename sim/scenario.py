@@ -162,6 +162,13 @@ def read_scenario(path: str | Path) -> Scenario:
     return load_scenario(read_scenario_document(path))
 
 
+LARGE_RUN = 10_000
+"""Instances from which `run_scenario` collects the finished simulation at once. A simulation is held together
+by reference cycles (SimPy's environment, the controller's timers), so only the cyclic collector frees it, which
+runs late: a sweep worker carried one large run's whole heap through the next, twice the peak memory. Below this,
+a collection would cost more than the run."""
+
+
 class Simulation:
     """One run of a scenario, wired and ready: the real controller on a memory store and registry, the
     simulated world, the operator. `run()` drives it to the end; `env` and `controller` stay inspectable.
@@ -221,5 +228,11 @@ class Simulation:
 
 
 def run_scenario(scenario: Scenario, seed: int | None = None, until_ms: float | None = None) -> Result:
-    """Run `scenario` to its end; `seed` and `until_ms` override the file's."""
-    return Simulation(scenario, seed, until_ms).run()
+    """Run `scenario` to its end; `seed` and `until_ms` override the file's. A large run's simulation is freed
+    before this returns (see `LARGE_RUN`)."""
+    simulation = Simulation(scenario, seed, until_ms)
+    result = simulation.run()
+    del simulation
+    if len(result.instances) >= LARGE_RUN:
+        gc.collect()
+    return result

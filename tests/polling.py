@@ -7,11 +7,14 @@ from collections.abc import Callable
 from typing import Any
 
 
-def wait_for(condition: Callable[[], Any], timeout_s: float = 20.0, what: str = "condition") -> Any:
-    """The first truthy value of `condition()`; fail naming `what` if none comes within `timeout_s`."""
+def wait_for(condition: Callable[[], Any], timeout_s: float = 20.0, what: str | Callable[[], str] = "condition") -> Any:
+    """The first truthy value of `condition()`; fail naming `what` if none comes within `timeout_s` (a callable
+    `what` is asked then, so that the failure can say what the state was)."""
     deadline = time.monotonic() + timeout_s
     while not (value := condition()):
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}")
+            raise AssertionError(
+                f"timed out after {timeout_s:g} s waiting for {what if isinstance(what, str) else what()}"
+            )
         time.sleep(0.02)
     return value

@@ -28,21 +28,24 @@ def deploy_quietly(world: World, bundle: str) -> None:
         world.deploy(bundle, min_healthy_ms=200)
 
 
-def converged(world: World) -> bool:
-    """No deployment is active, and the instance records, the nodes' orders and the agent processes name the
-    same instances."""
+def divergence(world: World) -> str:
+    """What keeps the world from having converged ("" once it has): an active deployment, or instance records,
+    nodes' orders and agent processes that do not name the same instances."""
     client = connect(world.stack.redis_url)
     try:
         keys = Keys(namespace_from_env())
         store = RedisStore(client)
-        if any(r.active for r in store.list_deployments()):
-            return False
+        active = [r.deployment_id for r in store.list_deployments() if r.active]
         records = {i.instance_id for i in store.list_instances()}
         desired = {i for node in world.stack.nodes for i in client.hkeys(keys.node_desired(node))}
         processes = {a.instance_id for a in world.agents()}
-        return records == desired == processes and not client.hkeys(keys.unassigned)
+        unassigned = client.hkeys(keys.unassigned)
     finally:
         client.close()
+    if active or not records == desired == processes or unassigned:
+        sets = {"records": records, "orders": desired, "processes": processes, "unassigned": set(unassigned)}
+        return f"active {active}; " + "; ".join(f"{name} {sorted(ids)}" for name, ids in sets.items())
+    return ""
 
 
 def test_a_leader_killed_at_random_moments_of_deploys_converges_every_time(world: World) -> None:
@@ -57,7 +60,8 @@ def test_a_leader_killed_at_random_moments_of_deploys_converges_every_time(world
         call.join()
         world.stack.start_controller()
         world.stack.wait_ready(20.0)
-        wait_for(lambda: converged(world), 30.0, f"convergence after kill {trial + 1}")
+        what = f"convergence after kill {trial + 1}"
+        wait_for(lambda: not divergence(world), 30.0, lambda what=what: f"{what}: {divergence(world)}")
 
         client = connect(world.stack.redis_url)
         store = RedisStore(client)

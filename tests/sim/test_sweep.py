@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import gc
 import json
 import random
 import signal
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 from distributed import Client, LocalCluster
 
+import sim.scenario
 import sim.sweep
 from sim import (
     Result,
@@ -387,3 +389,19 @@ def test_example_sweeps_load_and_run(path: Path) -> None:
     result = on_threads(sweep)
     assert len(result.rows) == 2 * len(sweep.points)
     assert all(row["outcome"] != "error" for row in result.rows)
+
+
+def test_a_large_runs_simulation_is_freed_before_the_next_run_of_a_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A simulation is held by reference cycles: left to the collector, a worker's next run would start beside the
+    whole heap of the last. `run_scenario` collects a large one (here: any run, the size made 1) at once."""
+    scenario = read_scenario(EXAMPLES / "rolling-success.json")
+    gc.collect()
+    gc.disable()
+    try:
+        run_scenario(scenario)
+        assert gc.collect() > 0, "a small run is left to the collector: the cycles this test is about exist"
+        monkeypatch.setattr(sim.scenario, "LARGE_RUN", 1)
+        run_scenario(scenario)
+        assert gc.collect() == 0, "the large run's simulation was freed by run_scenario"
+    finally:
+        gc.enable()
