@@ -32,8 +32,8 @@ MAX_T_MS = 1e12
 no longer exact."""
 
 UNHEALTHY_EVENT = "deployment_instance_unhealthy"
-UNHEALTHY = "unhealthy"
-"""Not a fact kind: the instance's unhealthy verdict, read among its facts at its time."""
+JUDGED = "judged"
+"""Not a fact kind: the moment the instance's health was judged, read among its facts at its time."""
 
 LATENCIES = ("start_ms", "ready_ms", "check_ms", "run_ms")
 PROBABILITIES = ("start_failure", "check_failure")
@@ -112,8 +112,8 @@ def calibrate(traces: Sequence[Mapping[str, Any]], by: str = "manifest") -> Cali
     names: dict[str, str] = {}  # spec digest -> manifest name
     for index, trace in enumerate(traces):
         try:
-            for group, instance, end_ms, unhealthy_ms in _instances(check_trace(trace), names, by):
-                _observe(groups.setdefault(group, Observations()), instance, end_ms, unhealthy_ms)
+            for group, instance, end_ms, judged_ms in _instances(check_trace(trace), names, by):
+                _observe(groups.setdefault(group, Observations()), instance, end_ms, judged_ms)
         except TraceError as error:
             raise CalibrationError(index, error.message) from None
     fits: list[Fit] = []
@@ -148,8 +148,11 @@ def _number(value: Any) -> float | None:
 def _instances(
     trace: Mapping[str, Any], names: dict[str, str], by: str
 ) -> Iterator[tuple[str, Mapping[str, Any], float, float | None]]:
-    """(group, instance, when its observation ends, when it was judged unhealthy) for every instance the trace
-    can place in a group. The verdict is the instance's life's, else its deployment's event's."""
+    """(group, instance, when its observation ends, when its health was judged) for every instance the trace can
+    place in a group. It was judged at its unhealthy verdict (its life's, else its deployment's event), else at
+    its healthy deadline (placement + the deployment's `healthy_deadline_ms`) if it was still observed then: an
+    instance stopped at that very ms, because a sibling's verdict failed the deployment, got no verdict of its own
+    but was as unhealthy."""
     manifests: dict[tuple[str, str], str] = {}
     for i, version in enumerate(trace["versions"]):
         key = _text(version.get("key"), f"$.versions[{i}].key")
@@ -158,10 +161,12 @@ def _instances(
         name = _text(version.get("manifest"), f"$.versions[{i}].manifest")
         manifests[(key, number)] = names.setdefault(digest, name)
     keys: dict[str, str] = {}
+    deadlines: dict[str, float | None] = {}
     for i, deployment in enumerate(trace["deployments"]):
-        keys[_text(deployment.get("deployment_id"), f"$.deployments[{i}].deployment_id")] = _text(
-            deployment.get("deployment_key"), f"$.deployments[{i}].deployment_key"
-        )
+        deployment_id = _text(deployment.get("deployment_id"), f"$.deployments[{i}].deployment_id")
+        keys[deployment_id] = _text(deployment.get("deployment_key"), f"$.deployments[{i}].deployment_key")
+        policy = deployment.get("policy")
+        deadlines[deployment_id] = _number(policy.get("healthy_deadline_ms")) if isinstance(policy, dict) else None
     verdicts = _unhealthy_events(trace["deployments"])
     times = [fact["t_ms"] for instance in trace["instances"] for fact in instance["facts"]]
     trace_end = max(times, default=0.0)
@@ -180,11 +185,15 @@ def _instances(
             continue  # placed before the trace begins: its manifest (or agent) is unknown
         life = instance.get("life")
         if isinstance(life, dict):
-            stopped, unhealthy = _number(life.get("stopped_ms")), _number(life.get("unhealthy_ms"))
+            stopped, judged = _number(life.get("stopped_ms")), _number(life.get("unhealthy_ms"))
         else:
             instance_id = instance.get("instance_id")
-            stopped, unhealthy = None, verdicts.get(instance_id) if isinstance(instance_id, str) else None
-        yield group, instance, trace_end if stopped is None else stopped, unhealthy
+            stopped, judged = None, verdicts.get(instance_id) if isinstance(instance_id, str) else None
+        end_ms = trace_end if stopped is None else stopped
+        placed_ms, deadline_ms = _number(instance.get("placed_ms")), deadlines.get(str(deployment_id))
+        if judged is None and placed_ms is not None and deadline_ms is not None and placed_ms + deadline_ms <= end_ms:
+            judged = placed_ms + deadline_ms
+        yield group, instance, end_ms, judged
 
 
 def _unhealthy_events(deployments: Sequence[Mapping[str, Any]]) -> dict[str, float | None]:
@@ -200,17 +209,17 @@ def _unhealthy_events(deployments: Sequence[Mapping[str, Any]]) -> dict[str, flo
     return verdicts
 
 
-def _observe(observed: Observations, instance: Mapping[str, Any], end_ms: float, unhealthy_ms: float | None) -> None:
+def _observe(observed: Observations, instance: Mapping[str, Any], end_ms: float, judged_ms: float | None) -> None:
     """One instance's facts, in time order (the order of equal times kept), run by run. The first start counts
     from the controller's placement (`placed_ms`) when the trace has it: a live worker reports `placed` only once
     the order reached it, and the simulator's `start_ms` covers that delivery too. Its checks are one trial
-    when they passed, or when the unhealthy verdict found it ready with them never passing (its healthy deadline
+    when they passed, or when it was judged (`judged_ms`) ready with them never passing (its healthy deadline
     passed on them); an instance lost, failed or stopped before either says nothing of its checks."""
     observed.instances += 1
     placed_ms = _number(instance.get("placed_ms"))
     facts = sorted(instance["facts"], key=lambda fact: fact["t_ms"])
-    if unhealthy_ms is not None:
-        facts.append({"t_ms": unhealthy_ms, "kind": UNHEALTHY})
+    if judged_ms is not None:
+        facts.append({"t_ms": judged_ms, "kind": JUDGED})
         facts.sort(key=lambda fact: fact["t_ms"])  # stable: after the facts of its own ms, as the core judges
     declared = {str(fact.get("check", "")) for fact in facts if fact["kind"].startswith("check_")}
     start_from = placed_ms
@@ -237,7 +246,7 @@ def _observe(observed: Observations, instance: Mapping[str, Any], end_ms: float,
             if not passed and checks.keys() == declared and all(checks.values()):
                 observed.check_ms.append(t - ready)
                 passed = ever_passing = True
-        elif kind == UNHEALTHY:
+        elif kind == JUDGED:
             checks_failed = ready is not None and not ever_passing
         elif kind in ("exited", "completed", "failed") and running is not None:
             if ready is None:

@@ -309,10 +309,22 @@ def test_an_instance_whose_checks_had_no_verdict_of_their_own_is_no_check_trial(
     node, an operator's stop or a slow start."""
     facts, life = UNJUDGED[case]
     trace = handmade(*facts)
+    trace["deployments"][0]["policy"] = {"healthy_deadline_ms": 1000}
     for instance in trace["instances"]:
-        instance["life"] = life
+        instance["placed_ms"], instance["life"] = 0, life
     observed = calibrate([trace]).observations["k@1"]
     assert (observed.checked, observed.check_failures) == (0, 0)
+
+
+def test_an_instance_stopped_at_its_healthy_deadline_without_a_verdict_of_its_own_is_a_check_failure() -> None:
+    """A sibling's verdict at the same ms failed the deployment, which stopped this one before its own verdict:
+    its checks had as long and failed as much."""
+    trace = handmade((0, "placed"), (10, "running"), (20, "ready"), (40, "check_failing", "b"))
+    trace["deployments"][0]["policy"] = {"healthy_deadline_ms": 1000}
+    for instance in trace["instances"]:
+        instance["placed_ms"], instance["life"] = 0, {"unhealthy_ms": None, "stopped_ms": 1000}
+    observed = calibrate([trace]).observations["k@1"]
+    assert (observed.checked, observed.check_failures) == (5, 5)
 
 
 def test_a_run_lost_with_its_node_ends_its_exposure_and_is_no_start_attempt() -> None:
