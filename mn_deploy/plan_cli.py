@@ -31,6 +31,7 @@ from mn_deploy.traces import UnknownHistory, read_trace
 from mn_deploy.usage import EXIT_USAGE
 from mn_deploy_core.errors import DeploymentError
 from mn_deploy_core.manifest import load_manifest
+from mn_deploy_core.status import Status
 from sim.prediction import Planned, Prediction, PredictionError, predict
 from sim.sweep import MAX_RUNS
 
@@ -190,7 +191,8 @@ def _policy(policy: Mapping[str, Any]) -> str:
 def _step_rows(number: int, step: PlannedStep, last: bool) -> list[list[str]]:
     """One row a batch; a step's last row says how it goes on (the last step's end is the deployment's success)."""
     batches = step.batches or ((),)  # a progressive step whose share the ones before already reached
-    ends = "successful" if last and step.then == "at once" else _THEN[step.then].format(pause_ms=step.pause_ms)
+    after = _THEN[step.then].format(pause_ms=step.pause_ms)
+    ends = Status.SUCCESSFUL.value if last and step.then == "at once" else after
     rows = []
     for index, batch in enumerate(batches, 1):
         then = ends if index == len(batches) else "-"

@@ -13,6 +13,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from mn_deploy_core.status import Status
 from sim.metrics import serving_intervals, serving_steps
 from sim.result import Result
 
@@ -63,7 +64,7 @@ a failed version never reverted gives `reverted_within_ms` infinity, which a mea
 
 def _failed_versions(result: Result) -> dict[tuple[str, str], dict[str, Any]]:
     """Each version that ends failed, by (key, version): the deployment that failed it."""
-    return {(d["deployment_key"], d["target_version"]): d for d in result.deployments if d["status"] == "failed"}
+    return {(d["deployment_key"], d["target_version"]): d for d in result.deployments if d["status"] == Status.FAILED}
 
 
 _COMPLETED = ("deployment_successful", "deployment_noop")
