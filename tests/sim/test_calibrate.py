@@ -273,6 +273,18 @@ def test_an_instance_judged_unhealthy_with_its_checks_never_all_passing_is_a_che
     assert fit.family == "none" and fit.value is None and fit.intervals["mean"][1] is None
 
 
+def test_checks_that_pass_after_the_verdict_were_slow_not_failing() -> None:
+    """An instance judged unhealthy but left running, whose checks pass later, was slow: the simulator draws a
+    check failure as checks that never pass."""
+    trace = handmade(
+        (0, "placed"), (10, "running"), (20, "ready"), (40, "check_failing", "b"), (1500, "check_passing", "b")
+    )
+    for instance in trace["instances"]:
+        instance["life"] = {"unhealthy_ms": 1000, "stopped_ms": None}
+    observed = calibrate([trace]).observations["k@1"]
+    assert (observed.checked, observed.check_failures, observed.check_ms) == (5, 0, [1480] * 5)
+
+
 def test_without_a_life_the_verdict_is_the_deployments_unhealthy_event() -> None:
     trace = handmade((0, "placed"), (10, "running"), (20, "ready"), (40, "check_failing", "b"))
     trace["deployments"][0]["events"] = [
