@@ -407,11 +407,18 @@ _PLACES = st.sampled_from(
         ("versions", 0),
         ("deployments", 0, "deployment_key"),
         ("deployments", 0, "deployment_id"),
+        ("deployments", 0, "policy"),
+        ("deployments", 0, "policy", "healthy_deadline_ms"),
+        ("deployments", 0, "events"),
+        ("deployments", 0, "events", 0),
+        ("deployments", 0, "events", 0, "instance_id"),
+        ("deployments", 0, "events", 0, "t_ms"),
         ("instances", 0, "deployment_id"),
         ("instances", 0, "version"),
         ("instances", 0, "agent_id"),
         ("instances", 0, "life"),
         ("instances", 0, "life", "stopped_ms"),
+        ("instances", 0, "life", "unhealthy_ms"),
         ("instances", 0, "placed_ms"),
         ("instances", 0, "facts", 1, "t_ms"),
         ("instances", 0, "facts", 1, "kind"),
@@ -446,9 +453,14 @@ def _put(document: dict[str, Any], place: tuple[Any, ...], value: Any) -> None:
 def test_fuzz_any_trace_gives_a_calibration_or_one_line(
     changes: list[tuple[tuple[Any, ...], Any]], by: str, shuffle: Any
 ) -> None:
-    document = handmade((0, "placed"), (100, "running"), (300, "ready"), (700, "check_passing", "c"), (900, "exited"))
+    document = handmade((0, "placed"), (100, "running"), (300, "ready"), (700, "check_failing", "c"), (900, "exited"))
+    document["deployments"][0]["policy"] = {"healthy_deadline_ms": 500}
+    document["deployments"][0]["events"] = [
+        {"type": "deployment_instance_unhealthy", "t_ms": 500, "instance_id": instance["instance_id"]}
+        for instance in document["instances"]
+    ]
     for instance in document["instances"]:
-        instance["life"] = {"stopped_ms": 1000}
+        instance["placed_ms"], instance["life"] = 0, {"stopped_ms": 1000, "unhealthy_ms": 500}
     for place, value in changes:
         _put(document, place, value)
     for instance in document["instances"] if isinstance(document.get("instances"), list) else []:
