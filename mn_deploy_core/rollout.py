@@ -47,18 +47,17 @@ class Journal:
         self._touched[self.record.deployment_id] = self
 
     def event(self, type_: str, now: float, **fields: Any) -> None:
-        record = self.record
         event = Event(type_, now, iso_timestamp(now), fields)
-        record.with_event(event)
+        self.record.with_event(event)
         self.unsaved.append(event)
-        self._touched[record.deployment_id] = self
+        self.touch()
 
     def set(self, now: float, **changes: Any) -> None:
         record = self.record
         for name, value in changes.items():
             setattr(record, name, value)
         record.updated_at = iso_timestamp(now)
-        self._touched[record.deployment_id] = self
+        self.touch()
 
     def move(self, trigger: Trigger, now: float, description: str | None = None) -> bool:
         """Apply `trigger` to the record's status (status.py's table); False when it changes nothing."""

@@ -190,7 +190,8 @@ def _instances(
             instance_id = instance.get("instance_id")
             stopped, judged = None, verdicts.get(instance_id) if isinstance(instance_id, str) else None
         end_ms = trace_end if stopped is None else stopped
-        placed_ms, deadline_ms = _number(instance.get("placed_ms")), deadlines.get(str(deployment_id))
+        placed_ms = _number(instance.get("placed_ms"))
+        deadline_ms = deadlines.get(deployment_id) if isinstance(deployment_id, str) else None
         if judged is None and placed_ms is not None and deadline_ms is not None and placed_ms + deadline_ms <= end_ms:
             judged = placed_ms + deadline_ms
         yield group, instance, end_ms, judged
@@ -217,10 +218,10 @@ def _observe(observed: Observations, instance: Mapping[str, Any], end_ms: float,
     passed on them); an instance lost, failed or stopped before either says nothing of its checks."""
     observed.instances += 1
     placed_ms = _number(instance.get("placed_ms"))
-    facts = sorted(instance["facts"], key=lambda fact: fact["t_ms"])
+    facts = list(instance["facts"])
     if judged_ms is not None:
-        facts.append({"t_ms": judged_ms, "kind": JUDGED})
-        facts.sort(key=lambda fact: fact["t_ms"])  # stable: after the facts of its own ms, as the core judges
+        facts.append({"t_ms": judged_ms, "kind": JUDGED})  # last: after the facts of its own ms, as the core judges
+    facts.sort(key=lambda fact: fact["t_ms"])
     declared = {str(fact.get("check", "")) for fact in facts if fact["kind"].startswith("check_")}
     start_from = placed_ms
     running: float | None = None
