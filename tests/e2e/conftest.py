@@ -179,7 +179,8 @@ def marker(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]:
 @contextmanager
 def stack_world(tmp_path: Path, marker: str, **options: Any) -> Iterator[World]:
     """A dev stack of the test's own (its files under `tmp_path/stack`, `options` as DevStack takes them) and the
-    official SDK's client of it, with the stack's token; each child's log is printed, for a test that failed."""
+    official SDK's client of it, with the stack's token; each child's log is printed, for a test that failed, and
+    the log of each agent that crashed."""
     from mn_sdk import Client  # after MN_HOME is set: the SDK opens its log file at import
 
     grpc_address = f"127.0.0.1:{free_port()}"
@@ -195,6 +196,10 @@ def stack_world(tmp_path: Path, marker: str, **options: Any) -> Iterator[World]:
         stack.stop()
         for log in sorted((tmp_path / "stack").glob("*.log")):  # shown by pytest only when the test failed
             print(f"---- {log.name}\n{log.read_text(errors='replace')[-3000:]}")
+        for log in sorted((tmp_path / "stack").glob("node-*/logs/*.log")):  # an agent that crashed says why
+            text = log.read_text(errors="replace")
+            if "Traceback" in text:
+                print(f"---- {log.parent.parent.name}: {log.name}\n{text[-3000:]}")
 
 
 @pytest.fixture

@@ -53,7 +53,7 @@ from pathlib import Path
 from backends.live.clock import wall_ms
 from backends.live.worker.checks import Check, declared_checks, probe
 from backends.live.worker.logs import NodeLogs, file_name
-from backends.loopback import free_port
+from backends.loopback import reserved_port
 from backends.process import ProcessGroup
 from backends.protocol.bundles import UnsafePayloadPathError, check_payload_paths
 from backends.redis.instance_runtime import EXITED, FAILED, RUNNING, STARTING, ProcessInfo
@@ -298,46 +298,47 @@ class InstanceSupervisor:
         """Start the process and its checks and wait for its end: its exit code (127 when it could not be
         run), or None when it ended because of a stop.
 
-        Each start gets a new PORT, so a port taken by someone else between choosing and binding it costs one
-        restart, not every one.
+        Each start gets a new PORT, reserved for the run against this host's other workers and agents
+        (backends/loopback.py), so only a port taken by someone else between choosing and binding it costs a
+        restart, and one restart, not every one.
         """
-        port = free_port()
-        env = agent_environment(self.placement, directory, port)
-        with self._lock:
-            if self._stopping.is_set():
-                return False
-            with self._log.run() as (stdout, stderr):
-                try:
-                    self._child = ProcessGroup(
-                        command, cwd=directory.bundle, env=env, output=stdout, errors=stderr, user=self._user
-                    )
-                except OSError as error:  # cannot be run: as good as exiting at once
-                    log.warning("instance %s: %s", self.placement.instance_id, error)
-                    self._log.note(f"not started: {error}")
-            if self._child is not None:
-                self._log.note(f"run {self._runs + 1} started, pid {self._child.pid}")
-                self._state = FactKind.RUNNING
-                self._runs += 1
-                self._serving = Serving(self._runs, self._served_port(port))
-                self._fact(FactKind.RUNNING)
-                self._fact(FactKind.READY)
-                self._process_is(RUNNING, self._child.pid, self._serving.port)
-                self._generation = _Generation()
-                for check in self._checks:
-                    self._watch(check, self._generation, port, directory.bundle, env)
-        code = _CANNOT_RUN if self._child is None else self._child.wait()
-        self._log.ended(code)
-        with self._lock:
-            generation, self._child, self._serving = self._generation, None, None
-            generation.ended.set()
-            stopped = self._stopping.is_set()
-            if not stopped:
-                self._state = FactKind.COMPLETED if self._completes(code) else FactKind.EXITED
-                self._fact(self._state)
-                self._process_is(None if self._state is FactKind.COMPLETED else EXITED)
-        for thread in generation.threads:  # a check still probing ends within its timeout
-            thread.join()
-        return None if stopped else code
+        with reserved_port() as port:
+            env = agent_environment(self.placement, directory, port)
+            with self._lock:
+                if self._stopping.is_set():
+                    return None
+                with self._log.run() as (stdout, stderr):
+                    try:
+                        self._child = ProcessGroup(
+                            command, cwd=directory.bundle, env=env, output=stdout, errors=stderr, user=self._user
+                        )
+                    except OSError as error:  # cannot be run: as good as exiting at once
+                        log.warning("instance %s: %s", self.placement.instance_id, error)
+                        self._log.note(f"not started: {error}")
+                if self._child is not None:
+                    self._log.note(f"run {self._runs + 1} started, pid {self._child.pid}")
+                    self._state = FactKind.RUNNING
+                    self._runs += 1
+                    self._serving = Serving(self._runs, self._served_port(port))
+                    self._fact(FactKind.RUNNING)
+                    self._fact(FactKind.READY)
+                    self._process_is(RUNNING, self._child.pid, self._serving.port)
+                    self._generation = _Generation()
+                    for check in self._checks:
+                        self._watch(check, self._generation, port, directory.bundle, env)
+            code = _CANNOT_RUN if self._child is None else self._child.wait()
+            self._log.ended(code)
+            with self._lock:
+                generation, self._child, self._serving = self._generation, None, None
+                generation.ended.set()
+                stopped = self._stopping.is_set()
+                if not stopped:
+                    self._state = FactKind.COMPLETED if self._completes(code) else FactKind.EXITED
+                    self._fact(self._state)
+                    self._process_is(None if self._state is FactKind.COMPLETED else EXITED)
+            for thread in generation.threads:  # a check still probing ends within its timeout
+                thread.join()
+            return None if stopped else code
 
     def _served_port(self, port: int) -> int | None:
         for kind in ("http", "tcp"):
