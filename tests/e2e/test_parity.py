@@ -197,13 +197,23 @@ def check_calibration(trace: dict[str, Any], scenario: Scenario, manifests: Mapp
                 assert low <= truth <= high, f"{manifest} {field}: {truth} outside {fit}"
         assert max(observed.ready_ms, default=0.0) < READY_MS, f"{manifest}: ready_ms {observed.ready_ms}"
         crash = fits[(manifest, "crash_after_ms")]
-        assert crash.family in ("none", "unset"), f"{manifest}: nothing crashed, yet {crash}"
+        assert crash.family in ("none", "unset"), f"{manifest}: nothing crashed, yet {crash}: {exits(trace)}"
         if behavior.check_failure == 0:
             check_latencies(trace, manifest, names, manifests)
             fit = fits[(manifest, "check_ms")]
             assert isinstance(behavior.check_ms, LogNormal)
             low, high = median_interval(fit)
             assert low - GRAIN_MS <= behavior.check_ms.median <= high, f"{manifest} check_ms: {fit}"
+
+
+def exits(trace: Mapping[str, Any]) -> list[tuple[str, list[tuple[str, float]]]]:
+    """The facts of every instance that exited on its own, to say what a crash was (its agent's log, printed with
+    the stack's, says why)."""
+    return [
+        (instance["instance_id"], [(fact["kind"], fact["t_ms"]) for fact in instance["facts"]])
+        for instance in trace["instances"]
+        if any(fact["kind"] == "exited" for fact in instance["facts"])
+    ]
 
 
 def check_latencies(
