@@ -32,7 +32,7 @@ instance ids, and on a worker of an instance's directory name, which a file syst
 _TOO_DEEP = f"nested more than {MAX_DEPTH} levels deep"
 _NOT_FINITE = "holds a number that is not finite (NaN, Infinity, or over 1.8e308 in size)"
 _NOT_TEXT = "holds text that is not Unicode (a lone surrogate, \\ud800 to \\udfff)"
-_SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 """Control characters (C0, DEL, C1): no name may hold one."""
 _SURELY_FINITE = 2**1023
