@@ -2,7 +2,7 @@
 
 `free_port` asks the OS for a port nobody listens on and lets it go at once, so whoever binds it next may not be
 the one it was meant for. For an agent that window is its whole start (an interpreter, its imports), and a worker
-starts many agents at once: two of them handed the same port is a birthday problem (one batch of 21 in about 80
+starts many agents at once: two of them handed the same port is a birthday problem (one batch of 21 in 60 to 80
 drew a duplicate here), and the loser exits on `Address already in use`. `reserved_port` closes that window among
 the workers of one host: a port is handed out only with a claim that no other reservation can take while it is
 held. The claim is a Unix socket bound to the port's name in Linux's abstract namespace, which is scoped as

@@ -2,8 +2,9 @@
 a real agent that reports its environment and its directory, as it sees them, into a file the test names.
 
 The agent sees exactly the documented variables plus its node's `config.env`, none of the worker's own; its
-payloads are 0600 in 0700 directories; HOME and TMPDIR are its own. A placement whose `config.env` no process
-could be given (written to Redis around the controller) fails without running anything.
+payloads are 0600 in 0700 directories; HOME and TMPDIR are its own; its PORT is reserved for it while it runs. A
+placement whose `config.env` no process could be given (written to Redis around the controller) fails without
+running anything.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import pytest
 from backends.live.controller.runtime import RedisRuntime
 from backends.live.worker.daemon import Worker
 from backends.live.worker.supervisor import AgentUser
+from backends.loopback import reserved_port
 from backends.redis.bundles import RedisBundleStore
 from mn_deploy_core.manifest_problems import WORKER_VARIABLES
 from mn_deploy_core.ports import Fact, FactKind
@@ -75,13 +77,14 @@ def run_probe(
     out: Path,
     env: dict[str, Any],
     python: str = sys.executable,
+    probe: bytes = PROBE,
 ) -> dict[str, Any]:
     """Place the probe as a batch instance with this `config.env`, wait for it to complete, and read its report.
     It runs on this interpreter by its absolute path (a `python3` found on PATH may be a shim, pyenv's, that adds
     variables of its own) unless given another `python`."""
     node = agent_node([python, "probe.py", str(out)])
     node["config"]["env"] = env
-    bundle = bundles.put({"probe.py": PROBE, "data/nested/blob.bin": b"\x00\x01"})
+    bundle = bundles.put({"probe.py": probe, "data/nested/blob.bin": b"\x00\x01"})
     p = replace(placement(node, bundle=bundle), batch=True)
     runtime.place(p)
     facts.until(Fact(p.instance_id, FactKind.COMPLETED))
@@ -114,6 +117,44 @@ def test_an_agent_sees_the_documented_variables_and_its_config_env_and_none_of_t
     assert Path(report["scratch"]).parent == root / "tmp", "tempfile writes under TMPDIR"
     assert env["MN_AGENT_ID"] == "web" and env["MN_DEPLOYMENT_KEY"] == "hello" and env["PORT"].isdigit()
     wait_for(lambda: not root.exists(), what="the instance directory to be removed")
+
+
+PORT_PROBE = b"""
+import json, os, sys
+from pathlib import Path
+from backends.loopback import reserved_port
+
+port = int(os.environ["PORT"])
+try:
+    with reserved_port(lambda: port):
+        reserved = True
+except OSError:
+    reserved = False
+Path(sys.argv[1]).write_text(json.dumps({"port": port, "reserved_by_another": reserved}))
+"""
+
+
+def test_an_agents_port_is_reserved_for_its_run_and_free_again_after_it(
+    start_worker: Callable[..., Worker],
+    runtime: RedisRuntime,
+    facts: Facts,
+    bundles: RedisBundleStore,
+    tmp_path: Path,
+) -> None:
+    start_worker()
+
+    report = run_probe(bundles, runtime, facts, tmp_path / "report.json", {}, probe=PORT_PROBE)
+
+    assert report["reserved_by_another"] is False, "while the agent runs, nobody else can reserve its PORT"
+    wait_for(lambda: reservable(report["port"]), what="the PORT to be released once the run ended")
+
+
+def reservable(port: int) -> bool:
+    try:
+        with reserved_port(lambda: port):
+            return True
+    except OSError:
+        return False
 
 
 def test_without_config_env_an_agent_gets_lang_c_utf8(

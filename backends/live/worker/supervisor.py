@@ -303,42 +303,45 @@ class InstanceSupervisor:
         restart, and one restart, not every one.
         """
         with reserved_port() as port:
-            env = agent_environment(self.placement, directory, port)
-            with self._lock:
-                if self._stopping.is_set():
-                    return None
-                with self._log.run() as (stdout, stderr):
-                    try:
-                        self._child = ProcessGroup(
-                            command, cwd=directory.bundle, env=env, output=stdout, errors=stderr, user=self._user
-                        )
-                    except OSError as error:  # cannot be run: as good as exiting at once
-                        log.warning("instance %s: %s", self.placement.instance_id, error)
-                        self._log.note(f"not started: {error}")
-                if self._child is not None:
-                    self._log.note(f"run {self._runs + 1} started, pid {self._child.pid}")
-                    self._state = FactKind.RUNNING
-                    self._runs += 1
-                    self._serving = Serving(self._runs, self._served_port(port))
-                    self._fact(FactKind.RUNNING)
-                    self._fact(FactKind.READY)
-                    self._process_is(RUNNING, self._child.pid, self._serving.port)
-                    self._generation = _Generation()
-                    for check in self._checks:
-                        self._watch(check, self._generation, port, directory.bundle, env)
-            code = _CANNOT_RUN if self._child is None else self._child.wait()
-            self._log.ended(code)
-            with self._lock:
-                generation, self._child, self._serving = self._generation, None, None
-                generation.ended.set()
-                stopped = self._stopping.is_set()
-                if not stopped:
-                    self._state = FactKind.COMPLETED if self._completes(code) else FactKind.EXITED
-                    self._fact(self._state)
-                    self._process_is(None if self._state is FactKind.COMPLETED else EXITED)
-            for thread in generation.threads:  # a check still probing ends within its timeout
-                thread.join()
-            return None if stopped else code
+            return self._run_on(port, command, directory)
+
+    def _run_on(self, port: int, command: Sequence[str], directory: InstanceDirectory) -> int | None:
+        env = agent_environment(self.placement, directory, port)
+        with self._lock:
+            if self._stopping.is_set():
+                return None
+            with self._log.run() as (stdout, stderr):
+                try:
+                    self._child = ProcessGroup(
+                        command, cwd=directory.bundle, env=env, output=stdout, errors=stderr, user=self._user
+                    )
+                except OSError as error:  # cannot be run: as good as exiting at once
+                    log.warning("instance %s: %s", self.placement.instance_id, error)
+                    self._log.note(f"not started: {error}")
+            if self._child is not None:
+                self._log.note(f"run {self._runs + 1} started, pid {self._child.pid}")
+                self._state = FactKind.RUNNING
+                self._runs += 1
+                self._serving = Serving(self._runs, self._served_port(port))
+                self._fact(FactKind.RUNNING)
+                self._fact(FactKind.READY)
+                self._process_is(RUNNING, self._child.pid, self._serving.port)
+                self._generation = _Generation()
+                for check in self._checks:
+                    self._watch(check, self._generation, port, directory.bundle, env)
+        code = _CANNOT_RUN if self._child is None else self._child.wait()
+        self._log.ended(code)
+        with self._lock:
+            generation, self._child, self._serving = self._generation, None, None
+            generation.ended.set()
+            stopped = self._stopping.is_set()
+            if not stopped:
+                self._state = FactKind.COMPLETED if self._completes(code) else FactKind.EXITED
+                self._fact(self._state)
+                self._process_is(None if self._state is FactKind.COMPLETED else EXITED)
+        for thread in generation.threads:  # a check still probing ends within its timeout
+            thread.join()
+        return None if stopped else code
 
     def _served_port(self, port: int) -> int | None:
         for kind in ("http", "tcp"):
