@@ -8,6 +8,7 @@ Tests wait by polling the state they assert, with a deadline.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
 import uuid
@@ -176,6 +177,10 @@ def marker(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]:
     assert not marked(value, tmp_path), f"processes left behind: {marked(value, tmp_path)}"
 
 
+CRASHED = re.compile(r"worker exited with code (?!-15$)", re.MULTILINE)
+"""A run's end in an instance log other than by the worker's SIGTERM (a stop)."""
+
+
 @contextmanager
 def stack_world(tmp_path: Path, marker: str, **options: Any) -> Iterator[World]:
     """A dev stack of the test's own (its files under `tmp_path/stack`, `options` as DevStack takes them) and the
@@ -198,7 +203,7 @@ def stack_world(tmp_path: Path, marker: str, **options: Any) -> Iterator[World]:
             print(f"---- {log.name}\n{log.read_text(errors='replace')[-3000:]}")
         for log in sorted((tmp_path / "stack").glob("node-*/logs/*.log")):  # an agent that crashed says why
             text = log.read_text(errors="replace")
-            if "Traceback" in text:
+            if CRASHED.search(text):
                 print(f"---- {log.parent.parent.name}: {log.name}\n{text[-3000:]}")
 
 
