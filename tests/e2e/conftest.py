@@ -177,15 +177,16 @@ def marker(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]:
     assert not marked(value, tmp_path), f"processes left behind: {marked(value, tmp_path)}"
 
 
-CRASHED = re.compile(r"worker exited with code (?!-15$)", re.MULTILINE)
-"""A run's end in an instance log other than by the worker's SIGTERM (a stop)."""
+ENDED_ALONE = re.compile(r"worker exited with code (?!-15$)", re.MULTILINE)
+"""A run's end in an instance log other than by the worker's SIGTERM (a stop): a crash, a kill, or a batch agent's
+completion."""
 
 
 @contextmanager
 def stack_world(tmp_path: Path, marker: str, **options: Any) -> Iterator[World]:
     """A dev stack of the test's own (its files under `tmp_path/stack`, `options` as DevStack takes them) and the
     official SDK's client of it, with the stack's token; each child's log is printed, for a test that failed, and
-    the log of each agent that crashed."""
+    the log of each agent whose run ended on its own (a crash says why there)."""
     from mn_sdk import Client  # after MN_HOME is set: the SDK opens its log file at import
 
     grpc_address = f"127.0.0.1:{free_port()}"
@@ -201,9 +202,9 @@ def stack_world(tmp_path: Path, marker: str, **options: Any) -> Iterator[World]:
         stack.stop()
         for log in sorted((tmp_path / "stack").glob("*.log")):  # shown by pytest only when the test failed
             print(f"---- {log.name}\n{log.read_text(errors='replace')[-3000:]}")
-        for log in sorted((tmp_path / "stack").glob("node-*/logs/*.log")):  # an agent that crashed says why
+        for log in sorted((tmp_path / "stack").glob("node-*/logs/*.log")):  # how each run that ended on its own ended
             text = log.read_text(errors="replace")
-            if CRASHED.search(text):
+            if ENDED_ALONE.search(text):
                 print(f"---- {log.parent.parent.name}: {log.name}\n{text[-3000:]}")
 
 
