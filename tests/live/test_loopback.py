@@ -56,5 +56,9 @@ def test_a_port_held_by_another_process_is_not_handed_out_and_is_free_once_that_
 
 def test_when_every_candidate_is_held_the_reservation_fails_with_a_clear_error() -> None:
     taken = free_port()
-    with reserved_port(offering(taken)), pytest.raises(OSError, match=f"in {ATTEMPTS} attempts"):
-        reserved_port(lambda: taken).__enter__()
+    with (
+        reserved_port(offering(taken)),
+        pytest.raises(OSError, match=f"in {ATTEMPTS} attempts"),
+        reserved_port(lambda: taken),
+    ):
+        pass
